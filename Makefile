@@ -1,0 +1,71 @@
+# The two commands of the course (README): `make book` and `make test`. Both set everything up first.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+JB_FLAGS := -W -n --keep-going
+
+.PHONY: setup data browser book book-static test test-lib test-notebooks test-browser lab lint execute audit clean
+
+setup: $(STAMP) data
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[book,test]'
+	touch $@
+
+## Offline data that arrives in Debian packages (installed when missing and apt-get is at hand).
+data:
+	bash scripts/system_deps.sh data
+
+## Debian's Chromium, for the rendered-book test.
+browser:
+	bash scripts/system_deps.sh browser
+
+## Execute every chapter (cached) and build the HTML book into _build/html; warnings are errors.
+book: setup
+	$(BIN)/jupyter-book build --all . $(JB_FLAGS)
+	@echo "Book: _build/html/index.html"
+
+## Build the HTML book from the outputs stored in the notebooks (no execution).
+book-static: setup
+	bash scripts/build_static.sh $(BIN) $(JB_FLAGS)
+
+## Everything: cnnlib's tests, the chapters under nbval, the rendered book in Chromium.
+test: setup browser test-lib test-notebooks test-browser
+
+test-lib: setup
+	$(BIN)/python -m pytest tests --ignore=tests/test_book_browser.py --disable-socket --allow-unix-socket -p no:cacheprovider
+
+test-notebooks: setup
+	$(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
+	  --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider chapters/
+
+test-browser: setup browser book-static
+	$(BIN)/python -m pytest tests/test_book_browser.py -p no:cacheprovider
+
+## Re-execute the stored chapters in place (after editing one): `make execute NB=chapters/01_perceptron.ipynb`.
+NB ?= chapters/*.ipynb
+execute: setup
+	for nb in $(NB); do \
+	  start=$$(date +%s); \
+	  $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=600 $$nb; \
+	  echo "$$nb executed in $$(( $$(date +%s) - start )) s"; \
+	done
+
+audit:
+	$(BIN)/python ../shared/tools/nbaudit.py chapters
+
+lint: setup
+	$(BIN)/ruff check cnnlib tests scripts bench
+	$(BIN)/nbqa ruff chapters --ignore=E402,F401
+
+## Open the chapters live, widgets working.
+lab: setup
+	$(BIN)/jupyter lab chapters/
+
+clean:
+	rm -rf _build

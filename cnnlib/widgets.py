@@ -1,0 +1,120 @@
+"""Callbacks of the chapters' widgets: plain functions from a few numbers to a figure.
+
+A chapter wires each one to ``ipywidgets.interact`` (live in Jupyter) and calls it once with its defaults, so the
+rendered page shows a figure even without a kernel. Each returns a closed ``Figure`` (closed so that Jupyter
+shows it once, as the value ``interact`` displays), and pytest checks what is drawn.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import torch
+
+from . import data, layers, mlp, perceptron, plotting
+
+PERCEPTRON_DATASETS = ("separable", "xor")
+
+
+def _points(dataset: str):
+    if dataset == "separable":
+        return data.make_separable(n=40, margin=0.2, seed=1)
+    if dataset == "xor":
+        return data.xor(n_per_corner=10, noise=0.12, seed=1)
+    raise ValueError(f"dataset: expected one of {PERCEPTRON_DATASETS}, got {dataset!r}")
+
+
+def perceptron_view(w1: float = 1.0, w2: float = -1.0, b: float = 0.0, dataset: str = "separable"):
+    """The perceptron ``step(w1 x1 + w2 x2 + b)`` over the plane, with the points of ``dataset``.
+
+    The title counts the misclassified points: move the weights until it reads 0 (possible for
+    ``"separable"``, impossible for ``"xor"``).
+    """
+    X, y = _points(dataset)
+    w = torch.tensor([float(w1), float(w2)])
+    mistakes = int((perceptron.predict(X, w, b) != y).sum())
+    fig, ax = plt.subplots(figsize=(4.6, 4))
+    plotting.plot_decision_regions(ax, X, y, lambda G: perceptron.predict(G, w, b))
+    ax.set_title(f"w = ({w1:.1f}, {w2:.1f}), b = {b:.1f}:  {mistakes} of {len(y)} misclassified")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def mlp_view(hidden_units: int = 4, lr: float = 0.5, num_epochs: int = 400, seed: int = 0):
+    """Train a from-scratch MLP ``2 → hidden_units → 2`` (tanh) on noisy XOR; show its regions and loss curve."""
+    if hidden_units < 1:
+        raise ValueError(f"hidden_units: expected >= 1, got {hidden_units}")
+    X, y = data.xor(n_per_corner=25, noise=0.15, seed=0)
+    params = mlp.init_params([2, int(hidden_units), 2], seed=seed)
+    losses = mlp.fit_scratch(params, X, y, lr=lr, num_epochs=num_epochs)
+    probs, _ = mlp.forward(params, X)
+    acc = float((probs.argmax(1) == y).double().mean())
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8.5, 3.6))
+    plotting.plot_decision_regions(ax1, X, y, lambda G: mlp.forward(params, G)[0].argmax(1))
+    ax1.set_title(f"{hidden_units} hidden units, lr = {lr}: accuracy {acc:.0%}")
+    ax2.plot(range(1, len(losses) + 1), losses)
+    ax2.set_xlabel("epoch (full batch)")
+    ax2.set_ylabel("cross-entropy")
+    ax2.set_title("training loss")
+    ax2.grid(alpha=0.3)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def parse_kernel(text: str) -> torch.Tensor:
+    """Read a square kernel written row by row: ``"1 0 -1; 2 0 -2; 1 0 -1"`` → a 3×3 tensor.
+
+    Rows are separated by ``;`` or new lines, numbers by spaces or commas.
+    """
+    rows = [r for r in text.replace("\n", ";").split(";") if r.strip()]
+    try:
+        values = [[float(v) for v in r.replace(",", " ").split()] for r in rows]
+    except ValueError as e:
+        raise ValueError(f"kernel: expected numbers like '1 0 -1; 2 0 -2; 1 0 -1', got {text!r}") from e
+    n = len(values)
+    if n == 0 or any(len(r) != n for r in values):
+        raise ValueError(f"kernel: expected a square grid of numbers (n rows of n), got rows of lengths {[len(r) for r in values]}")
+    return torch.tensor(values)
+
+
+def kernel_view(photo: str = "camera", kernel: str = "vertical edges (Sobel x)", custom: str = "", pool: str = "max"):
+    """A gray photo through one convolution, ReLU ``max(x, 0)`` and 2×2 pooling: four panels.
+
+    ``kernel`` names one of :data:`cnnlib.layers.KERNELS`, or is ``"custom"`` to use the ``custom`` text
+    (see :func:`parse_kernel`). ``pool`` is ``"max"`` or ``"avg"``.
+    """
+    if pool not in ("max", "avg"):
+        raise ValueError(f"pool: expected 'max' or 'avg', got {pool!r}")
+    if kernel == "custom":
+        k = parse_kernel(custom)
+    elif kernel in layers.KERNELS:
+        k = layers.KERNELS[kernel]
+    else:
+        raise ValueError(f"kernel: expected 'custom' or one of {tuple(layers.KERNELS)}, got {kernel!r}")
+    img = data.load_photo(photo, size=128, gray=True)  # (1, 128, W)
+    fmap = layers.apply_kernel(img, k, padding=k.shape[0] // 2)  # same size as the input for odd kernels
+    rect = layers.relu(fmap)
+    pool_fn = layers.max_pool2d if pool == "max" else layers.avg_pool2d
+    pooled = pool_fn(rect[None, None], 2)[0, 0]
+    panels = [
+        (img[0], "input (gray)", "gray"),
+        (fmap, f"convolution: {kernel}", "RdBu_r"),
+        (rect, "ReLU: max(x, 0)", "magma"),
+        (pooled, f"{pool}-pool 2×2 → {tuple(pooled.shape)}", "magma"),
+    ]
+    fig, axes = plt.subplots(1, 4, figsize=(12, 3.3))
+    for ax, (m, title, cmap) in zip(axes, panels):
+        m = m.detach().numpy()
+        if cmap == "RdBu_r":
+            lim = max(abs(m.min()), abs(m.max()), 1e-8)
+            im = ax.imshow(m, cmap=cmap, vmin=-lim, vmax=lim)
+        else:
+            im = ax.imshow(m, cmap=cmap)
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig

@@ -1,0 +1,75 @@
+"""From-scratch convolution, pooling and ReLU equal torch.nn.functional on random shapes."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cnnlib import layers
+
+
+@pytest.mark.parametrize("trial", range(12))
+def test_conv2d_equals_torch(trial):
+    g = torch.Generator().manual_seed(trial)
+    N, C, O = (int(torch.randint(1, 4, (1,), generator=g)) for _ in range(3))
+    kH, kW = (int(torch.randint(1, 6, (1,), generator=g)) for _ in range(2))
+    sH, sW = (int(torch.randint(1, 4, (1,), generator=g)) for _ in range(2))
+    pH, pW = (int(torch.randint(0, 3, (1,), generator=g)) for _ in range(2))
+    H, W = kH + int(torch.randint(0, 12, (1,), generator=g)), kW + int(torch.randint(0, 12, (1,), generator=g))
+    x = torch.randn(N, C, H, W, generator=g)
+    w = torch.randn(O, C, kH, kW, generator=g)
+    b = torch.randn(O, generator=g) if trial % 2 else None
+    got = layers.conv2d(x, w, b, stride=(sH, sW), padding=(pH, pW))
+    want = F.conv2d(x, w, b, stride=(sH, sW), padding=(pH, pW))
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kernel,stride", [(2, None), (3, 2), ((2, 3), (1, 2)), (3, 1), (1, 1)])
+def test_pooling_equals_torch(kernel, stride):
+    x = torch.randn(2, 3, 9, 11)
+    torch.testing.assert_close(layers.max_pool2d(x, kernel, stride), F.max_pool2d(x, kernel, stride))
+    torch.testing.assert_close(layers.avg_pool2d(x, kernel, stride), F.avg_pool2d(x, kernel, stride), atol=1e-6, rtol=1e-5)
+
+
+def test_relu_is_max_x_0():
+    x = torch.tensor([-2.0, -0.0, 0.0, 0.5, 3.0])
+    assert layers.relu(x).tolist() == [0.0, 0.0, 0.0, 0.5, 3.0]
+    y = torch.randn(4, 5, 6)
+    torch.testing.assert_close(layers.relu(y), F.relu(y))
+
+
+def test_output_size_formula():
+    assert layers.output_size(28, 5, 1, 2) == 28
+    assert layers.output_size(224, 7, 2, 1) == 110  # ZFNet layer 1
+    assert layers.output_size(13, 3, 2) == 6
+
+
+def test_known_convolution_by_hand():
+    # a 3×3 input of 1..9 with a 2×2 kernel of ones: each output is the sum of a 2×2 window
+    x = torch.arange(1.0, 10.0).reshape(1, 1, 3, 3)
+    w = torch.ones(1, 1, 2, 2)
+    assert layers.conv2d(x, w).flatten().tolist() == [12.0, 16.0, 24.0, 28.0]
+
+
+def test_sobel_finds_vertical_edge():
+    img = torch.zeros(1, 8, 8)
+    img[:, :, 4:] = 1.0  # dark left half, bright right half
+    fmap = layers.apply_kernel(img, "vertical edges (Sobel x)", padding=0)
+    assert fmap[:, 2:4].min() > 0 and fmap[:, :2].abs().max() == 0 and fmap[:, 4:].abs().max() == 0
+
+
+def test_bad_inputs_raise_clear_errors():
+    with pytest.raises(ValueError, match="4-D input"):
+        layers.conv2d(torch.randn(3, 8, 8), torch.randn(2, 3, 3, 3))
+    with pytest.raises(ValueError, match="3 channels but the filters expect 2"):
+        layers.conv2d(torch.randn(1, 3, 8, 8), torch.randn(4, 2, 3, 3))
+    with pytest.raises(ValueError, match="does not fit"):
+        layers.conv2d(torch.randn(1, 1, 2, 2), torch.randn(1, 1, 3, 3))
+    with pytest.raises(ValueError, match="bias"):
+        layers.conv2d(torch.randn(1, 1, 5, 5), torch.randn(2, 1, 3, 3), torch.randn(3))
+    with pytest.raises(ValueError, match="window does not fit"):
+        layers.max_pool2d(torch.randn(1, 1, 2, 2), 3)
+    with pytest.raises(TypeError, match="int or a pair"):
+        layers.max_pool2d(torch.randn(1, 1, 4, 4), 2.5)
+    with pytest.raises(ValueError, match="unknown kernel"):
+        layers.apply_kernel(torch.randn(1, 8, 8), "nope")
