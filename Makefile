@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 JB_FLAGS := -W -n --keep-going
 
-.PHONY: setup data browser book book-static test test-lib test-notebooks test-browser lab lint execute audit clean
+.PHONY: setup data browser book book-static test test-lib test-notebooks test-browser lab lint execute audit clean snapshots bench
 
 setup: $(STAMP) data
 
@@ -55,6 +55,16 @@ execute: setup
 	  $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=600 $$nb; \
 	  echo "$$nb executed in $$(( $$(date +%s) - start )) s"; \
 	done
+
+## Re-create the shipped ZFNet-small snapshots in data/ (about an hour on 2 CPU cores; resumable: run it again
+## after an interruption). On a GPU it picks CUDA itself. Several processes: torchrun --nproc_per_node=2 -m cnnlib.train
+snapshots: setup
+	mkdir -p _build
+	$(BIN)/python -m cnnlib.train --out data --work _build/train 2>&1 | tee _build/train-zfnet-small-fashion.log
+
+## Speed, not correctness: the trainer against a bare PyTorch loop.
+bench: setup
+	$(BIN)/python bench/bench_train.py
 
 audit:
 	$(BIN)/python ../shared/tools/nbaudit.py chapters

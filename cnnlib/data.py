@@ -232,3 +232,68 @@ def xor(n_per_corner: int = 1, noise: float = 0.0, seed: int = 0):
     y = (X[:, 0] != X[:, 1]).astype(np.int64)
     X = X + noise * rng.standard_normal(X.shape).astype(np.float32)
     return torch.from_numpy(X), torch.from_numpy(y)
+
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+class ImageFolder(torch.utils.data.Dataset):
+    """A user's own copy of a big dataset laid out one folder per class (Caltech-101/256, ImageNet):
+
+        root/accordion/image_0001.jpg
+        root/airplanes/image_0001.jpg …
+
+    Nothing is downloaded: point ``root`` at the files. Classes are the sub-folders in sorted order.
+    ``dataset[i]`` is ``(x, label)`` with ``x`` float32 ``(3, size, size)`` in [0, 1]: the shorter side resized
+    to ``size``, then the centre cropped (gray images are repeated to 3 channels).
+    """
+
+    def __init__(self, root: str | os.PathLike, size: int = 224):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"ImageFolder: {self.root} is not a folder (expected root/<class>/<image files>)")
+        self.classes = sorted(p.name for p in self.root.iterdir() if p.is_dir())
+        self.samples = [
+            (f, label)
+            for label, c in enumerate(self.classes)
+            for f in sorted((self.root / c).iterdir())
+            if f.suffix.lower() in IMAGE_EXTENSIONS
+        ]
+        if not self.samples:
+            raise ValueError(f"ImageFolder: no images ({', '.join(IMAGE_EXTENSIONS)}) in the class folders of {self.root}")
+        self.size = size
+        self.targets = torch.tensor([label for _, label in self.samples])
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int):
+        from PIL import Image
+
+        path, label = self.samples[i]
+        with Image.open(path) as im:
+            x = torch.from_numpy(np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0).permute(2, 0, 1)
+        h, w = x.shape[1:]
+        scale = self.size / min(h, w)
+        new = (max(self.size, round(h * scale)), max(self.size, round(w * scale)))
+        x = F.interpolate(x[None], size=new, mode="bilinear", antialias=True, align_corners=False)[0]
+        top, left = (new[0] - self.size) // 2, (new[1] - self.size) // 2
+        return x[:, top: top + self.size, left: left + self.size].clamp(0, 1).contiguous(), label
+
+
+def split_per_class(labels: torch.Tensor, n_train: int, seed: int = 0, n_test: int | None = None):
+    """The Caltech protocol: ``n_train`` random training images per class, the rest (or ``n_test``) for testing.
+
+    Returns:
+        ``(train_idx, test_idx)``, int64 index tensors. Raises if a class has fewer than ``n_train + 1`` images.
+    """
+    g = torch.Generator().manual_seed(seed)
+    train, test = [], []
+    for c in torch.unique(labels).tolist():
+        idx = torch.nonzero(labels == c).flatten()
+        if len(idx) <= n_train:
+            raise ValueError(f"split_per_class: class {c} has {len(idx)} images, need more than n_train={n_train}")
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        train.append(idx[:n_train])
+        test.append(idx[n_train:] if n_test is None else idx[n_train: n_train + n_test])
+    return torch.cat(train).sort().values, torch.cat(test).sort().values

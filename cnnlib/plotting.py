@@ -50,7 +50,9 @@ def show_images(
     n = len(images)
     ncols = max(1, min(ncols, n))
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.4 if suptitle else 0)), squeeze=False)
+    # each row gets room for its titles, the figure for its suptitle
+    height = size * nrows + (0.25 * nrows if titles is not None else 0) + (0.4 if suptitle else 0)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, height), squeeze=False)
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
         if k >= n:
@@ -109,6 +111,63 @@ def plot_curves(curves: dict[str, Sequence[float]], xlabel: str = "epoch", ylabe
     return ax.figure
 
 
+def show_to_scale(
+    maps: Sequence[torch.Tensor],
+    titles: Sequence[str] | None = None,
+    cmap: str | Sequence[str] = "gray",
+    inches_per_pixel: float = 0.02,
+    suptitle: str | None = None,
+):
+    """2-D maps side by side at one common pixel scale, so a map with fewer pixels is drawn smaller.
+
+    Panel ``i`` is ``W_i`` pixels wide and every panel spans ``max_i H_i`` pixels in height, all at
+    ``inches_per_pixel``: a 64×64 map after 2×2 pooling looks a quarter of the 128×128 map it came from.
+    A map with negative values gets colour limits symmetric around 0 (so 0 is the middle of ``cmap``).
+
+    Args:
+        maps: tensors ``(H_i, W_i)`` (or ``(1, H_i, W_i)``).
+        titles: one per map (the size ``H×W`` is added on a second line).
+        cmap: one colormap for all maps, or one per map.
+        inches_per_pixel: figure inches per map pixel.
+
+    Returns:
+        The ``Figure``; ``fig.axes[i]`` shows map ``i`` with x limits ``(0, W_i)``.
+    """
+    arrays = [to_numpy_image(m) for m in maps]
+    if any(a.ndim != 2 for a in arrays):
+        raise ValueError(f"show_to_scale: expected 2-D maps (H, W), got shapes {[a.shape for a in arrays]}")
+    n = len(arrays)
+    if n == 0:
+        raise ValueError("show_to_scale: expected at least one map")
+    if titles is not None and len(titles) != n:
+        raise ValueError(f"show_to_scale: {n} maps but {len(titles)} titles")
+    cmaps = [cmap] * n if isinstance(cmap, str) else list(cmap)
+    if len(cmaps) != n:
+        raise ValueError(f"show_to_scale: {n} maps but {len(cmaps)} colormaps")
+    widths = [a.shape[1] for a in arrays]
+    h_max = max(a.shape[0] for a in arrays)
+    fig_w = inches_per_pixel * sum(widths) + 0.45 * n + 0.3
+    fig_h = inches_per_pixel * h_max + 1.0 + (0.3 if suptitle else 0)
+    fig, axes = plt.subplots(1, n, figsize=(fig_w, fig_h), gridspec_kw={"width_ratios": widths})
+    axes = np.atleast_1d(axes)
+    for i, (ax, a) in enumerate(zip(axes, arrays, strict=True)):
+        h, w = a.shape
+        lim = float(np.abs(a).max()) or 1.0
+        vmin, vmax = (-lim, lim) if a.min() < 0 else (None, None)
+        ax.imshow(a, cmap=cmaps[i], vmin=vmin, vmax=vmax, extent=(0, w, h, 0), interpolation="nearest")
+        ax.set_xlim(0, w)
+        ax.set_ylim(h_max, 0)
+        ax.set_anchor("N")
+        ax.tick_params(labelsize=7)
+        ax.set_xlabel("pixel", fontsize=7)
+        label = f"{h}×{w}"
+        ax.set_title(f"{titles[i]}\n{label}" if titles is not None else label, fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def jshtml_slider(draw: Callable, states: Sequence, figsize=(6, 3), dpi: int = 60, interval: int = 700):
     """Pre-compute ``draw(fig, state)`` for every state and return an HTML animation with a slider.
 
@@ -147,3 +206,39 @@ def _offline_buttons(html: str) -> str:
     if "<link" in html or '<i class="fa' in html:
         raise RuntimeError("jshtml_slider: matplotlib's player changed; update _offline_buttons")
     return html
+
+
+def plot_confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, class_names: Sequence[str], ax=None):
+    """Draw the confusion matrix of a classifier: rows are true classes, columns predicted classes.
+
+    Each cell ``(i, j)`` shows the count ``C[i, j]`` of examples of class ``i`` predicted as ``j``
+    (:func:`cnnlib.train.confusion_matrix`), coloured by that count; the diagonal holds the correct ones.
+
+    Args:
+        y_true, y_pred: int labels ``(N,)`` in ``0 .. K - 1``.
+        class_names: ``K`` names, indexed by label.
+        ax: the axis to draw on (default: a new figure).
+
+    Returns:
+        The ``Figure``.
+    """
+    from .train import confusion_matrix
+
+    K = len(class_names)
+    C = confusion_matrix(y_true, y_pred, K).numpy()  # (K, K)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.55 * K + 2.2, 0.55 * K + 1.6))
+    im = ax.imshow(C, cmap="Blues")
+    for i in range(K):
+        for j in range(K):
+            dark = C[i, j] > 0.5 * C.max()
+            ax.text(j, i, str(C[i, j]), ha="center", va="center", fontsize=7,
+                    color="white" if dark else "black")
+    ax.set_xticks(range(K), class_names, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(K), class_names, fontsize=8)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(f"confusion matrix ({int(C.trace())} of {int(C.sum())} correct)")
+    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
+    ax.figure.tight_layout()
+    return ax.figure

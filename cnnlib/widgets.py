@@ -42,7 +42,24 @@ def perceptron_view(w1: float = 1.0, w2: float = -1.0, b: float = 0.0, dataset: 
 
 
 def mlp_view(hidden_units: int = 4, lr: float = 0.5, num_epochs: int = 400, seed: int = 0):
-    """Train a from-scratch MLP ``2 → hidden_units → 2`` (tanh) on noisy XOR; show its regions and loss curve."""
+    """Train a from-scratch MLP ``2 → hidden_units → 2`` (tanh) on noisy XOR; show regions and loss curve."""
+    fig = plt.figure(figsize=(8.5, 3.6))
+    draw_mlp_view(fig, hidden_units, lr, num_epochs, seed)
+    plt.close(fig)
+    return fig
+
+
+def draw_mlp_view(fig, hidden_units: int = 4, lr: float = 0.5, num_epochs: int = 400, seed: int = 0,
+                  loss_panel: bool = True):
+    """Draw :func:`mlp_view` into an existing figure, e.g. a frame of :func:`cnnlib.plotting.jshtml_slider`.
+
+    Trains ``2 → hidden_units → 2`` (tanh, :func:`cnnlib.mlp.fit_scratch`, full batch) on 100 noisy XOR
+    points and draws its decision regions, titled with the training accuracy, and (if ``loss_panel``) the
+    loss per epoch.
+
+    Returns:
+        The training accuracy as a fraction in [0, 1].
+    """
     if hidden_units < 1:
         raise ValueError(f"hidden_units: expected >= 1, got {hidden_units}")
     X, y = data.xor(n_per_corner=25, noise=0.15, seed=0)
@@ -50,17 +67,18 @@ def mlp_view(hidden_units: int = 4, lr: float = 0.5, num_epochs: int = 400, seed
     losses = mlp.fit_scratch(params, X, y, lr=lr, num_epochs=num_epochs)
     probs, _ = mlp.forward(params, X)
     acc = float((probs.argmax(1) == y).double().mean())
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8.5, 3.6))
+    ax1 = fig.add_subplot(1, 2 if loss_panel else 1, 1)
     plotting.plot_decision_regions(ax1, X, y, lambda G: mlp.forward(params, G)[0].argmax(1))
     ax1.set_title(f"{hidden_units} hidden units, lr = {lr}: accuracy {acc:.0%}")
-    ax2.plot(range(1, len(losses) + 1), losses)
-    ax2.set_xlabel("epoch (full batch)")
-    ax2.set_ylabel("cross-entropy")
-    ax2.set_title("training loss")
-    ax2.grid(alpha=0.3)
+    if loss_panel:
+        ax2 = fig.add_subplot(1, 2, 2)
+        ax2.plot(range(1, len(losses) + 1), losses)
+        ax2.set_xlabel("epoch (full batch)")
+        ax2.set_ylabel("cross-entropy")
+        ax2.set_title("training loss")
+        ax2.grid(alpha=0.3)
     fig.tight_layout()
-    plt.close(fig)
-    return fig
+    return acc
 
 
 def parse_kernel(text: str) -> torch.Tensor:
@@ -115,6 +133,42 @@ def kernel_view(photo: str = "camera", kernel: str = "vertical edges (Sobel x)",
         ax.set_title(title, fontsize=9)
         ax.axis("off")
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def activations_view(model, images: torch.Tensor, index: int = 0, layers_to_show=("conv1", "conv2", "conv3", "conv4", "conv5"),
+                     maps_per_layer: int = 8, class_names=None):
+    """One image and the feature maps it causes in each conv layer (first ``maps_per_layer`` maps of each),
+    with the network's top-3 classes in the title.
+
+    Args:
+        model: e.g. ``cnnlib.pretrained.load()``; images: ``(N, C, H, W)``; index: which image.
+    """
+    from .models import activations
+
+    if not 0 <= index < len(images):
+        raise ValueError(f"index: expected 0..{len(images) - 1}, got {index}")
+    x = images[index: index + 1]
+    acts = activations(model, x, list(layers_to_show) + ["fc8"] if "fc8" not in layers_to_show else list(layers_to_show))
+    probs = acts["fc8"].softmax(1)[0]
+    top = probs.topk(3)
+    label = lambda k: class_names[k] if class_names else str(k)  # noqa: E731
+    title = ", ".join(f"{label(int(k))} {float(p):.0%}" for p, k in zip(top.values, top.indices))
+    rows = [n for n in layers_to_show if acts[n].ndim == 4]
+    fig, axes = plt.subplots(len(rows), maps_per_layer + 1, figsize=(1.25 * (maps_per_layer + 1), 1.3 * len(rows)), squeeze=False)
+    for r, name in enumerate(rows):
+        a = acts[name][0]  # (C, h, w)
+        axes[r, 0].imshow(plotting.to_numpy_image(x[0]), cmap="gray")
+        axes[r, 0].set_ylabel(f"{name}\n{tuple(a.shape)}", fontsize=7)
+        for c in range(maps_per_layer + 1):
+            axes[r, c].set_xticks([])
+            axes[r, c].set_yticks([])
+        for c in range(min(maps_per_layer, a.shape[0])):
+            axes[r, c + 1].imshow(a[c].numpy(), cmap="magma", vmin=0)
+    axes[0, 0].set_title("input", fontsize=8)
+    fig.suptitle(f"image {index}: {title}", fontsize=10)
     fig.tight_layout()
     plt.close(fig)
     return fig

@@ -103,3 +103,45 @@ def test_toy_problems():
     assert X.shape == (50, 2) and set(y.tolist()) == {0, 1}
     X, y = data.xor()
     assert X.tolist() == [[0, 0], [0, 1], [1, 0], [1, 1]] and y.tolist() == [0, 1, 1, 0]
+
+
+def _tiny_tree(root):
+    from PIL import Image
+
+    colours = {"apple": (200, 30, 30), "leaf": (30, 160, 40)}
+    for c, rgb in colours.items():
+        (root / c).mkdir(parents=True)
+        for k in range(4):
+            Image.new("RGB" if k else "L", (40 + 10 * k, 30), rgb if k else 128).save(root / c / f"img_{k}.png")
+    (root / "apple" / "notes.txt").write_text("not an image")
+    return colours
+
+
+def test_image_folder_reads_a_tree(tmp_path):
+    colours = _tiny_tree(tmp_path)
+    ds = data.ImageFolder(tmp_path, size=16)
+    assert ds.classes == ["apple", "leaf"] and len(ds) == 8
+    x, label = ds[1]
+    assert x.shape == (3, 16, 16) and label == 0
+    torch.testing.assert_close(x[:, 8, 8], torch.tensor(colours["apple"]) / 255.0, atol=1e-3, rtol=0)
+    gray, _ = ds[0]
+    assert torch.allclose(gray[0], gray[1]) and abs(float(gray.mean()) - 128 / 255) < 1e-3
+    assert ds.targets.tolist() == [0] * 4 + [1] * 4
+
+
+def test_image_folder_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a folder"):
+        data.ImageFolder(tmp_path / "nope")
+    (tmp_path / "empty_class").mkdir()
+    with pytest.raises(ValueError, match="no images"):
+        data.ImageFolder(tmp_path)
+
+
+def test_split_per_class():
+    labels = torch.tensor([0] * 10 + [1] * 7)
+    tr, te = data.split_per_class(labels, n_train=5, seed=1)
+    assert torch.bincount(labels[tr]).tolist() == [5, 5]
+    assert len(set(tr.tolist()) & set(te.tolist())) == 0 and len(tr) + len(te) == 17
+    assert torch.equal(data.split_per_class(labels, 5, seed=1)[0], tr)
+    with pytest.raises(ValueError, match="class 1 has 7 images"):
+        data.split_per_class(labels, n_train=7)

@@ -30,3 +30,33 @@ def test_jshtml_slider_holds_every_frame():
     assert isinstance(html, HTML)
     assert html.data.count("data:image/png;base64") == len(states)
     assert "http" not in html.data.replace("http://www.w3.org", "")  # nothing fetched from the network
+
+
+def test_plot_confusion_matrix_draws_the_counts():
+    y_true = torch.tensor([0, 0, 1, 2, 2, 2])
+    y_pred = torch.tensor([0, 1, 1, 2, 0, 2])
+    fig = plotting.plot_confusion_matrix(y_true, y_pred, ["a", "b", "c"])
+    ax = fig.axes[0]
+    want = [[1, 1, 0], [0, 1, 0], [1, 0, 2]]
+    assert ax.images[0].get_array().tolist() == want  # the colours are the counts
+    written = {(round(t.get_position()[1]), round(t.get_position()[0])): int(t.get_text()) for t in ax.texts}
+    assert written == {(i, j): want[i][j] for i in range(3) for j in range(3)}  # (row, column) -> count
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b", "c"]
+    assert ax.get_xlabel() == "predicted class" and ax.get_ylabel() == "true class"
+    assert "4 of 6 correct" in ax.get_title()
+
+
+def test_show_to_scale_draws_every_map_at_one_pixel_scale():
+    maps = [torch.rand(16, 16), torch.randn(16, 8), torch.rand(1, 4, 4)]
+    fig = plotting.show_to_scale(maps, titles=["a", "b", "c"], cmap=["gray", "RdBu_r", "magma"])
+    fig.canvas.draw()
+    assert [ax.get_xlim() for ax in fig.axes] == [(0, 16), (0, 8), (0, 4)]
+    assert [ax.get_title() for ax in fig.axes] == ["a\n16×16", "b\n16×8", "c\n4×4"]
+    per_pixel = [ax.get_window_extent().width / ax.get_xlim()[1] for ax in fig.axes]
+    assert max(per_pixel) - min(per_pixel) < 1e-6 * max(per_pixel)  # the same screen size for one pixel
+    lo, hi = fig.axes[1].images[0].get_clim()
+    assert lo == -hi  # the signed map is centred on 0
+    with pytest.raises(ValueError, match="2-D maps"):
+        plotting.show_to_scale([torch.rand(3, 4, 4)])  # a colour image is not a map
+    with pytest.raises(ValueError, match="2 maps but 1 titles"):
+        plotting.show_to_scale([torch.rand(4, 4), torch.rand(2, 2)], titles=["a"])

@@ -39,3 +39,18 @@ def test_evaluate_matches_direct_computation():
 def test_fit_rejects_mismatched_data():
     with pytest.raises(ValueError, match="same N"):
         train.fit(mlp.make_mlp([4, 2]), torch.randn(5, 4), torch.zeros(6, dtype=torch.long), progress=False)
+
+
+def test_confusion_matrix_by_hand():
+    # class 0: one right, one called 1; class 1: right; class 2: two right, one called 0
+    y_true = torch.tensor([0, 0, 1, 2, 2, 2])
+    y_pred = torch.tensor([0, 1, 1, 2, 0, 2])
+    C = train.confusion_matrix(y_true, y_pred, 3)
+    assert C.tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 2]]
+    assert C.dtype == torch.int64
+    assert int(C.trace()) == int((y_true == y_pred).sum())  # the diagonal counts the correct ones
+    assert train.confusion_matrix(y_true, y_pred, 4)[3].tolist() == [0] * 4  # an absent class: a zero row
+    with pytest.raises(ValueError, match="must lie in 0..2"):
+        train.confusion_matrix(torch.tensor([0, 3]), torch.tensor([0, 1]), 3)
+    with pytest.raises(ValueError, match="one shape"):
+        train.confusion_matrix(torch.tensor([0, 1]), torch.tensor([0]), 3)

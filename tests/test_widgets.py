@@ -41,3 +41,29 @@ def test_custom_kernel_text():
         widgets.parse_kernel("1 2; 3")
     with pytest.raises(ValueError, match="expected numbers"):
         widgets.parse_kernel("a b; c d")
+
+
+def test_draw_mlp_view_into_a_slider_frame():
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure()
+    acc = widgets.draw_mlp_view(fig, hidden_units=1, num_epochs=200, loss_panel=False)
+    assert len(fig.axes) == 1  # regions only
+    assert acc < 0.9  # one hidden unit draws one line: XOR stays out of reach
+    assert f"accuracy {acc:.0%}" in fig.axes[0].get_title()
+    with pytest.raises(ValueError, match="hidden_units"):
+        widgets.draw_mlp_view(plt.figure(), hidden_units=0)
+
+
+def test_activations_view_shows_each_layer():
+    from cnnlib.models import ZFNetSmall, activations
+
+    torch.manual_seed(0)
+    model = ZFNetSmall().eval()
+    images = torch.rand(4, 1, 28, 28)
+    fig = widgets.activations_view(model, images, index=2, maps_per_layer=4)
+    assert len(fig.axes) == 5 * 5  # 5 conv layers × (input + 4 maps)
+    conv3 = activations(model, images[2:3], ["conv3"])["conv3"][0]
+    torch.testing.assert_close(torch.from_numpy(fig.axes[2 * 5 + 1].images[0].get_array().data), conv3[0])
+    with pytest.raises(ValueError, match="index"):
+        widgets.activations_view(model, images, index=4)

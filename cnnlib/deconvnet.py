@@ -1,0 +1,180 @@
+"""The deconvnet of Zeiler & Fergus (ECCV 2014, Sec. 2.1, Fig. 1): one activation mapped back to pixel space.
+
+To see what excites one unit of a convolutional layer, the image goes forward once, recording at every
+max-pooling the *switches* (where each maximum came from). Then every activation of that layer is set to zero
+but the chosen one, and the signal goes back down, layer by layer, through three operations that undo the
+forward ones as far as they can be undone:
+
+* **unpool** — max-pooling cannot be inverted; the deconvnet puts each value back at its switch location and
+  zeros elsewhere (with overlapping windows, values landing on the same pixel add up);
+* **rectify** — the reconstruction passes through a ReLU, ``r ← max(r, 0)``, as the forward signal did;
+* **filter** — a convolution with ``w[o, c, u, v]`` becomes the transposed convolution with the same filters
+  (each filter flipped vertically and horizontally, input and output channels swapped):
+  ``r_in[c, s·i + u − p, s·j + v − p] += w[o, c, u, v] · r_out[o, i, j]``.
+
+Nothing is learned and no contrast normalization is undone (the paper passes through it). The result has the
+shape of the input image: the pattern, in pixels, that the unit responded to.
+
+Supported networks: an ``nn.Sequential`` of ``Conv2d`` / ``ReLU`` / ``MaxPool2d`` (plus ``LocalResponseNorm``,
+``Dropout`` and ``Identity``, passed through), or a model whose ``.features`` is one — ZFNet-small, torchvision's
+AlexNet and VGG. Anything else in the path raises a ``TypeError`` that names the layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+_PASS_THROUGH = (nn.LocalResponseNorm, nn.Dropout, nn.Identity)
+_SUPPORTED = (nn.Conv2d, nn.ReLU, nn.MaxPool2d) + _PASS_THROUGH
+
+
+def feature_stack(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The convolutional stack of ``model`` as ``[(full name, module), ...]`` in forward order.
+
+    ``model`` itself if it is an ``nn.Sequential``, else ``model.features`` (ZFNet-small, AlexNet, VGG).
+    """
+    if isinstance(model, nn.Sequential):
+        return list(model.named_children())
+    features = getattr(model, "features", None)
+    if isinstance(features, nn.Sequential):
+        return [(f"features.{n}", m) for n, m in features.named_children()]
+    raise TypeError(
+        f"deconvnet: expected an nn.Sequential of conv/ReLU/max-pool layers or a model with such a .features "
+        f"(ZFNetSmall, torchvision AlexNet/VGG), got {type(model).__name__}"
+    )
+
+
+def path_to(model: nn.Module, layer: str) -> list[tuple[str, nn.Module]]:
+    """The modules from the input up to and including ``layer`` (full or unique short name); checked."""
+    stack = feature_stack(model)
+    names = [n for n, _ in stack]
+    hits = [k for k, n in enumerate(names) if n == layer or n.split(".")[-1] == layer]
+    if len(hits) != 1:
+        raise ValueError(f"deconvnet: unknown layer {layer!r} in the convolutional stack; expected one of {names}")
+    path = stack[: hits[0] + 1]
+    for name, m in path:
+        if not isinstance(m, _SUPPORTED):
+            raise TypeError(f"deconvnet: cannot invert layer {name!r} of type {type(m).__name__}; "
+                            f"supported: Conv2d, ReLU, MaxPool2d (LocalResponseNorm, Dropout, Identity pass through)")
+        if isinstance(m, nn.Conv2d) and (m.groups != 1 or m.dilation != (1, 1) or m.padding_mode != "zeros"):
+            raise TypeError(f"deconvnet: layer {name!r}: only plain convolutions (groups=1, dilation=1, zero padding)")
+        if isinstance(m, nn.MaxPool2d) and (m.dilation not in (1, (1, 1)) or m.return_indices):
+            raise TypeError(f"deconvnet: layer {name!r}: only plain max-pooling (dilation=1)")
+    return path
+
+
+def pool_with_switches(x: torch.Tensor, pool: nn.MaxPool2d):
+    """Max-pool ``x`` ``(N, C, H, W)`` as ``pool`` does, also returning the switches (flat argmax positions)."""
+    return F.max_pool2d(x, pool.kernel_size, pool.stride, pool.padding, pool.dilation, pool.ceil_mode, return_indices=True)
+
+
+def unpool(r: torch.Tensor, switches: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Put each value of ``r`` ``(N, C, h, w)`` at its switch location in a zero map ``(N, C, *size)``;
+    values whose switches coincide (overlapping windows) are added."""
+    if r.shape != switches.shape:
+        raise ValueError(f"unpool: values {tuple(r.shape)} and switches {tuple(switches.shape)} must have one shape")
+    N, C = r.shape[:2]
+    out = r.new_zeros(N, C, size[0] * size[1])
+    out.scatter_add_(2, switches.flatten(2), r.flatten(2))
+    return out.view(N, C, *size)
+
+
+def deconv(r: torch.Tensor, conv: nn.Conv2d, size: tuple[int, int]) -> torch.Tensor:
+    """Filter ``r`` ``(N, O, h, w)`` with the transposed filters of ``conv``, back to its input size ``(N, C, *size)``."""
+    s, p, k = conv.stride, conv.padding, conv.kernel_size
+    out_pad = tuple(size[d] - ((r.shape[2 + d] - 1) * s[d] - 2 * p[d] + k[d]) for d in range(2))
+    return F.conv_transpose2d(r, conv.weight, None, s, p, out_pad)
+
+
+@dataclass
+class ForwardRecord:
+    """What the forward pass leaves for the way down: the activation and, per module, switches and sizes."""
+
+    activation: torch.Tensor  # (N, C, h, w): the output of the chosen layer
+    switches: dict[int, torch.Tensor]
+    sizes: list[tuple[int, int]]  # spatial size of each module's input
+
+
+def forward_record(path: list[tuple[str, nn.Module]], x: torch.Tensor) -> ForwardRecord:
+    """Run ``x`` through ``path`` (from :func:`path_to`), recording max-pool switches and input sizes."""
+    switches, sizes = {}, []
+    for k, (_, m) in enumerate(path):
+        sizes.append(tuple(x.shape[2:]))
+        if isinstance(m, nn.MaxPool2d):
+            x, switches[k] = pool_with_switches(x, m)
+        else:
+            x = m(x)
+    return ForwardRecord(x, switches, sizes)
+
+
+def backward_project(path: list[tuple[str, nn.Module]], rec: ForwardRecord, r: torch.Tensor) -> torch.Tensor:
+    """Take ``r`` (same shape as ``rec.activation``) down through ``path`` in reverse: unpool, rectify, filter."""
+    for k in range(len(path) - 1, -1, -1):
+        m = path[k][1]
+        if isinstance(m, nn.Conv2d):
+            r = deconv(r, m, rec.sizes[k])
+        elif isinstance(m, nn.ReLU):
+            r = F.relu(r)
+        elif isinstance(m, nn.MaxPool2d):
+            r = unpool(r, rec.switches[k], rec.sizes[k])
+        # LocalResponseNorm, Dropout, Identity: passed through, as in the paper
+    return r
+
+
+def _check_input(model: nn.Module, x: torch.Tensor) -> None:
+    if not isinstance(x, torch.Tensor) or x.ndim != 4:
+        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"deconvnet: expected images (N, C, H, W), got {got}")
+    first = next((m for _, m in feature_stack(model) if isinstance(m, nn.Conv2d)), None)
+    if first is not None and x.shape[1] != first.in_channels:
+        raise ValueError(f"deconvnet: the network takes {first.in_channels}-channel images, got {x.shape[1]} channels")
+
+
+@torch.no_grad()
+def project(
+    model: nn.Module,
+    x: torch.Tensor,
+    layer: str,
+    channel: int,
+    position: tuple[int, int] | torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Project one activation of feature map ``channel`` of ``layer`` back to input space (Zeiler & Fergus 2014).
+
+    Args:
+        model: ZFNet-small, an AlexNet/VGG-style model with ``.features``, or an ``nn.Sequential`` (eval mode is
+            the caller's business; dropout and LRN are passed through on the way down).
+        x: images ``(N, C, H, W)`` on the model's device.
+        layer: a module of the convolutional stack, e.g. ``"conv3"``, ``"relu3"``, ``"features.10"``.
+            The activation is that module's output.
+        channel: which feature map.
+        position: ``(i, j)`` for every image, an int tensor ``(N, 2)`` (one position per image), or ``None``
+            for the strongest activation of that map in each image.
+
+    Returns:
+        The reconstruction ``(N, C, H, W)``: zero everywhere the chosen unit cannot see.
+    """
+    _check_input(model, x)
+    path = path_to(model, layer)
+    rec = forward_record(path, x)
+    a = rec.activation  # (N, K, h, w)
+    if a.ndim != 4:
+        raise ValueError(f"deconvnet: layer {layer!r} gives {tuple(a.shape)}, expected feature maps (N, K, h, w)")
+    N, K, h, w = a.shape
+    if not 0 <= channel < K:
+        raise ValueError(f"deconvnet: layer {layer!r} has {K} feature maps, got channel={channel}")
+    fmap = a[:, channel].flatten(1)  # (N, h·w)
+    if position is None:
+        flat = fmap.argmax(1)
+    else:
+        pos = torch.as_tensor(position, device=a.device).long().reshape(-1, 2).expand(N, 2)
+        if ((pos[:, 0] < 0) | (pos[:, 0] >= h) | (pos[:, 1] < 0) | (pos[:, 1] >= w)).any():
+            raise ValueError(f"deconvnet: position must lie in the {h}×{w} map of {layer!r}, got {position}")
+        flat = pos[:, 0] * w + pos[:, 1]
+    r = torch.zeros_like(a)
+    rows = torch.arange(N, device=a.device)
+    r[:, channel].view(N, -1)[rows, flat] = fmap[rows, flat]  # keep the one activation, zero the rest
+    return backward_project(path, rec, r)

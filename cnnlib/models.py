@@ -1,0 +1,187 @@
+"""ZFNet-small: the course's own 8-layer network, shaped like Zeiler & Fergus's (5 conv + 3 fully connected).
+
+Zeiler & Fergus (ECCV 2014, Fig. 3) take 224×224×3 images through
+
+    conv1 96@7×7/2 → ReLU → max-pool 3×3/2 → contrast norm.
+    conv2 256@5×5/2 → ReLU → max-pool 3×3/2 → contrast norm.
+    conv3 384@3×3 → ReLU,  conv4 384@3×3 → ReLU,  conv5 256@3×3 → ReLU → max-pool 3×3/2
+    fc6 4096 → ReLU → dropout,  fc7 4096 → ReLU → dropout,  fc8 1000 → softmax.
+
+``ZFNetSmall`` keeps that sequence — two wide-filter layers each followed by overlapping 3×3/2 max-pooling and
+local response (contrast) normalization, three 3×3 layers, a last pooling, three fully connected layers with
+dropout — scaled so that a laptop CPU trains it on 28×28 images in minutes:
+
+    ========  =====================  =============  ================================
+    layer     ZF (224×224×3)         ZFNet-small    output for a 28×28×1 input
+    ========  =====================  =============  ================================
+    conv1     96 @ 7×7, stride 2     32 @ 5×5, s 1  32 × 28 × 28 (pad 2)
+    pool1     3×3 / 2                3×3 / 2        32 × 14 × 14 (pad 1), then LRN
+    conv2     256 @ 5×5, stride 2    64 @ 5×5, s 1  64 × 14 × 14 (pad 2)
+    pool2     3×3 / 2                3×3 / 2        64 × 7 × 7 (pad 1), then LRN
+    conv3     384 @ 3×3              96 @ 3×3       96 × 7 × 7
+    conv4     384 @ 3×3              96 @ 3×3       96 × 7 × 7
+    conv5     256 @ 3×3              64 @ 3×3       64 × 7 × 7
+    pool5     3×3 / 2                3×3 / 2        64 × 4 × 4 (pad 1) = 1024
+    fc6, fc7  4096, dropout 0.5      256, dropout   256
+    fc8       1000                   10             10 (logits)
+    ========  =====================  =============  ================================
+
+Strides are 1 in the convolutions because a 28×28 image has no pixels to spare (ZF's stride 2 turns 224 into
+110); all the subsampling is done by the three poolings, padded by 1 so that 28 → 14 → 7 → 4. 0.58 M parameters.
+For 3-channel images (``in_channels=3``) and other sizes (``image_size``), the same layout applies; the size
+of fc6's input follows from the three poolings.
+
+Layers are named modules (``conv1`` … ``conv5``, ``relu1`` …, ``pool1``, ``norm1``, …, ``fc6`` … ``fc8``), so
+the visualization chapters address a layer by name: ``dict(model.named_modules())["conv3"]``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+import torch.nn as nn
+
+from .layers import output_size
+
+
+def _pooled(size: int) -> int:
+    return output_size(size, 3, 2, 1)
+
+
+class ZFNetSmall(nn.Module):
+    """ZFNet-shaped CNN: 5 conv layers, 3 fully connected layers, named layers.
+
+    Args:
+        in_channels: 1 (gray) or 3 (colour).
+        num_classes: size of the output.
+        image_size: side of the square input (28 for Fashion-MNIST).
+        widths: output channels of conv1..conv5.
+        fc_width: units of fc6 and fc7.
+        dropout: dropout probability before fc7 and fc8, as ZF do after fc6 and fc7.
+        lrn: local response normalization after pool1 and pool2 (ZF's contrast normalization).
+
+    Shapes: ``(N, in_channels, image_size, image_size)`` → logits ``(N, num_classes)``.
+    """
+
+    CONV_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
+    FC_LAYERS = ("fc6", "fc7", "fc8")
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        image_size: int = 28,
+        widths: tuple[int, int, int, int, int] = (32, 64, 96, 96, 64),
+        fc_width: int = 256,
+        dropout: float = 0.5,
+        lrn: bool = True,
+    ):
+        super().__init__()
+        if in_channels < 1 or num_classes < 2 or len(widths) != 5:
+            raise ValueError(
+                f"ZFNetSmall: expected in_channels >= 1, num_classes >= 2 and 5 widths; "
+                f"got {in_channels}, {num_classes}, {widths}"
+            )
+        if image_size < 8:
+            raise ValueError(f"ZFNetSmall: image_size must be at least 8 (three 3×3/2 poolings), got {image_size}")
+        self.in_channels, self.image_size, self.num_classes = in_channels, image_size, num_classes
+        c1, c2, c3, c4, c5 = widths
+        norm = (lambda: nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)) if lrn else nn.Identity
+        self.features = nn.Sequential(OrderedDict([
+            ("conv1", nn.Conv2d(in_channels, c1, 5, padding=2)), ("relu1", nn.ReLU()),
+            ("pool1", nn.MaxPool2d(3, 2, padding=1)), ("norm1", norm()),
+            ("conv2", nn.Conv2d(c1, c2, 5, padding=2)), ("relu2", nn.ReLU()),
+            ("pool2", nn.MaxPool2d(3, 2, padding=1)), ("norm2", norm()),
+            ("conv3", nn.Conv2d(c2, c3, 3, padding=1)), ("relu3", nn.ReLU()),
+            ("conv4", nn.Conv2d(c3, c4, 3, padding=1)), ("relu4", nn.ReLU()),
+            ("conv5", nn.Conv2d(c4, c5, 3, padding=1)), ("relu5", nn.ReLU()),
+            ("pool5", nn.MaxPool2d(3, 2, padding=1)),
+        ]))
+        side = _pooled(_pooled(_pooled(image_size)))
+        self.classifier = nn.Sequential(OrderedDict([
+            ("flatten", nn.Flatten()),
+            ("fc6", nn.Linear(c5 * side * side, fc_width)), ("relu6", nn.ReLU()), ("drop6", nn.Dropout(dropout)),
+            ("fc7", nn.Linear(fc_width, fc_width)), ("relu7", nn.ReLU()), ("drop7", nn.Dropout(dropout)),
+            ("fc8", nn.Linear(fc_width, num_classes)),
+        ]))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """He initialisation (weights ~ N(0, 2 / fan_in), biases 0), so that the signal keeps its scale
+        through eight ReLU layers; fc8 starts small (std 0.01) so that the first predictions are uniform."""
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+        nn.init.normal_(self.classifier.fc8.weight, std=0.01)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        expected = (self.in_channels, self.image_size, self.image_size)
+        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+            raise ValueError(f"ZFNetSmall: expected input (N, {', '.join(map(str, expected))}), got {tuple(x.shape)}")
+        return self.classifier(self.features(x))
+
+    def layer(self, name: str) -> nn.Module:
+        """The module called ``name`` (e.g. ``"conv3"`` or ``"features.conv3"``); see :func:`named_layer`."""
+        return named_layer(self, name)
+
+
+def layer_shapes(model: nn.Module, input_shape: tuple[int, ...]) -> list[tuple[str, tuple[int, ...], int]]:
+    """Run a zero batch ``(1, *input_shape)`` through ``model`` and list, for every leaf module,
+    ``(name, output shape without the batch dimension, number of parameters)``."""
+    rows, hooks = [], []
+    for name, mod in model.named_modules():
+        if len(list(mod.children())) == 0:
+            hooks.append(mod.register_forward_hook(
+                lambda m, i, o, name=name: rows.append((name.split(".")[-1], tuple(o.shape[1:]), sum(p.numel() for p in m.parameters())))
+            ))
+    try:
+        was = model.training
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(1, *input_shape, device=next(model.parameters()).device))
+        model.train(was)
+    finally:
+        for h in hooks:
+            h.remove()
+    return rows
+
+
+def named_layer(model: nn.Module, name: str) -> nn.Module:
+    """The sub-module of ``model`` called ``name``: a full dotted name (``"features.conv3"``) or, if unique,
+    its last part (``"conv3"``). Raises ``ValueError`` listing the names there are."""
+    modules = dict(model.named_modules())
+    if name in modules and name:
+        return modules[name]
+    short = {n: m for n, m in modules.items() if n and n.split(".")[-1] == name}
+    if len(short) == 1:
+        return next(iter(short.values()))
+    names = [n for n in modules if n]
+    if len(short) > 1:
+        raise ValueError(f"layer name {name!r} is ambiguous: {sorted(short)}")
+    raise ValueError(f"unknown layer {name!r}: expected one of {names}")
+
+
+def activations(model: nn.Module, x: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
+    """Outputs of the named ``layers`` of ``model`` for input ``x`` (one forward pass, no gradients).
+
+    Args:
+        model: any module; layers: names as accepted by :func:`named_layer`.
+        x: input batch, e.g. ``(N, C, H, W)``.
+
+    Returns:
+        ``{name: output}``, each on the CPU, e.g. ``(N, 32, 28, 28)`` for ZFNet-small's ``"conv1"``.
+    """
+    out, hooks = {}, []
+    try:
+        for name in layers:
+            hooks.append(named_layer(model, name).register_forward_hook(
+                lambda m, i, o, name=name: out.__setitem__(name, o.detach().cpu())))
+        dev = next(model.parameters()).device
+        with torch.no_grad():
+            model(x.to(dev))
+    finally:
+        for h in hooks:
+            h.remove()
+    return out

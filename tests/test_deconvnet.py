@@ -1,0 +1,179 @@
+"""The deconvnet: unpooling, transposed filters, and the whole projection against an autograd reference."""
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
+
+from cnnlib import deconvnet
+from cnnlib.models import ZFNetSmall
+
+
+def test_unpool_puts_values_at_the_switches():
+    x = torch.tensor([[[[1.0, 5.0, 2.0, 0.0],
+                        [3.0, 4.0, 9.0, 1.0],
+                        [0.0, 0.0, 1.0, 2.0],
+                        [7.0, 0.0, 3.0, 8.0]]]])
+    pooled, switches = deconvnet.pool_with_switches(x, nn.MaxPool2d(2))
+    assert pooled.flatten().tolist() == [5.0, 9.0, 7.0, 8.0]
+    r = deconvnet.unpool(torch.tensor([[[[10.0, 20.0], [30.0, 40.0]]]]), switches, (4, 4))
+    want = torch.zeros(4, 4)
+    want[0, 1], want[1, 2], want[3, 0], want[3, 3] = 10, 20, 30, 40
+    assert torch.equal(r[0, 0], want)
+
+
+def test_unpool_adds_values_of_overlapping_windows():
+    x = torch.zeros(1, 1, 3, 3)
+    x[0, 0, 1, 1] = 1.0  # the centre is the maximum of all four overlapping 2×2 windows
+    _, switches = deconvnet.pool_with_switches(x, nn.MaxPool2d(2, stride=1))
+    r = deconvnet.unpool(torch.ones(1, 1, 2, 2), switches, (3, 3))
+    assert float(r[0, 0, 1, 1]) == 4.0 and float(r.sum()) == 4.0
+
+
+def test_one_layer_projection_is_the_transposed_convolution_of_the_masked_map():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 4, 5, stride=2, padding=1)
+    x = torch.randn(2, 3, 13, 13)
+    got = deconvnet.project(nn.Sequential(conv), x, "0", channel=2, position=(3, 1))
+    a = conv(x).detach()
+    masked = torch.zeros_like(a)
+    masked[:, 2, 3, 1] = a[:, 2, 3, 1]
+    want = F.conv_transpose2d(masked, conv.weight, stride=2, padding=1, output_padding=0)
+    assert want.shape == x.shape
+    torch.testing.assert_close(got, want.detach())
+
+
+class _DeconvReLU(torch.autograd.Function):
+    """ReLU forward; on the way back the *deconvnet rule*: ReLU of the incoming signal, whatever the input was."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.clamp(min=0)
+
+
+class _PassBack(torch.autograd.Function):
+    """A module applied forward (e.g. LRN) that the deconvnet passes straight through on the way back."""
+
+    @staticmethod
+    def forward(ctx, x, fn):
+        return fn(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, None
+
+
+def _autograd_reference(seq, x, upto, channel):
+    x = x.clone().requires_grad_(True)
+    h = x
+    for m in list(seq)[: upto + 1]:
+        if isinstance(m, nn.ReLU):
+            h = _DeconvReLU.apply(h)
+        elif isinstance(m, nn.LocalResponseNorm):
+            h = _PassBack.apply(h, m)
+        else:
+            h = m(h)  # conv: its own backward is the transposed convolution; max-pool: routes to the switches
+    a = h.detach()
+    fmap = a[:, channel].flatten(1)
+    flat = fmap.argmax(1)
+    grad = torch.zeros_like(a)
+    grad[:, channel].view(len(x), -1)[torch.arange(len(x)), flat] = fmap[torch.arange(len(x)), flat]
+    h.backward(grad)
+    return x.grad
+
+
+def _random_net(seed):
+    g = torch.Generator().manual_seed(seed)
+    c1, c2, c3 = (int(torch.randint(2, 6, (1,), generator=g)) for _ in range(3))
+    net = nn.Sequential(
+        nn.Conv2d(3, c1, 5, stride=int(torch.randint(1, 3, (1,), generator=g)), padding=2), nn.ReLU(),
+        nn.MaxPool2d(3, 2, padding=int(torch.randint(0, 2, (1,), generator=g))), nn.LocalResponseNorm(3),
+        nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(c2, c3, 3, stride=2, padding=0), nn.ReLU(),
+        nn.MaxPool2d(2, ceil_mode=bool(seed % 2)),
+    )
+    torch.manual_seed(seed)
+    for m in net:
+        if isinstance(m, nn.Conv2d):
+            nn.init.normal_(m.weight, std=0.5)
+    return net.double()
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("upto", [0, 1, 2, 3, 5, 7, 8])
+def test_projection_equals_the_autograd_deconvnet_reference(seed, upto):
+    net = _random_net(seed)
+    x = torch.randn(3, 3, 29, 31, dtype=torch.float64)
+    channel = seed % net[0].out_channels if upto < 4 else 1
+    got = deconvnet.project(net, x, str(upto), channel)
+    want = _autograd_reference(net, x, upto, channel)
+    assert float(got.abs().sum()) > 0
+    torch.testing.assert_close(got, want, atol=1e-10, rtol=1e-9)
+
+
+def test_it_is_not_the_gradient():
+    # the deconvnet differs from plain backprop: a gradient would be masked by the forward ReLU pattern
+    net = _random_net(1)
+    x = torch.randn(2, 3, 29, 31, dtype=torch.float64, requires_grad=True)
+    got = deconvnet.project(net, x.detach(), "5", 1)
+    a = net[:6](x)
+    fmap = a.detach()[:, 1].flatten(1)
+    grad = torch.zeros_like(a)
+    grad[:, 1].view(2, -1)[torch.arange(2), fmap.argmax(1)] = fmap.max(1).values
+    a.backward(grad)
+    assert not torch.allclose(got, x.grad)
+
+
+def test_zero_activation_gives_zero_reconstruction():
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(2))
+    with torch.no_grad():
+        net[0].weight.fill_(1.0)
+        net[0].bias.fill_(-50.0)  # inputs in [0, 1]: every activation is rectified to zero
+    r = deconvnet.project(net, torch.rand(2, 1, 10, 10), "2", channel=0)
+    assert torch.equal(r, torch.zeros(2, 1, 10, 10))
+
+
+def test_works_on_zfnet_small_alexnet_and_vgg():
+    torch.manual_seed(0)
+    for model, x, layer in [
+        (ZFNetSmall().eval(), torch.rand(2, 1, 28, 28), "conv5"),
+        (torchvision.models.alexnet(weights=None).eval(), torch.rand(1, 3, 96, 96), "features.10"),
+        (torchvision.models.vgg11(weights=None).features.eval(), torch.rand(1, 3, 64, 64), "12"),
+    ]:
+        r = deconvnet.project(model, x, layer, channel=0)
+        assert r.shape == x.shape and torch.isfinite(r).all()
+
+
+def test_position_chooses_the_unit():
+    torch.manual_seed(0)
+    model = ZFNetSmall().eval()
+    x = torch.rand(1, 1, 28, 28)
+    r = deconvnet.project(model, x, "conv1", 0, position=(0, 0))
+    # conv1 is 5×5 with padding 2: the unit at (0, 0) sees rows and columns 0..2 only
+    assert r[0, 0, 3:, :].abs().sum() == 0 and r[0, 0, :, 3:].abs().sum() == 0
+    per_image = deconvnet.project(model, torch.rand(2, 1, 28, 28), "conv1", 0, position=torch.tensor([[0, 0], [27, 27]]))
+    assert per_image[1, 0, :25, :].abs().sum() == 0
+
+
+def test_bad_input_raises_clear_errors():
+    model = ZFNetSmall().eval()
+    x = torch.rand(1, 1, 28, 28)
+    with pytest.raises(ValueError, match="unknown layer 'conv9'"):
+        deconvnet.project(model, x, "conv9", 0)
+    with pytest.raises(ValueError, match="has 32 feature maps"):
+        deconvnet.project(model, x, "conv1", 32)
+    with pytest.raises(ValueError, match=r"expected images \(N, C, H, W\)"):
+        deconvnet.project(model, x[0], "conv1", 0)
+    with pytest.raises(ValueError, match="1-channel images"):
+        deconvnet.project(model, torch.rand(1, 3, 28, 28), "conv1", 0)
+    with pytest.raises(ValueError, match="must lie in the 28×28 map"):
+        deconvnet.project(model, x, "conv1", 0, position=(28, 0))
+    with pytest.raises(TypeError, match=r"cannot invert layer '1' of type BatchNorm2d"):
+        deconvnet.project(nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.ReLU()), x, "2", 0)
+    with pytest.raises(TypeError, match="expected an nn.Sequential"):
+        deconvnet.project(torchvision.models.resnet18(weights=None), torch.rand(1, 3, 32, 32), "conv1", 0)

@@ -1,0 +1,62 @@
+"""ZFNet-small has the documented layout, shapes and names."""
+
+import pytest
+import torch
+
+from cnnlib.models import ZFNetSmall, layer_shapes
+
+
+def test_layout_and_parameter_count():
+    model = ZFNetSmall()
+    shapes = {name: shape for name, shape, _ in layer_shapes(model, (1, 28, 28))}
+    assert shapes["conv1"] == (32, 28, 28) and shapes["pool1"] == (32, 14, 14)
+    assert shapes["conv2"] == (64, 14, 14) and shapes["pool2"] == (64, 7, 7)
+    assert shapes["conv5"] == (64, 7, 7) and shapes["pool5"] == (64, 4, 4)
+    assert shapes["fc6"] == (256,) and shapes["fc8"] == (10,)
+    assert sum(p.numel() for p in model.parameters()) == 576_650
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    fcs = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(convs) == 5 and len(fcs) == 3  # 8 layers, as ZFNet
+
+
+def test_colour_and_other_sizes():
+    model = ZFNetSmall(in_channels=3, image_size=64, num_classes=5)
+    assert model(torch.rand(2, 3, 64, 64)).shape == (2, 5)
+
+
+def test_named_layers():
+    model = ZFNetSmall()
+    assert model.layer("conv3") is model.features.conv3
+    assert model.layer("fc7") is model.classifier.fc7
+    with pytest.raises(ValueError, match="unknown layer 'conv9'"):
+        model.layer("conv9")
+
+
+def test_bad_input_shape():
+    with pytest.raises(ValueError, match=r"expected input \(N, 1, 28, 28\)"):
+        ZFNetSmall()(torch.rand(2, 3, 28, 28))
+    with pytest.raises(ValueError, match="image_size"):
+        ZFNetSmall(image_size=4)
+
+
+def test_initial_predictions_are_near_uniform():
+    torch.manual_seed(0)
+    with torch.no_grad():
+        probs = ZFNetSmall().eval()(torch.rand(16, 1, 28, 28)).softmax(1)
+    assert float((probs - 0.1).abs().max()) < 0.05
+
+
+def test_activations_are_the_layer_outputs_and_hooks_are_removed():
+    from cnnlib.models import activations
+
+    model = ZFNetSmall().eval()
+    x = torch.rand(3, 1, 28, 28)
+    acts = activations(model, x, ["conv1", "relu1", "pool5", "fc8"])
+    assert acts["conv1"].shape == (3, 32, 28, 28) and acts["pool5"].shape == (3, 64, 4, 4)
+    torch.testing.assert_close(acts["relu1"], acts["conv1"].clamp(min=0))
+    with torch.no_grad():
+        torch.testing.assert_close(acts["fc8"], model(x))
+    assert all(not m._forward_hooks for m in model.modules())
+    with pytest.raises(ValueError, match="unknown layer"):
+        activations(model, x, ["conv1", "nope"])
+    assert all(not m._forward_hooks for m in model.modules())

@@ -1,0 +1,86 @@
+"""The snapshot trainer: resumable, same weights under 2-process DDP, checked by sha256 when loaded."""
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from cnnlib import pretrained, train
+from cnnlib.models import ZFNetSmall
+
+TINY = dict(name="tiny", dataset="digits", num_epochs=3, batch_size=64, lr=0.02, dropout=0.0, snapshot_epochs=(1, 3))
+
+
+def _weights(work, name="tiny"):
+    return torch.load(os.path.join(work, name, "checkpoint.pt"), weights_only=False)["model"]
+
+
+def test_resume_gives_the_same_weights(tmp_path):
+    cfg = train.SnapshotConfig(**TINY)
+    cpu = torch.device("cpu")
+    train.train_snapshots(cfg, tmp_path / "a", tmp_path / "wa", device=cpu, progress=False)
+    train.train_snapshots(cfg, tmp_path / "b", tmp_path / "wb", device=cpu, progress=False, stop_after=1)
+    assert len(train.History(**torch.load(tmp_path / "wb/tiny/checkpoint.pt", weights_only=False)["history"]).test_acc) == 1
+    hist = train.train_snapshots(cfg, tmp_path / "b", tmp_path / "wb", device=cpu, progress=False)
+    assert len(hist.test_acc) == 3
+    for k, v in _weights(tmp_path / "wa").items():
+        assert torch.equal(v, _weights(tmp_path / "wb")[k]), k
+    assert pretrained.available(tmp_path / "a") == {"tiny": [1, 3]}
+    with pytest.raises(ValueError, match="another configuration"):
+        train.train_snapshots(train.SnapshotConfig(**{**TINY, "lr": 0.1}), tmp_path / "b", tmp_path / "wb",
+                              device=cpu, progress=False)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.enable_socket
+def test_two_process_ddp_matches_one_process(tmp_path):
+    args = ["-m", "cnnlib.train", "--name", "tiny", "--dataset", "digits", "--epochs", "1", "--snapshots", "1",
+            "--batch-size", "64", "--dropout", "0", "--no-progress", "--device", "cpu"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    one = subprocess.run([sys.executable, *args, "--out", str(tmp_path / "o1"), "--work", str(tmp_path / "w1")],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert one.returncode == 0, one.stderr[-2000:]
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
+                          "--master_addr=127.0.0.1", f"--master_port={_free_port()}", *args,
+                          "--out", str(tmp_path / "o2"), "--work", str(tmp_path / "w2")],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert two.returncode == 0, two.stderr[-3000:]
+    w1, w2 = _weights(tmp_path / "w1"), _weights(tmp_path / "w2")
+    torch.manual_seed(0)
+    w0 = ZFNetSmall(in_channels=1, image_size=8, dropout=0.0).state_dict()
+    for k in w1:
+        # the same weights up to float summation order (seen: <= 3e-5), after steps that moved them far more
+        assert float((w1[k] - w0[k]).abs().max()) > 1e-3, k
+        torch.testing.assert_close(w2[k], w1[k], atol=1e-4, rtol=1e-3, msg=k)
+
+
+def test_augment_flips_and_shifts_exactly():
+    x = torch.arange(2 * 1 * 4 * 4, dtype=torch.float32).reshape(2, 1, 4, 4)
+    flip = torch.tensor([True, False])
+    offsets = torch.tensor([[2, 2], [2, 3]])  # first: no shift; second: shift left by one column
+    out = train.apply_augment(x, flip, offsets)
+    assert torch.equal(out[0], x[0].flip(2))
+    assert torch.equal(out[1, 0, :, :3], x[1, 0, :, 1:]) and (out[1, 0, :, 3] == 0).all()
+
+
+def test_corrupted_snapshot_is_refused(tmp_path):
+    cfg = train.SnapshotConfig(**{**TINY, "num_epochs": 1, "snapshot_epochs": (1,)})
+    train.train_snapshots(cfg, tmp_path / "d", tmp_path / "w", device=torch.device("cpu"), progress=False)
+    model = pretrained.load("tiny", data_dir=tmp_path / "d", device=torch.device("cpu"))
+    assert not model.training and model(torch.rand(2, 1, 8, 8)).shape == (2, 10)
+    path = tmp_path / "d/tiny/epoch-001.pt"
+    path.write_bytes(path.read_bytes()[:1000])  # truncated
+    with pytest.raises(ValueError, match="corrupted or truncated"):
+        pretrained.load("tiny", data_dir=tmp_path / "d")
+    with pytest.raises(ValueError, match="no snapshot at epoch 7"):
+        pretrained.load("tiny", epoch=7, data_dir=tmp_path / "d")
+    with pytest.raises(ValueError, match="unknown network"):
+        pretrained.load("alexnet", data_dir=tmp_path / "d")
