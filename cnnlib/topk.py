@@ -1,0 +1,152 @@
+"""The strongest activations of every feature map over a dataset, and the image patch each one sees.
+
+Zeiler & Fergus (2014, Fig. 2) show, for each of some feature maps of layers 1-5, the 9 images of the
+dataset that excite it most, the unit's projection to pixel space and the image patch under it. This module
+does the mining: one pass over the data (batched, with a progress bar), keeping per layer and feature map the
+``k`` largest values — one per image, at that image's strongest position — with the image index and position.
+It costs little beyond the forward pass itself: a max over each map and a running top-k.
+
+Which pixels can a unit see? Through a stack of convolutions and poolings with kernel ``k``, stride ``s``
+and padding ``p``, the receptive field grows as
+
+    R ← R + (k − 1)·J,     P ← P + p·J,     J ← J·s       (starting from R = 1, P = 0, J = 1),
+
+and the unit at ``(i, j)`` sees input rows ``i·J − P … i·J − P + R − 1`` (and the same for columns).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+from tqdm.auto import tqdm
+
+from .deconvnet import path_to, project
+from .models import named_layer
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """Receptive field of the units of one layer: size ``R``, jump ``J`` (stride in input pixels), padding ``P``;
+    each a ``(rows, columns)`` pair."""
+
+    size: tuple[int, int]
+    jump: tuple[int, int]
+    padding: tuple[int, int]
+
+    def box(self, i: int, j: int, image_size: tuple[int, int] | None = None) -> tuple[int, int, int, int]:
+        """``(top, bottom, left, right)`` (bottom/right exclusive) of the unit at ``(i, j)``, clipped to the image."""
+        top, left = i * self.jump[0] - self.padding[0], j * self.jump[1] - self.padding[1]
+        bottom, right = top + self.size[0], left + self.size[1]
+        if image_size is not None:
+            top, left = max(top, 0), max(left, 0)
+            bottom, right = min(bottom, image_size[0]), min(right, image_size[1])
+        return top, bottom, left, right
+
+
+def _pair(v) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+def receptive_field(model: nn.Module, layer: str) -> ReceptiveField:
+    """The receptive field of ``layer``'s units, from the conv/pool geometry of the stack below it."""
+    R, J, P = [1, 1], [1, 1], [0, 0]
+    for _, m in path_to(model, layer):
+        if isinstance(m, (nn.Conv2d, nn.MaxPool2d)):
+            k, s, p = _pair(m.kernel_size), _pair(m.stride), _pair(m.padding)
+            for d in range(2):
+                R[d] += (k[d] - 1) * J[d]
+                P[d] += p[d] * J[d]
+                J[d] *= s[d]
+    return ReceptiveField(tuple(R), tuple(J), tuple(P))
+
+
+def crop(image: torch.Tensor, rf: ReceptiveField, i: int, j: int) -> torch.Tensor:
+    """The patch ``(C, R, R)`` of ``image`` ``(C, H, W)`` under unit ``(i, j)``; zeros where it leaves the image."""
+    C, H, W = image.shape
+    top, bottom, left, right = rf.box(i, j)
+    out = image.new_zeros(C, *rf.size)
+    t, b, l, r = max(top, 0), min(bottom, H), max(left, 0), min(right, W)
+    if b > t and r > l:
+        out[:, t - top: b - top, l - left: r - left] = image[:, t:b, l:r]
+    return out
+
+
+@dataclass
+class TopK:
+    """The ``k`` strongest activations of each of the ``K`` feature maps of one layer, strongest first."""
+
+    layer: str
+    values: torch.Tensor  # (K, k) float
+    image_index: torch.Tensor  # (K, k) int64, into the mined dataset
+    position: torch.Tensor  # (K, k, 2) int64, (row, column) in the feature map
+
+
+@torch.no_grad()
+def mine_topk(
+    model: nn.Module,
+    X: torch.Tensor,
+    layers: list[str],
+    k: int = 9,
+    batch_size: int = 256,
+    progress: bool = True,
+) -> dict[str, TopK]:
+    """Scan ``X`` ``(N, C, H, W)`` once and keep, per layer and feature map, the top-``k`` activations.
+
+    Each image counts once per map (its strongest position), so the ``k`` are ``k`` different images.
+    The model runs on the device of its parameters, in whatever mode the caller left it (use eval mode).
+
+    Returns:
+        ``{layer: TopK}``.
+    """
+    if X.ndim != 4:
+        raise ValueError(f"mine_topk: expected images (N, C, H, W), got {tuple(X.shape)}")
+    if k < 1 or k > len(X):
+        raise ValueError(f"mine_topk: expected 1 <= k <= {len(X)} (the number of images), got {k}")
+    dev = next(model.parameters()).device
+    batch_out: dict[str, torch.Tensor] = {}
+    hooks = [named_layer(model, name).register_forward_hook(
+        lambda m, i, o, name=name: batch_out.__setitem__(name, o)) for name in layers]
+    best: dict[str, list[torch.Tensor]] = {}
+    try:
+        for start in tqdm(range(0, len(X), batch_size), desc="mining top-k", leave=False, disable=not progress):
+            model(X[start: start + batch_size].to(dev))
+            for name in layers:
+                a = batch_out[name]
+                if a.ndim != 4:
+                    raise ValueError(f"mine_topk: layer {name!r} gives {tuple(a.shape)}, expected feature maps (N, K, h, w)")
+                B, K, h, w = a.shape
+                vmax, arg = a.flatten(2).max(2)  # (B, K): each image's strongest unit per map
+                img = torch.arange(start, start + B, device=dev).view(B, 1).expand(B, K)
+                if name in best:
+                    vmax, arg, img = (torch.cat([old, new]) for old, new in zip(best[name], (vmax, arg, img)))
+                top = vmax.topk(min(k, len(vmax)), dim=0)  # (k, K)
+                best[name] = [top.values, arg.gather(0, top.indices), img.gather(0, top.indices)]
+    finally:
+        for hk in hooks:
+            hk.remove()
+    out = {}
+    for name in layers:
+        values, arg, img = (t.T.cpu() for t in best[name])  # (K, k)
+        w = batch_out[name].shape[-1]
+        out[name] = TopK(name, values, img, torch.stack([arg // w, arg % w], dim=-1))
+    return out
+
+
+def top_projections(model: nn.Module, X: torch.Tensor, top: TopK, channel: int):
+    """Deconvnet projections and image patches of the top-``k`` units of feature map ``channel``.
+
+    Returns:
+        ``(reconstructions, patches)``, each ``(k, C, R, R)``: the projection of each unit cropped to its
+        receptive field, and the image patch under it (Zeiler & Fergus's Fig. 2, one cell).
+    """
+    if not 0 <= channel < len(top.values):
+        raise ValueError(f"top_projections: layer {top.layer!r} has {len(top.values)} feature maps, got {channel}")
+    dev = next(model.parameters()).device
+    images = X[top.image_index[channel]].to(dev)  # (k, C, H, W)
+    recon = project(model, images, top.layer, channel, position=top.position[channel].to(dev)).cpu()
+    rf = receptive_field(model, top.layer)
+    rows = [(crop(recon[n], rf, *map(int, p)), crop(images[n].cpu(), rf, *map(int, p)))
+            for n, p in enumerate(top.position[channel])]
+    return torch.stack([r for r, _ in rows]), torch.stack([p for _, p in rows])

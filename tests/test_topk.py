@@ -1,0 +1,98 @@
+"""Top-k mining equals a brute-force search; receptive fields equal the support of a gradient."""
+
+import pytest
+import torch
+import torch.nn as nn
+
+from cnnlib import topk
+from cnnlib.models import ZFNetSmall, activations
+
+
+def test_mining_equals_brute_force():
+    torch.manual_seed(0)
+    model = ZFNetSmall().double().eval()  # float64: batch size does not change the values, so no false ties
+    X = torch.rand(37, 1, 28, 28, dtype=torch.float64)
+    got = topk.mine_topk(model, X, ["conv2", "pool5"], k=5, batch_size=8, progress=False)
+    acts = activations(model, X, ["conv2", "pool5"])
+    for name in ("conv2", "pool5"):
+        a = acts[name]  # (N, K, h, w)
+        per_image, where = a.flatten(2).max(2)  # (N, K)
+        want = per_image.topk(6, dim=0)
+        torch.testing.assert_close(got[name].values, want.values[:5].T)
+        # image indices are unique where no two images tie (dead maps tie at 0): there they must agree
+        v = want.values.T  # (K, 6)
+        untied = (v[:, :-1] > v[:, 1:]).all(1)
+        assert untied.sum() > len(v) // 2
+        assert torch.equal(got[name].image_index[untied], want.indices[:5].T[untied])
+        w = a.shape[-1]
+        pos = got[name].position
+        for c in (0, 3):
+            for n in range(5):
+                img, (i, j) = int(got[name].image_index[c, n]), pos[c, n].tolist()
+                assert float(a[img, c, i, j]) == float(got[name].values[c, n])
+                assert int(where[img, c]) == i * w + j
+
+
+def _linearised(model_layers):
+    """The same geometry with every weight 1, no ReLU, and average pooling: every pixel in the field counts."""
+    out = []
+    for m in model_layers:
+        if isinstance(m, nn.Conv2d):
+            c = nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, bias=False)
+            nn.init.ones_(c.weight)
+            out.append(c)
+        elif isinstance(m, nn.MaxPool2d):
+            out.append(nn.AvgPool2d(m.kernel_size, m.stride, m.padding, ceil_mode=m.ceil_mode))
+    return nn.Sequential(*out).double()
+
+
+@pytest.mark.parametrize("layer", ["conv1", "pool1", "conv2", "pool2", "conv3", "conv5", "pool5"])
+def test_receptive_field_equals_gradient_support(layer):
+    model = ZFNetSmall()
+    path = [m for _, m in topk.path_to(model, layer)]
+    lin = _linearised(path)
+    rf = topk.receptive_field(model, layer)
+    x = torch.ones(1, 1, 28, 28, dtype=torch.float64, requires_grad=True)
+    out = lin(x)
+    for i, j in [(0, 0), (out.shape[2] // 2, out.shape[3] - 1), (out.shape[2] - 1, 1)]:
+        x.grad = None
+        lin(x)[0, 0, i, j].backward()
+        rows = torch.nonzero(x.grad[0, 0].abs().sum(1)).flatten()
+        cols = torch.nonzero(x.grad[0, 0].abs().sum(0)).flatten()
+        assert (int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1) == rf.box(i, j, (28, 28))
+
+
+def test_zfnet_small_receptive_fields():
+    model = ZFNetSmall()
+    assert topk.receptive_field(model, "conv1").size == (5, 5)
+    assert topk.receptive_field(model, "pool5").jump == (8, 8)
+
+
+def test_crop_pads_outside_the_image():
+    rf = topk.ReceptiveField((5, 5), (1, 1), (2, 2))
+    img = torch.arange(1.0, 50.0).reshape(1, 7, 7)
+    patch = crop = topk.crop(img, rf, 0, 0)
+    assert crop.shape == (1, 5, 5)
+    assert torch.equal(patch[0, 2:, 2:], img[0, :3, :3]) and patch[0, :2].abs().sum() == 0
+
+
+def test_top_projections_shapes():
+    torch.manual_seed(0)
+    model = ZFNetSmall().eval()
+    X = torch.rand(20, 1, 28, 28)
+    top = topk.mine_topk(model, X, ["conv3"], k=4, progress=False)["conv3"]
+    recon, patches = topk.top_projections(model, X, top, channel=2)
+    R = topk.receptive_field(model, "conv3").size
+    assert recon.shape == (4, 1, *R) and patches.shape == (4, 1, *R)
+    with pytest.raises(ValueError, match="96 feature maps"):
+        topk.top_projections(model, X, top, channel=96)
+
+
+def test_bad_input():
+    model = ZFNetSmall().eval()
+    with pytest.raises(ValueError, match="1 <= k <= 3"):
+        topk.mine_topk(model, torch.rand(3, 1, 28, 28), ["conv1"], k=9)
+    with pytest.raises(ValueError, match="feature maps"):
+        topk.mine_topk(model, torch.rand(3, 1, 28, 28), ["fc6"], k=2, progress=False)
+    with pytest.raises(ValueError, match="unknown layer"):
+        topk.mine_topk(model, torch.rand(3, 1, 28, 28), ["conv7"], k=2)
