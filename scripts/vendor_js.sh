@@ -3,7 +3,8 @@
 #   widgets/embed-amd.js + *.woff2  <- @jupyter-widgets/html-manager (renders the stored ipywidgets state)
 #   widgets/require.js              <- requirejs (the AMD loader embed-amd.js needs)
 #   mathjax/tex-chtml.js + fonts    <- mathjax v3 (renders $...$ and $$...$$)
-# Needs npm and a registry; run it only to change a version, then commit _vendor/.
+# Needs npm and a registry; run it only to change a version, then commit _vendor/ (and update its README.md).
+# Leaves _vendor/README.md and _vendor/widgets-setup.js (written for the book) alone.
 # Usage: scripts/vendor_js.sh
 set -euo pipefail
 

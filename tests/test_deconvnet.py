@@ -177,3 +177,51 @@ def test_bad_input_raises_clear_errors():
         deconvnet.project(nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.ReLU()), x, "2", 0)
     with pytest.raises(TypeError, match="expected an nn.Sequential"):
         deconvnet.project(torchvision.models.resnet18(weights=None), torch.rand(1, 3, 32, 32), "conv1", 0)
+
+
+class _UnitOutput(nn.Module):
+    """The feature maps of one layer, flattened, as a model output Captum can pick a target from."""
+
+    def __init__(self, stack):
+        super().__init__()
+        self.stack = stack
+
+    def forward(self, x):
+        return self.stack(x).flatten(1)
+
+
+def _captum_projection(stack, x, channel):
+    from captum.attr import Deconvolution
+
+    a = stack(x).detach()
+    h, w = a.shape[2:]
+    flat = a[:, channel].flatten(1).argmax(1)  # one strongest unit per image
+    target = (channel * h * w + flat).tolist()
+    attr = Deconvolution(_UnitOutput(stack)).attribute(x, target=target)
+    value = a[:, channel].flatten(1).gather(1, flat[:, None]).view(-1, 1, 1, 1)
+    return attr * value  # Captum starts from 1 at the unit, the deconvnet from the activation itself
+
+
+def test_agrees_with_captum_deconvolution_where_the_rules_agree():
+    pytest.importorskip("captum")
+    torch.manual_seed(0)
+    vgg_like = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2),
+                             nn.Conv2d(16, 8, 3), nn.ReLU()).double().eval()
+    x = torch.randn(3, 3, 32, 32, dtype=torch.float64)
+    ours = deconvnet.project(vgg_like, x, "7", channel=5)
+    torch.testing.assert_close(ours, _captum_projection(vgg_like, x, 5), atol=1e-10, rtol=1e-8)
+
+
+def test_differs_from_captum_through_contrast_normalisation():
+    # Zeiler & Fergus pass straight through contrast normalisation; Captum back-propagates through it
+    pytest.importorskip("captum")
+    torch.manual_seed(0)
+    model = ZFNetSmall().double().eval()
+    stack = model.features[:10]  # conv1 … relu3, with norm1 and norm2 inside
+    x = torch.rand(2, 1, 28, 28, dtype=torch.float64)
+    ours = deconvnet.project(stack, x, "relu3", channel=4)
+    theirs = _captum_projection(stack, x, 4)
+    assert not torch.allclose(ours, theirs)
+    cos = torch.nn.functional.cosine_similarity(ours.flatten(1), theirs.flatten(1))
+    assert (cos > 0.5).all()  # the same pattern, weighted differently
