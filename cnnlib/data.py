@@ -297,3 +297,55 @@ def split_per_class(labels: torch.Tensor, n_train: int, seed: int = 0, n_test: i
         train.append(idx[:n_train])
         test.append(idx[n_train:] if n_test is None else idx[n_train: n_train + n_test])
     return torch.cat(train).sort().values, torch.cat(test).sort().values
+
+
+#: Debian's ``tuxpaint-stamps-default``: cut-out photos on transparent backgrounds, filed by category.
+TUXPAINT_STAMPS_DIR = Path("/usr/share/tuxpaint/stamps")
+#: Its categories that hold photographs (others hold letters, coins, road signs, drawings).
+STAMP_CATEGORIES = (
+    "animals/mammals", "animals/birds", "animals/insects", "animals/fish", "food/fruit", "food/vegetables",
+    "food/nuts", "plants/flowers", "plants/trees", "vehicles/locomotive", "vehicles/ship", "vehicles/construction",
+    "vehicles/flight", "vehicles/auto", "vehicles/emergency", "household/tools", "household/dishes", "hobbies/music",
+    "space/planets", "town/monuments",
+)
+
+
+def load_stamps(size: int = 112, categories: tuple[str, ...] = STAMP_CATEGORIES, root=None, background: float = 0.5):
+    """Photos of objects from Debian's ``tuxpaint-stamps-default`` (313 photos in 20 default categories).
+
+    Each RGBA cut-out is scaled so that its longer side is ``size`` pixels, composited over a uniform
+    ``background`` gray and centred on a ``size × size`` canvas — one object per image, as in ImageNet.
+
+    Args:
+        size: side of the returned images.
+        categories: sub-folders ``"group/category"`` to read; the class of an image is its category.
+        root: default ``$CNNLIB_TUXPAINT_STAMPS`` or ``/usr/share/tuxpaint/stamps``
+            (``apt-get install tuxpaint-stamps-default``, or ``make data``).
+
+    Returns:
+        ``(X, y, classes)``: ``X`` float32 ``(N, 3, size, size)`` in [0, 1], ``y`` int64 ``(N,)``, class names.
+    """
+    from PIL import Image
+
+    folder = Path(root or os.environ.get("CNNLIB_TUXPAINT_STAMPS") or TUXPAINT_STAMPS_DIR)
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"tuxpaint stamps not found in {folder}: on Debian/Ubuntu run 'sudo apt-get install "
+            "tuxpaint-stamps-default' (or 'make data'), or set CNNLIB_TUXPAINT_STAMPS to a folder of <group>/<category>/*.png"
+        )
+    unknown = [c for c in categories if not (folder / c).is_dir()]
+    if unknown:
+        raise ValueError(f"load_stamps: no such categories in {folder}: {unknown}")
+    images, labels = [], []
+    for label, cat in enumerate(categories):
+        for f in sorted((folder / cat).rglob("*.png")):
+            with Image.open(f) as im:
+                im = im.convert("RGBA")
+                scale = size / max(im.size)
+                im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.LANCZOS)
+                canvas = Image.new("RGBA", (size, size), (round(255 * background),) * 3 + (255,))
+                canvas.alpha_composite(im, ((size - im.width) // 2, (size - im.height) // 2))
+                images.append(np.asarray(canvas.convert("RGB"), dtype=np.uint8))
+                labels.append(label)
+    X = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255.0
+    return X.contiguous(), torch.tensor(labels), [c.split("/")[-1] for c in categories]

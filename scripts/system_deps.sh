@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the course needs, only when missing and only where apt-get is usable.
 #   data    -> dataset-fashion-mnist (the IDX files under /usr/share/datasets/fashion-mnist)
+#              tuxpaint-stamps-default (cut-out photos under /usr/share/tuxpaint/stamps)
 #   browser -> chromium (headless, for the rendered-book test)
 set -euo pipefail
 what=${1:?usage: system_deps.sh data|browser}
@@ -20,6 +21,9 @@ case "$what" in
   data)
     if [ -z "${CNNLIB_FASHION_MNIST:-}" ] && [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
       apt_install dataset-fashion-mnist || echo "system_deps: Fashion-MNIST is missing; see README (Data)." >&2
+    fi
+    if [ -z "${CNNLIB_TUXPAINT_STAMPS:-}" ] && [ ! -d /usr/share/tuxpaint/stamps/animals ]; then
+      apt_install tuxpaint-stamps-default || echo "system_deps: the tuxpaint stamps are missing; see README (Data)." >&2
     fi ;;
   browser)
     command -v chromium >/dev/null || apt_install chromium ;;

@@ -145,3 +145,15 @@ def test_split_per_class():
     assert torch.equal(data.split_per_class(labels, 5, seed=1)[0], tr)
     with pytest.raises(ValueError, match="class 1 has 7 images"):
         data.split_per_class(labels, n_train=7)
+
+
+def test_stamps_are_photos_on_gray():
+    X, y, classes = data.load_stamps(size=48, categories=("animals/mammals", "food/fruit"))
+    assert X.shape == (67 + 41, 3, 48, 48) and classes == ["mammals", "fruit"]
+    assert torch.bincount(y).tolist() == [67, 41]
+    corners = X[:, :, [0, 0, -1, -1], [0, -1, 0, -1]]
+    assert torch.allclose(corners, torch.full_like(corners, 128 / 255), atol=0.02)  # background where nothing is
+    with pytest.raises(ValueError, match="no such categories"):
+        data.load_stamps(categories=("animals/dragons",))
+    with pytest.raises(FileNotFoundError, match="tuxpaint-stamps-default"):
+        data.load_stamps(root="/nonexistent")
