@@ -242,3 +242,49 @@ def plot_confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, class_name
     ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
     ax.figure.tight_layout()
     return ax.figure
+
+
+def mosaic(images: torch.Tensor, ncols: int = 3, pad: int = 1, fill: float = 1.0) -> torch.Tensor:
+    """Tile ``images`` ``(k, C, h, w)`` into one image ``(C, H, W)``, ``ncols`` per row, ``pad`` pixels apart."""
+    if images.ndim != 4:
+        raise ValueError(f"mosaic: expected (k, C, h, w), got {tuple(images.shape)}")
+    k, C, h, w = images.shape
+    nrows = -(-k // ncols)
+    out = images.new_full((C, nrows * (h + pad) - pad, ncols * (w + pad) - pad), fill)
+    for n in range(k):
+        r, c = divmod(n, ncols)
+        out[:, r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = images[n]
+    return out
+
+
+def normalize_projection(r: torch.Tensor) -> torch.Tensor:
+    """Show a deconvnet projection: each image ``(C, h, w)`` of ``r`` ``(k, C, h, w)`` scaled by its own largest
+    magnitude to [−1, 1], then mapped to [0, 1] with 0 at mid-gray (as Zeiler & Fergus display them)."""
+    scale = r.flatten(1).abs().amax(1).clamp_min(1e-12).view(-1, 1, 1, 1)
+    return (r / scale * 0.5 + 0.5).clamp(0, 1)
+
+
+def plot_top_projections(rows: Sequence[tuple[str, torch.Tensor, torch.Tensor]], title: str = "", size: float = 1.9):
+    """Zeiler & Fergus's Fig. 2 for one layer: per feature map, its top-k projections (left) beside the image
+    patches that caused them (right), each as a 3×3 mosaic.
+
+    Args:
+        rows: ``(label, reconstructions (k, C, R, R), patches (k, C, R, R))`` per feature map, e.g. from
+            :func:`cnnlib.topk.top_projections`.
+    """
+    if len(rows) == 0:
+        raise ValueError("plot_top_projections: expected at least one feature map")
+    fig, axes = plt.subplots(len(rows), 2, figsize=(2 * size, size * len(rows) + (0.4 if title else 0)), squeeze=False)
+    for (label, recon, patches), (ax_r, ax_p) in zip(rows, axes):
+        ax_r.imshow(to_numpy_image(mosaic(normalize_projection(recon))), cmap="gray", vmin=0, vmax=1)
+        ax_p.imshow(to_numpy_image(mosaic(patches.clamp(0, 1))), cmap="gray", vmin=0, vmax=1)
+        ax_r.set_ylabel(label, fontsize=8)
+        for ax in (ax_r, ax_p):
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[0, 0].set_title("projections", fontsize=8)
+    axes[0, 1].set_title("image patches", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -172,3 +172,20 @@ def activations_view(model, images: torch.Tensor, index: int = 0, layers_to_show
     fig.tight_layout()
     plt.close(fig)
     return fig
+
+
+def top_projections_view(model, X: torch.Tensor, tops: dict, layer: str = "conv1", channel: int = 0):
+    """One cell of Zeiler & Fergus's Fig. 2: the top-k deconvnet projections of a feature map beside their patches.
+
+    Args:
+        model: the network mined; X: the images mined ``(N, C, H, W)``;
+        tops: ``cnnlib.topk.mine_topk(model, X, layers)``; layer, channel: which feature map.
+    """
+    from .topk import top_projections
+
+    if layer not in tops:
+        raise ValueError(f"layer: expected one of the mined layers {list(tops)}, got {layer!r}")
+    recon, patches = top_projections(model, X, tops[layer], channel)
+    fig = plotting.plot_top_projections([(f"{layer} map {channel}", recon, patches)], size=2.6)
+    plt.close(fig)
+    return fig

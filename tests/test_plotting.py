@@ -60,3 +60,25 @@ def test_show_to_scale_draws_every_map_at_one_pixel_scale():
         plotting.show_to_scale([torch.rand(3, 4, 4)])  # a colour image is not a map
     with pytest.raises(ValueError, match="2 maps but 1 titles"):
         plotting.show_to_scale([torch.rand(4, 4), torch.rand(2, 2)], titles=["a"])
+
+
+def test_mosaic_places_each_tile():
+    tiles = torch.arange(4.0).view(4, 1, 1, 1).expand(4, 1, 2, 2)
+    m = plotting.mosaic(tiles, ncols=3, pad=1, fill=-1)
+    assert m.shape == (1, 5, 8)
+    assert m[0, 0, 0] == 0 and m[0, 0, 3] == 1 and m[0, 0, 6] == 2 and m[0, 3, 0] == 3
+    assert m[0, 2, 0] == -1 and m[0, 3, 3] == -1  # separator and empty slot
+
+
+def test_normalize_projection_keeps_zero_at_gray():
+    r = torch.tensor([[[[0.0, 2.0, -4.0]]]])
+    assert plotting.normalize_projection(r).flatten().tolist() == [0.5, 0.75, 0.0]
+
+
+def test_plot_top_projections_draws_both_mosaics():
+    recon, patches = torch.randn(9, 1, 5, 5), torch.rand(9, 1, 5, 5)
+    fig = plotting.plot_top_projections([("conv1 #0", recon, patches), ("conv1 #1", recon, patches)])
+    assert len(fig.axes) == 4
+    shown = fig.axes[1].images[0].get_array().data
+    assert shown.shape == (17, 17)
+    torch.testing.assert_close(torch.from_numpy(shown[:5, :5]), patches[0, 0])

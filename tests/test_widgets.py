@@ -67,3 +67,18 @@ def test_activations_view_shows_each_layer():
     torch.testing.assert_close(torch.from_numpy(fig.axes[2 * 5 + 1].images[0].get_array().data), conv3[0])
     with pytest.raises(ValueError, match="index"):
         widgets.activations_view(model, images, index=4)
+
+
+def test_top_projections_view():
+    from cnnlib.models import ZFNetSmall
+    from cnnlib.topk import mine_topk, receptive_field
+
+    torch.manual_seed(0)
+    model = ZFNetSmall().eval()
+    X = torch.rand(12, 1, 28, 28)
+    tops = mine_topk(model, X, ["conv2"], k=9, progress=False)
+    fig = widgets.top_projections_view(model, X, tops, "conv2", 3)
+    R = receptive_field(model, "conv2").size[0]
+    assert fig.axes[1].images[0].get_array().shape == (3 * R + 2, 3 * R + 2)
+    with pytest.raises(ValueError, match="mined layers"):
+        widgets.top_projections_view(model, X, tops, "conv4", 0)
