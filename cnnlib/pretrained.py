@@ -398,3 +398,26 @@ def hed_edges(x: torch.Tensor, model: HED | None = None) -> torch.Tensor:
     model = model if model is not None else hed(x.device)
     dev = next(model.parameters()).device
     return model(hed_preprocess(x.to(dev)))
+
+
+def torchvision_cached(arch: str = "alexnet", device=None) -> torch.nn.Module | None:
+    """A torchvision ImageNet classifier *if its weights are already in the local torch hub cache*, else ``None``.
+
+    Nothing is downloaded: the file torchvision would fetch (e.g. ``alexnet-owt-7be5be79.pth``) is looked up
+    in ``torch.hub.get_dir()/checkpoints``. Useful for a reader who has it from earlier work.
+
+    Args:
+        arch: a torchvision model builder name with ImageNet weights, e.g. ``"alexnet"``, ``"vgg16"``.
+    """
+    import torchvision
+
+    try:
+        weights = torchvision.models.get_model_weights(arch).DEFAULT
+    except (ValueError, KeyError) as e:
+        raise ValueError(f"unknown torchvision architecture {arch!r}") from e
+    path = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+    if not path.exists():
+        return None
+    model = torchvision.models.get_model(arch, weights=None)
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.to(device or default_device()).eval()

@@ -84,3 +84,18 @@ def test_corrupted_snapshot_is_refused(tmp_path):
         pretrained.load("tiny", epoch=7, data_dir=tmp_path / "d")
     with pytest.raises(ValueError, match="unknown network"):
         pretrained.load("alexnet", data_dir=tmp_path / "d")
+
+
+def test_torchvision_cached_never_downloads(tmp_path, monkeypatch):
+    import torchvision
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    assert pretrained.torchvision_cached("alexnet") is None  # not cached: no download, just None
+    (tmp_path / "checkpoints").mkdir()
+    state = torchvision.models.alexnet(weights=None).state_dict()
+    name = torchvision.models.AlexNet_Weights.DEFAULT.url.rsplit("/", 1)[-1]
+    torch.save(state, tmp_path / "checkpoints" / name)
+    model = pretrained.torchvision_cached("alexnet", device=torch.device("cpu"))
+    assert not model.training and torch.equal(model.features[0].weight, state["features.0.weight"])
+    with pytest.raises(ValueError, match="unknown torchvision architecture"):
+        pretrained.torchvision_cached("lenet9000")
