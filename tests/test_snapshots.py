@@ -99,3 +99,34 @@ def test_torchvision_cached_never_downloads(tmp_path, monkeypatch):
     assert not model.training and torch.equal(model.features[0].weight, state["features.0.weight"])
     with pytest.raises(ValueError, match="unknown torchvision architecture"):
         pretrained.torchvision_cached("lenet9000")
+
+
+def test_history_reads_back_the_run(tmp_path):
+    cfg = train.SnapshotConfig(**{**TINY, "num_epochs": 2, "snapshot_epochs": (1, 2)})
+    hist = train.train_snapshots(cfg, tmp_path / "d", tmp_path / "w", device=torch.device("cpu"), progress=False)
+    back = pretrained.history("tiny", data_dir=tmp_path / "d")
+    assert isinstance(back, train.History) and back == hist  # every float survives the JSON round trip
+    assert len(back.test_acc) == 2 and back.train_loss[1] < back.train_loss[0]
+    assert back.test_acc[-1] == pretrained.load_snapshot("tiny", data_dir=tmp_path / "d")["test_acc"]
+    with pytest.raises(ValueError, match="unknown network"):
+        pretrained.history("alexnet", data_dir=tmp_path / "d")
+    (tmp_path / "d/tiny/history.json").unlink()
+    with pytest.raises(FileNotFoundError, match="history.json"):
+        pretrained.history("tiny", data_dir=tmp_path / "d")
+
+
+def test_shipped_zfnet_small_snapshots():
+    """The snapshots in data/ load, pass their sha256 check, and score what they claim on the test set."""
+    from cnnlib import data
+
+    shipped = pretrained.available()
+    assert "zfnet-small-fashion" in shipped and 1 in shipped["zfnet-small-fashion"]
+    X, y = data.load_fashion_mnist("test")
+    for epoch in (shipped["zfnet-small-fashion"][0], shipped["zfnet-small-fashion"][-1]):
+        snap = pretrained.load_snapshot("zfnet-small-fashion", epoch)
+        model = pretrained.load("zfnet-small-fashion", epoch=epoch, device=torch.device("cpu"))
+        _, acc = train.evaluate(model, X, y)
+        assert abs(acc - snap["test_acc"]) < 2e-3, (epoch, acc, snap["test_acc"])  # float16 storage: tiny changes
+    cfg = train.SnapshotConfig(**{**snap["config"], "snapshot_epochs": tuple(snap["config"]["snapshot_epochs"])})
+    if epoch == cfg.num_epochs:  # the finished run must reach the course's target
+        assert acc >= 0.92
