@@ -4,6 +4,7 @@
 # Usage: scripts/build_static.sh BIN_DIR [jupyter-book flags...]
 set -euo pipefail
 bin=$1; shift
+rm -rf _build/html  # pages from an earlier build must not linger
 mkdir -p _build
 sed 's/execute_notebooks: cache/execute_notebooks: "off"/' _config.yml > _build/_config_static.yml
 grep -q 'execute_notebooks: "off"' _build/_config_static.yml
