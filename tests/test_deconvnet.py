@@ -179,29 +179,6 @@ def test_bad_input_raises_clear_errors():
         deconvnet.project(torchvision.models.resnet18(weights=None), torch.rand(1, 3, 32, 32), "conv1", 0)
 
 
-class _UnitOutput(nn.Module):
-    """The feature maps of one layer, flattened, as a model output Captum can pick a target from."""
-
-    def __init__(self, stack):
-        super().__init__()
-        self.stack = stack
-
-    def forward(self, x):
-        return self.stack(x).flatten(1)
-
-
-def _captum_projection(stack, x, channel):
-    from captum.attr import Deconvolution
-
-    a = stack(x).detach()
-    h, w = a.shape[2:]
-    flat = a[:, channel].flatten(1).argmax(1)  # one strongest unit per image
-    target = (channel * h * w + flat).tolist()
-    attr = Deconvolution(_UnitOutput(stack)).attribute(x, target=target)
-    value = a[:, channel].flatten(1).gather(1, flat[:, None]).view(-1, 1, 1, 1)
-    return attr * value  # Captum starts from 1 at the unit, the deconvnet from the activation itself
-
-
 def test_agrees_with_captum_deconvolution_where_the_rules_agree():
     pytest.importorskip("captum")
     torch.manual_seed(0)
@@ -210,7 +187,7 @@ def test_agrees_with_captum_deconvolution_where_the_rules_agree():
                              nn.Conv2d(16, 8, 3), nn.ReLU()).double().eval()
     x = torch.randn(3, 3, 32, 32, dtype=torch.float64)
     ours = deconvnet.project(vgg_like, x, "7", channel=5)
-    torch.testing.assert_close(ours, _captum_projection(vgg_like, x, 5), atol=1e-10, rtol=1e-8)
+    torch.testing.assert_close(ours, deconvnet.captum_projection(vgg_like, x, "7", 5), atol=1e-10, rtol=1e-8)
 
 
 def test_differs_from_captum_through_contrast_normalisation():
@@ -218,10 +195,59 @@ def test_differs_from_captum_through_contrast_normalisation():
     pytest.importorskip("captum")
     torch.manual_seed(0)
     model = ZFNetSmall().double().eval()
-    stack = model.features[:10]  # conv1 … relu3, with norm1 and norm2 inside
-    x = torch.rand(2, 1, 28, 28, dtype=torch.float64)
-    ours = deconvnet.project(stack, x, "relu3", channel=4)
-    theirs = _captum_projection(stack, x, 4)
+    x = torch.rand(2, 1, 28, 28, dtype=torch.float64)  # conv1 … relu3 has norm1 and norm2 inside
+    ours = deconvnet.project(model, x, "relu3", channel=4)
+    theirs = deconvnet.captum_projection(model, x, "relu3", 4)
     assert not torch.allclose(ours, theirs)
     cos = torch.nn.functional.cosine_similarity(ours.flatten(1), theirs.flatten(1))
     assert (cos > 0.5).all()  # the same pattern, weighted differently
+
+
+class _GuidedReLU(torch.autograd.Function):
+    """ReLU forward; guided backprop back: the gradient's mask [z > 0] *and* the deconvnet's ReLU of the signal."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g.clamp(min=0) * (x > 0)
+
+
+def _unit_backward(seq, x, channel, relu=None):
+    """Autograd from the strongest unit of map ``channel`` (seeded with its activation) to the input."""
+    x = x.clone().requires_grad_(True)
+    h = x
+    for m in seq:
+        h = relu.apply(h) if relu is not None and isinstance(m, nn.ReLU) else m(h)
+    a = h.detach()
+    fmap = a[:, channel].flatten(1)
+    flat = fmap.argmax(1)
+    seed = torch.zeros_like(a)
+    seed[:, channel].view(len(x), -1)[torch.arange(len(x)), flat] = fmap[torch.arange(len(x)), flat]
+    h.backward(seed)
+    return x.grad
+
+
+@pytest.mark.parametrize("method, relu", [("gradient", None), ("guided_backprop", _GuidedReLU)])
+def test_captum_gradient_and_guided_backprop_equal_their_autograd_rules(method, relu):
+    pytest.importorskip("captum")
+    net = _random_net(3)  # with LRN inside: Captum and autograd both go through it
+    x = torch.randn(2, 3, 29, 31, dtype=torch.float64)
+    got = deconvnet.captum_projection(net, x, "7", 1, method=method)
+    want = _unit_backward(list(net)[:8], x, 1, relu)
+    assert float(got.abs().sum()) > 0
+    torch.testing.assert_close(got, want, atol=1e-10, rtol=1e-8)
+    assert not torch.allclose(got, deconvnet.project(net, x, "7", 1))  # neither is the deconvnet
+
+
+def test_captum_projection_checks_its_arguments():
+    pytest.importorskip("captum")
+    x = torch.rand(1, 1, 28, 28)
+    with pytest.raises(ValueError, match="method must be one of"):
+        deconvnet.captum_projection(ZFNetSmall().eval(), x, "conv2", 0, method="lrp")
+    with pytest.raises(ValueError, match="in-place ReLUs"):
+        deconvnet.captum_projection(nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(inplace=True)), x, "1", 0)

@@ -112,6 +112,16 @@ def test_hed_preprocess_is_caffe_bgr():
     torch.testing.assert_close(out[0, :, 0, 0], want)
 
 
+def test_hed_to_rgb_inverts_hed_preprocess():
+    x = torch.rand(2, 3, 5, 7, dtype=torch.float64)
+    torch.testing.assert_close(P.hed_to_rgb(P.hed_preprocess(x)), x)
+    torch.testing.assert_close(P.hed_to_rgb(P.hed_preprocess(x[0]))[0], x[0])  # a single (3, H, W) image
+    gray = P.hed_to_rgb(torch.zeros(3, 1, 1))  # 0 in HED's space is its mean colour
+    torch.testing.assert_close(gray.flatten(), torch.tensor(P.HED_MEAN_BGR[::-1]) / 255)
+    with pytest.raises(ValueError, match="BGR images"):
+        P.hed_to_rgb(torch.zeros(1, 1, 4, 4))
+
+
 def _sobel_ratio(edges: torch.Tensor, x: torch.Tensor) -> float:
     """Mean Sobel gradient magnitude of the gray photo where ``edges`` is in its top 5%, over its mean."""
     gray = 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]  # (N, 1, H, W)

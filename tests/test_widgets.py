@@ -82,3 +82,49 @@ def test_top_projections_view():
     assert fig.axes[1].images[0].get_array().shape == (3 * R + 2, 3 * R + 2)
     with pytest.raises(ValueError, match="mined layers"):
         widgets.top_projections_view(model, X, tops, "conv4", 0)
+
+
+def test_draw_activations_into_a_slider_frame():
+    import matplotlib.pyplot as plt
+
+    from cnnlib.models import ZFNetSmall, activations
+
+    model = ZFNetSmall().eval()
+    images = torch.rand(3, 1, 28, 28)
+    fig = plt.figure()
+    probs = widgets.draw_activations(fig, model, images, index=1, layers_to_show=("conv1", "conv5"),
+                                     maps_per_layer=3, class_names=[f"c{k}" for k in range(10)])
+    torch.testing.assert_close(probs, model(images[1:2]).softmax(1)[0])
+    assert len(fig.axes) == 2 * 4  # 2 layers × (input + 3 maps)
+    conv5 = activations(model, images[1:2], ["conv5"])["conv5"][0]  # (64, 7, 7)
+    torch.testing.assert_close(torch.from_numpy(fig.axes[4 + 3].images[0].get_array().data), conv5[2])
+    assert fig._suptitle.get_text().startswith(f"image 1: c{int(probs.argmax())} ")
+    with pytest.raises(ValueError, match="feature maps"):
+        widgets.draw_activations(plt.figure(), model, images, layers_to_show=("fc7",))
+    with torch.no_grad():
+        model.features.conv1.bias.fill_(-100.0)  # every conv1 map below 0: drawn black, not an error
+    fig = plt.figure()
+    widgets.draw_activations(fig, model, images, layers_to_show=("conv1",), maps_per_layer=2)
+    assert fig.axes[1].images[0].get_clim() == (0.0, 1e-6)
+
+
+def test_draw_top_projections_into_a_slider_frame():
+    import matplotlib.pyplot as plt
+
+    from cnnlib.models import ZFNetSmall
+    from cnnlib.topk import mine_topk, receptive_field, top_projections
+
+    torch.manual_seed(0)
+    model = ZFNetSmall().eval()
+    X = torch.rand(12, 1, 28, 28)
+    tops = mine_topk(model, X, ["conv3"], k=9, progress=False)
+    fig = plt.figure()
+    values = widgets.draw_top_projections(fig, model, X, tops, "conv3", 5)
+    assert torch.equal(values, tops["conv3"].values[5]) and len(fig.axes) == 2
+    R = receptive_field(model, "conv3").size[0]
+    recon, patches = top_projections(model, X, tops["conv3"], 5)
+    shown = torch.from_numpy(fig.axes[1].images[0].get_array().data)  # the patch mosaic, (3R + 2, 3R + 2)
+    assert shown.shape == (3 * R + 2, 3 * R + 2)
+    torch.testing.assert_close(shown[:R, :R], patches[0, 0])
+    with pytest.raises(ValueError, match="mined layers"):
+        widgets.draw_top_projections(plt.figure(), model, X, tops, "conv1", 0)
