@@ -18,10 +18,14 @@ shape of the input image: the pattern, in pixels, that the unit responded to.
 Supported networks: an ``nn.Sequential`` of ``Conv2d`` / ``ReLU`` / ``MaxPool2d`` (plus ``LocalResponseNorm``,
 ``Dropout`` and ``Identity``, passed through), or a model whose ``.features`` is one — ZFNet-small, torchvision's
 AlexNet and VGG. Anything else in the path raises a ``TypeError`` that names the layer.
+
+:func:`captum_projection` takes the same unit back with Captum's ``Deconvolution``, ``GuidedBackprop`` or
+``Saliency`` (the plain gradient), to compare the rules at the ReLUs.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -178,3 +182,78 @@ def project(
     rows = torch.arange(N, device=a.device)
     r[:, channel].view(N, -1)[rows, flat] = fmap[rows, flat]  # keep the one activation, zero the rest
     return backward_project(path, rec, r)
+
+
+class _UnitOutput(nn.Module):
+    """The feature maps of one layer, flattened ``(N, K·h·w)``: a model output Captum can pick a target from."""
+
+    def __init__(self, stack: nn.Module):
+        super().__init__()
+        self.stack = stack
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stack(x).flatten(1)
+
+
+CAPTUM_METHODS = ("deconvolution", "guided_backprop", "gradient")
+
+
+def captum_projection(
+    model: nn.Module, x: torch.Tensor, layer: str, channel: int, method: str = "deconvolution"
+) -> torch.Tensor:
+    """The unit :func:`project` picks (the strongest of map ``channel`` of ``layer``, per image), taken back to
+    the input by Captum (Kokhlikyan et al. 2020, arXiv 2009.07896) instead of by our own deconvnet.
+
+    ``method`` chooses what happens at each ReLU on the way down (``g`` the signal arriving from above, ``z``
+    the ReLU's forward input):
+
+    * ``"deconvolution"`` — ``captum.attr.Deconvolution``, Zeiler & Fergus's rule ``max(g, 0)``;
+    * ``"guided_backprop"`` — ``captum.attr.GuidedBackprop`` (Springenberg et al. 2015), ``max(g, 0)·[z > 0]``;
+    * ``"gradient"`` — ``captum.attr.Saliency(abs=False)`` (Simonyan et al. 2014), the plain gradient ``g·[z > 0]``.
+
+    Captum back-propagates through every other module, contrast normalization (LRN) included, where the
+    deconvnet passes straight through it; on a conv/ReLU/max-pool stack ``"deconvolution"`` equals
+    :func:`project`. Captum starts from 1 at the unit; the result is multiplied by the unit's activation so
+    that it is on the scale of :func:`project`'s. That makes the two equal only where the activation is
+    positive: the deconvnet's rectification is not linear, so starting it from a negative value (a unit of a
+    ``Conv2d`` output that did not fire) is not the negative of starting it from 1.
+
+    Args:
+        model, x, layer, channel: as for :func:`project` (``x`` ``(N, C, H, W)``). The ReLUs of the path must
+            be ``nn.ReLU`` modules (Captum hooks them); in-place ones (torchvision's VGG, AlexNet) are switched
+            to out-of-place for the call and switched back afterwards.
+        method: one of ``CAPTUM_METHODS``.
+
+    Returns:
+        ``(N, C, H, W)``, detached.
+    """
+    from captum.attr import Deconvolution, GuidedBackprop, Saliency
+
+    if method not in CAPTUM_METHODS:
+        raise ValueError(f"captum_projection: method must be one of {CAPTUM_METHODS}, got {method!r}")
+    _check_input(model, x)
+    path = path_to(model, layer)
+    stack = nn.Sequential(*[m for _, m in path])
+    inplace = [m for _, m in path if getattr(m, "inplace", False)]
+    try:
+        for m in inplace:  # Captum's hooks cannot follow a ReLU that overwrites its input
+            m.inplace = False
+        with torch.no_grad():
+            a = stack(x)  # (N, K, h, w)
+        if a.ndim != 4 or not 0 <= channel < a.shape[1]:
+            raise ValueError(f"captum_projection: layer {layer!r} gives {tuple(a.shape)}; "
+                             f"channel={channel} is not a map of it")
+        N, K, h, w = a.shape
+        flat = a[:, channel].flatten(1).argmax(1)  # (N,): the strongest unit of the map in each image
+        target = (channel * h * w + flat).tolist()
+        algorithm = {"deconvolution": Deconvolution, "guided_backprop": GuidedBackprop, "gradient": Saliency}[method]
+        kwargs = {"abs": False} if method == "gradient" else {}
+        x = x.detach().clone().requires_grad_(True)  # Captum warns when it has to switch gradients on itself
+        with warnings.catch_warnings():  # Captum announces its (temporary) ReLU hooks on every call
+            warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
+            attr = algorithm(_UnitOutput(stack)).attribute(x, target=target, **kwargs)  # (N, C, H, W)
+    finally:
+        for m in inplace:
+            m.inplace = True
+    value = a[:, channel].flatten(1).gather(1, flat[:, None]).view(N, 1, 1, 1)
+    return (attr * value).detach()

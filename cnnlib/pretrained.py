@@ -11,10 +11,14 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from .devices import device as default_device
+
+if TYPE_CHECKING:
+    from . import train
 
 #: The folder holding the snapshots and MANIFEST.json: ``$CNNLIB_DATA`` or the repository's ``data/``.
 DATA_DIR = Path(os.environ.get("CNNLIB_DATA") or Path(__file__).resolve().parent.parent / "data")
@@ -95,6 +99,33 @@ def load(name: str = "zfnet-small-fashion", epoch: int | None = None, device=Non
     model = ZFNetSmall(**snap["model_kwargs"])
     model.load_state_dict({k: v.float() for k, v in snap["state_dict"].items()})
     return model.to(device or default_device()).eval()
+
+
+def history(name: str = "zfnet-small-fashion", data_dir: str | os.PathLike | None = None) -> train.History:
+    """The per-epoch learning curves of a shipped run, read from ``data_dir/<name>/history.json``.
+
+    :func:`cnnlib.train.train_snapshots` rewrites that file at every snapshot, so it holds one entry per epoch up
+    to the latest snapshot: ``train_loss[e - 1]`` is the mean cross-entropy of epoch ``e`` (measured on the fly,
+    with dropout and augmentation on), ``test_acc[e - 1]`` the accuracy on the test set after epoch ``e``
+    (accuracies as fractions in [0, 1]).
+
+    Returns:
+        A :class:`cnnlib.train.History` whose four lists have one length, the number of epochs recorded.
+    """
+    from .train import History
+
+    data_dir = Path(data_dir or DATA_DIR)
+    shipped = available(data_dir)
+    if name not in shipped:
+        raise ValueError(f"unknown network {name!r}: expected one of {sorted(shipped)}")
+    path = data_dir / name / "history.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing; re-create it with 'make snapshots'")
+    hist = History(**json.loads(path.read_text()))
+    lengths = {k: len(v) for k, v in vars(hist).items()}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"{path}: expected four lists of one length, got lengths {lengths}")
+    return hist
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -381,6 +412,24 @@ def hed_preprocess(x: torch.Tensor) -> torch.Tensor:
     x = _check_images(x)
     mean = torch.as_tensor(HED_MEAN_BGR, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     return x.flip(1) * 255.0 - mean
+
+
+def hed_to_rgb(x: torch.Tensor) -> torch.Tensor:
+    """The inverse of :func:`hed_preprocess`: HED's BGR, mean-subtracted 0..255 input → RGB in [0, 1].
+
+    ``rgb = flip_channels(x + HED_MEAN_BGR) / 255`` (not clamped). Use it to show image patches cut from the
+    network's input; a deconvnet projection is a signed pattern around 0, for which flipping the channels
+    (``r.flip(1)``) is enough.
+
+    Args:
+        x: ``(N, 3, H, W)`` or ``(3, H, W)`` in HED's input space. Returns: ``(N, 3, H, W)``.
+    """
+    if not isinstance(x, torch.Tensor) or x.ndim not in (3, 4) or x.shape[-3] != 3:
+        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"hed_to_rgb: expected BGR images (3, H, W) or (N, 3, H, W), got {got}")
+    x = x if x.ndim == 4 else x.unsqueeze(0)
+    mean = torch.as_tensor(HED_MEAN_BGR, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x + mean).flip(1) / 255.0
 
 
 @torch.no_grad()

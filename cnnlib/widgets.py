@@ -146,18 +146,48 @@ def activations_view(model, images: torch.Tensor, index: int = 0, layers_to_show
     Args:
         model: e.g. ``cnnlib.pretrained.load()``; images: ``(N, C, H, W)``; index: which image.
     """
+    rows = len([n for n in layers_to_show if n != "fc8"])
+    fig = plt.figure(figsize=(1.25 * (maps_per_layer + 1), 1.3 * max(rows, 1)))
+    draw_activations(fig, model, images, index, layers_to_show, maps_per_layer, class_names)
+    plt.close(fig)
+    return fig
+
+
+def draw_activations(fig, model, images: torch.Tensor, index: int = 0,
+                     layers_to_show=("conv1", "conv2", "conv3", "conv4", "conv5"), maps_per_layer: int = 8,
+                     class_names=None) -> torch.Tensor:
+    """Draw :func:`activations_view` into an existing figure, e.g. a frame of :func:`cnnlib.plotting.jshtml_slider`.
+
+    One row per layer of ``layers_to_show`` whose output is a stack of feature maps ``(C, h, w)``: the input image,
+    then maps ``0 .. maps_per_layer - 1`` after that layer (each on its own colour scale from 0, magma; values
+    below 0 are black, as the next ReLU would make them), the layer's
+    name and map shape on the left; the title gives the top-3 classes of ``softmax(fc8)``.
+
+    Args:
+        fig: an empty ``Figure``; model: a network with named layers and a ``"fc8"`` (e.g. ZFNet-small).
+        images: ``(N, C, H, W)``; index: which image, ``0 .. N - 1``.
+        class_names: names of the classes, indexed by label (default: the label numbers).
+
+    Returns:
+        The class probabilities ``(K,)`` of the image.
+    """
     from .models import activations
 
     if not 0 <= index < len(images):
         raise ValueError(f"index: expected 0..{len(images) - 1}, got {index}")
-    x = images[index: index + 1]
-    acts = activations(model, x, list(layers_to_show) + ["fc8"] if "fc8" not in layers_to_show else list(layers_to_show))
-    probs = acts["fc8"].softmax(1)[0]
-    top = probs.topk(3)
+    if maps_per_layer < 1:
+        raise ValueError(f"maps_per_layer: expected >= 1, got {maps_per_layer}")
+    x = images[index: index + 1]  # (1, C, H, W)
+    names = list(layers_to_show) + ([] if "fc8" in layers_to_show else ["fc8"])
+    acts = activations(model, x, names)
+    probs = acts["fc8"].softmax(1)[0]  # (K,)
+    top = probs.topk(min(3, len(probs)))
     label = lambda k: class_names[k] if class_names else str(k)  # noqa: E731
     title = ", ".join(f"{label(int(k))} {float(p):.0%}" for p, k in zip(top.values, top.indices))
     rows = [n for n in layers_to_show if acts[n].ndim == 4]
-    fig, axes = plt.subplots(len(rows), maps_per_layer + 1, figsize=(1.25 * (maps_per_layer + 1), 1.3 * len(rows)), squeeze=False)
+    if not rows:
+        raise ValueError(f"layers_to_show: expected at least one layer with feature maps, got {tuple(layers_to_show)}")
+    axes = fig.subplots(len(rows), maps_per_layer + 1, squeeze=False)
     for r, name in enumerate(rows):
         a = acts[name][0]  # (C, h, w)
         axes[r, 0].imshow(plotting.to_numpy_image(x[0]), cmap="gray")
@@ -166,12 +196,12 @@ def activations_view(model, images: torch.Tensor, index: int = 0, layers_to_show
             axes[r, c].set_xticks([])
             axes[r, c].set_yticks([])
         for c in range(min(maps_per_layer, a.shape[0])):
-            axes[r, c + 1].imshow(a[c].numpy(), cmap="magma", vmin=0)
+            # black = 0 or below (what the ReLU after a conv layer passes on as 0), even for an all-negative map
+            axes[r, c + 1].imshow(a[c].numpy(), cmap="magma", vmin=0, vmax=max(float(a[c].max()), 1e-6))
     axes[0, 0].set_title("input", fontsize=8)
     fig.suptitle(f"image {index}: {title}", fontsize=10)
     fig.tight_layout()
-    plt.close(fig)
-    return fig
+    return probs
 
 
 def top_projections_view(model, X: torch.Tensor, tops: dict, layer: str = "conv1", channel: int = 0):
@@ -189,3 +219,37 @@ def top_projections_view(model, X: torch.Tensor, tops: dict, layer: str = "conv1
     fig = plotting.plot_top_projections([(f"{layer} map {channel}", recon, patches)], size=2.6)
     plt.close(fig)
     return fig
+
+
+def draw_top_projections(fig, model, X: torch.Tensor, tops: dict, layer: str = "conv1", channel: int = 0):
+    """Draw :func:`top_projections_view` into an existing figure, e.g. a frame of :func:`cnnlib.plotting.jshtml_slider`.
+
+    Two panels: the top-k deconvnet projections of feature map ``channel`` of ``layer``, each cropped to the
+    unit's receptive field and scaled by :func:`cnnlib.plotting.normalize_projection` (mid-gray = 0), as a
+    3×3 mosaic; beside it the image patches ``(k, C, R, R)`` that caused them.
+
+    Args:
+        fig: an empty ``Figure``; model, X, tops: as for :func:`top_projections_view`.
+
+    Returns:
+        The top-k activations ``(k,)`` of that map, strongest first.
+    """
+    from .topk import top_projections
+
+    if layer not in tops:
+        raise ValueError(f"layer: expected one of the mined layers {list(tops)}, got {layer!r}")
+    recon, patches = top_projections(model, X, tops[layer], channel)  # each (k, C, R, R)
+    ax_r, ax_p = fig.subplots(1, 2)
+    ax_r.imshow(plotting.to_numpy_image(plotting.mosaic(plotting.normalize_projection(recon))), cmap="gray",
+                vmin=0, vmax=1)
+    ax_p.imshow(plotting.to_numpy_image(plotting.mosaic(patches.clamp(0, 1))), cmap="gray", vmin=0, vmax=1)
+    ax_r.set_title("deconvnet projections", fontsize=9)
+    ax_p.set_title("image patches", fontsize=9)
+    for ax in (ax_r, ax_p):
+        ax.set_xticks([])
+        ax.set_yticks([])
+    values = tops[layer].values[channel]  # (k,), strongest first
+    fig.suptitle(f"{layer}, map {channel}: top-{len(values)} activations "
+                 f"{float(values[-1]):.1f} … {float(values[0]):.1f}", fontsize=10)
+    fig.tight_layout()
+    return values

@@ -249,5 +249,17 @@ def test_captum_projection_checks_its_arguments():
     x = torch.rand(1, 1, 28, 28)
     with pytest.raises(ValueError, match="method must be one of"):
         deconvnet.captum_projection(ZFNetSmall().eval(), x, "conv2", 0, method="lrp")
-    with pytest.raises(ValueError, match="in-place ReLUs"):
-        deconvnet.captum_projection(nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(inplace=True)), x, "1", 0)
+    with pytest.raises(ValueError, match="is not a map of it"):
+        deconvnet.captum_projection(ZFNetSmall().eval(), x, "conv2", 64)
+
+
+def test_captum_projection_handles_in_place_relus_and_leaves_them_so():
+    pytest.importorskip("captum")
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+                        nn.Conv2d(4, 5, 3), nn.ReLU(inplace=True)).double().eval()  # as torchvision's VGG
+    x = torch.randn(2, 3, 16, 16, dtype=torch.float64)
+    got = deconvnet.captum_projection(net, x, "4", 2)
+    torch.testing.assert_close(got, deconvnet.project(net, x, "4", 2), atol=1e-10, rtol=1e-8)
+    assert net[1].inplace and net[4].inplace
+    assert not any(m._backward_hooks or m._forward_hooks for m in net)  # Captum's hooks are gone
