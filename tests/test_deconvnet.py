@@ -68,6 +68,17 @@ class _PassBack(torch.autograd.Function):
         return g, None
 
 
+def _backward_from_strongest(h, x, channel):
+    """Back-propagate from the strongest unit of map ``channel`` of ``h``, seeded with its own activation."""
+    a = h.detach()
+    fmap = a[:, channel].flatten(1)
+    flat = fmap.argmax(1)
+    grad = torch.zeros_like(a)
+    grad[:, channel].view(len(x), -1)[torch.arange(len(x)), flat] = fmap[torch.arange(len(x)), flat]
+    h.backward(grad)
+    return x.grad
+
+
 def _autograd_reference(seq, x, upto, channel):
     x = x.clone().requires_grad_(True)
     h = x
@@ -78,13 +89,7 @@ def _autograd_reference(seq, x, upto, channel):
             h = _PassBack.apply(h, m)
         else:
             h = m(h)  # conv: its own backward is the transposed convolution; max-pool: routes to the switches
-    a = h.detach()
-    fmap = a[:, channel].flatten(1)
-    flat = fmap.argmax(1)
-    grad = torch.zeros_like(a)
-    grad[:, channel].view(len(x), -1)[torch.arange(len(x)), flat] = fmap[torch.arange(len(x)), flat]
-    h.backward(grad)
-    return x.grad
+    return _backward_from_strongest(h, x, channel)
 
 
 def _random_net(seed):
@@ -223,13 +228,7 @@ def _unit_backward(seq, x, channel, relu=None):
     h = x
     for m in seq:
         h = relu.apply(h) if relu is not None and isinstance(m, nn.ReLU) else m(h)
-    a = h.detach()
-    fmap = a[:, channel].flatten(1)
-    flat = fmap.argmax(1)
-    seed = torch.zeros_like(a)
-    seed[:, channel].view(len(x), -1)[torch.arange(len(x)), flat] = fmap[torch.arange(len(x)), flat]
-    h.backward(seed)
-    return x.grad
+    return _backward_from_strongest(h, x, channel)
 
 
 @pytest.mark.parametrize("method, relu", [("gradient", None), ("guided_backprop", _GuidedReLU)])
