@@ -21,12 +21,22 @@ AlexNet and VGG. Anything else in the path raises a ``TypeError`` that names the
 
 :func:`captum_projection` takes the same unit back with Captum's ``Deconvolution``, ``GuidedBackprop`` or
 ``Saliency`` (the plain gradient), to compare the rules at the ReLUs.
+
+**Ties.** A switch is "where the maximum was", and a window whose values tie has no such place. After a ReLU
+ties are common: a window where the layer below is silent holds nothing but zeros. PyTorch (like Caffe and
+Captum, which uses PyTorch's max-pool backward) then records the *first* of the tied positions, the window's
+top-left corner. ``ties="first"`` (the default) keeps that convention. On a network whose units are silent
+over most of the image (a VGG16 fine-tuned for edge detection is silent on 60-90 % of its pooling windows)
+those corners form a regular lattice, and the signal the deconvnet sends down lands on it: the projection
+becomes a fine grating that has nothing to do with the image. ``ties="spread"`` gives each of the ``t`` tied
+positions of a window ``1/t`` of the value, the average of the unpoolings over every choice of switch; it is
+the same as ``"first"`` wherever the maximum is unique.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn as nn
@@ -87,6 +97,59 @@ def unpool(r: torch.Tensor, switches: torch.Tensor, size: tuple[int, int]) -> to
     return out.view(N, C, *size)
 
 
+TIES = ("first", "spread")
+
+
+def _windows(x: torch.Tensor, pool: nn.MaxPool2d, out_size: tuple[int, int]):
+    """The pooling windows of ``x`` ``(N, C, H, W)`` exactly as ``pool`` takes them (kernel, stride, padding,
+    ``ceil_mode``), for an output of ``out_size``: ``x`` is padded with ``−∞`` to the ``(h − 1)·s + k`` rows and
+    columns the windows cover (or cut to them) and unfolded. Returns ``(windows (N, C, k·k, h·w), span)``."""
+    k, s, p = _pair(pool.kernel_size), _pair(pool.stride or pool.kernel_size), _pair(pool.padding)
+    N, C, H, W = x.shape
+    span = tuple((out_size[d] - 1) * s[d] + k[d] for d in range(2))
+    xp = F.pad(x, (p[1], span[1] - W - p[1], p[0], span[0] - H - p[0]), value=float("-inf"))
+    return F.unfold(xp, k, stride=s).view(N, C, k[0] * k[1], out_size[0] * out_size[1]), span
+
+
+def unpool_spread(x: torch.Tensor, pool: nn.MaxPool2d, r: torch.Tensor) -> torch.Tensor:
+    """Unpool ``r`` ``(N, C, h, w)`` onto the grid of ``pool``'s input ``x`` ``(N, C, H, W)``, giving each of the
+    ``t`` positions that tie for a window's maximum ``r / t`` (overlapping windows add up, as in :func:`unpool`)."""
+    N, C, H, W = x.shape
+    h, w = r.shape[2:]
+    windows, span = _windows(x, pool, (h, w))
+    tied = (windows == windows.amax(2, keepdim=True)).to(r.dtype)  # (N, C, k·k, h·w): the maxima of each window
+    share = tied / tied.sum(2, keepdim=True) * r.reshape(N, C, 1, h * w)
+    k, p = _pair(pool.kernel_size), _pair(pool.padding)
+    out = F.fold(share.view(N, C * k[0] * k[1], h * w), span, k, stride=_pair(pool.stride or k))  # sums overlaps
+    full = out.new_zeros(N, C, H, W)
+    rows, cols = min(H, span[0] - p[0]), min(W, span[1] - p[1])  # from padded coordinates back to x's
+    full[:, :, :rows, :cols] = out[:, :, p[0]: p[0] + rows, p[1]: p[1] + cols]
+    return full
+
+
+@torch.no_grad()
+def tied_windows(model: nn.Module, x: torch.Tensor, layer: str | None = None) -> dict[str, float]:
+    """For each max-pooling on the way from the input to ``layer`` (default: the whole stack), the fraction of
+    its windows, over the images ``x``, whose maximum is reached at two or more positions: the windows where
+    the switch is a convention rather than a place (see ``ties`` in :func:`project`)."""
+    _check_input(model, x)
+    path = path_to(model, layer) if layer is not None else path_to(model, feature_stack(model)[-1][0])
+    out = {}
+    for name, m in path:
+        if isinstance(m, nn.MaxPool2d):
+            y = m(x)
+            windows, _ = _windows(x, m, tuple(y.shape[2:]))
+            out[name] = float(((windows == windows.amax(2, keepdim=True)).sum(2) > 1).float().mean())
+            x = y
+        else:
+            x = m(x)
+    return out
+
+
+def _pair(v) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
 def deconv(r: torch.Tensor, conv: nn.Conv2d, size: tuple[int, int]) -> torch.Tensor:
     """Filter ``r`` ``(N, O, h, w)`` with the transposed filters of ``conv``, back to its input size ``(N, C, *size)``."""
     s, p, k = conv.stride, conv.padding, conv.kernel_size
@@ -99,20 +162,26 @@ class ForwardRecord:
     """What the forward pass leaves for the way down: the activation and, per module, switches and sizes."""
 
     activation: torch.Tensor  # (N, C, h, w): the output of the chosen layer
-    switches: dict[int, torch.Tensor]
+    switches: dict[int, torch.Tensor]  # ties="first": the switches of each max-pool, by position in the path
     sizes: list[tuple[int, int]]  # spatial size of each module's input
+    pool_inputs: dict[int, torch.Tensor] = field(default_factory=dict)  # ties="spread": each max-pool's input
 
 
-def forward_record(path: list[tuple[str, nn.Module]], x: torch.Tensor) -> ForwardRecord:
-    """Run ``x`` through ``path`` (from :func:`path_to`), recording max-pool switches and input sizes."""
-    switches, sizes = {}, []
+def forward_record(path: list[tuple[str, nn.Module]], x: torch.Tensor, ties: str = "first") -> ForwardRecord:
+    """Run ``x`` through ``path`` (from :func:`path_to`), recording input sizes and, per max-pool, its switches
+    (``ties="first"``) or its input (``ties="spread"``, for :func:`unpool_spread`)."""
+    if ties not in TIES:
+        raise ValueError(f"deconvnet: ties must be one of {TIES}, got {ties!r}")
+    switches, sizes, inputs = {}, [], {}
     for k, (_, m) in enumerate(path):
         sizes.append(tuple(x.shape[2:]))
-        if isinstance(m, nn.MaxPool2d):
+        if isinstance(m, nn.MaxPool2d) and ties == "spread":
+            inputs[k], x = x, m(x)
+        elif isinstance(m, nn.MaxPool2d):
             x, switches[k] = pool_with_switches(x, m)
         else:
             x = m(x)
-    return ForwardRecord(x, switches, sizes)
+    return ForwardRecord(x, switches, sizes, inputs)
 
 
 def backward_project(path: list[tuple[str, nn.Module]], rec: ForwardRecord, r: torch.Tensor) -> torch.Tensor:
@@ -123,6 +192,8 @@ def backward_project(path: list[tuple[str, nn.Module]], rec: ForwardRecord, r: t
             r = deconv(r, m, rec.sizes[k])
         elif isinstance(m, nn.ReLU):
             r = F.relu(r)
+        elif isinstance(m, nn.MaxPool2d) and k in rec.pool_inputs:
+            r = unpool_spread(rec.pool_inputs[k], m, r)
         elif isinstance(m, nn.MaxPool2d):
             r = unpool(r, rec.switches[k], rec.sizes[k])
         # LocalResponseNorm, Dropout, Identity: passed through, as in the paper
@@ -145,6 +216,7 @@ def project(
     layer: str,
     channel: int,
     position: tuple[int, int] | torch.Tensor | None = None,
+    ties: str = "first",
 ) -> torch.Tensor:
     """Project one activation of feature map ``channel`` of ``layer`` back to input space (Zeiler & Fergus 2014).
 
@@ -157,13 +229,15 @@ def project(
         channel: which feature map.
         position: ``(i, j)`` for every image, an int tensor ``(N, 2)`` (one position per image), or ``None``
             for the strongest activation of that map in each image.
+        ties: where unpooling puts a value whose window had tied maxima: ``"first"`` (PyTorch's switch, the
+            first tied position) or ``"spread"`` (shared equally among them); see the module's docstring.
 
     Returns:
         The reconstruction ``(N, C, H, W)``: zero everywhere the chosen unit cannot see.
     """
     _check_input(model, x)
     path = path_to(model, layer)
-    rec = forward_record(path, x)
+    rec = forward_record(path, x, ties)
     a = rec.activation  # (N, K, h, w)
     if a.ndim != 4:
         raise ValueError(f"deconvnet: layer {layer!r} gives {tuple(a.shape)}, expected feature maps (N, K, h, w)")

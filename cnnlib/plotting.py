@@ -257,26 +257,35 @@ def mosaic(images: torch.Tensor, ncols: int = 3, pad: int = 1, fill: float = 1.0
     return out
 
 
-def normalize_projection(r: torch.Tensor) -> torch.Tensor:
+def normalize_projection(r: torch.Tensor, quantile: float = 1.0) -> torch.Tensor:
     """Show a deconvnet projection: each image ``(C, h, w)`` of ``r`` ``(k, C, h, w)`` scaled by its own largest
-    magnitude to [−1, 1], then mapped to [0, 1] with 0 at mid-gray (as Zeiler & Fergus display them)."""
-    scale = r.flatten(1).abs().amax(1).clamp_min(1e-12).view(-1, 1, 1, 1)
-    return (r / scale * 0.5 + 0.5).clamp(0, 1)
+    magnitude to [−1, 1], then mapped to [0, 1] with 0 at mid-gray (as Zeiler & Fergus display them).
+
+    ``quantile < 1`` scales by that quantile of the magnitudes instead (e.g. 0.999: the few strongest pixels
+    saturate), so that a projection with a handful of large values does not show as a blank gray square.
+    """
+    if not 0 < quantile <= 1:
+        raise ValueError(f"normalize_projection: quantile must be in (0, 1], got {quantile}")
+    mags = r.flatten(1).abs().float()
+    scale = (mags.amax(1) if quantile == 1 else mags.quantile(quantile, dim=1)).clamp_min(1e-12)
+    return (r / scale.to(r.dtype).view(-1, 1, 1, 1) * 0.5 + 0.5).clamp(0, 1)
 
 
-def plot_top_projections(rows: Sequence[tuple[str, torch.Tensor, torch.Tensor]], title: str = "", size: float = 1.9):
+def plot_top_projections(rows: Sequence[tuple[str, torch.Tensor, torch.Tensor]], title: str = "", size: float = 1.9,
+                         quantile: float = 1.0):
     """Zeiler & Fergus's Fig. 2 for one layer: per feature map, its top-k projections (left) beside the image
     patches that caused them (right), each as a 3×3 mosaic.
 
     Args:
         rows: ``(label, reconstructions (k, C, R, R), patches (k, C, R, R))`` per feature map, e.g. from
             :func:`cnnlib.topk.top_projections`.
+        quantile: contrast of the projections, see :func:`normalize_projection`.
     """
     if len(rows) == 0:
         raise ValueError("plot_top_projections: expected at least one feature map")
     fig, axes = plt.subplots(len(rows), 2, figsize=(2 * size, size * len(rows) + (0.4 if title else 0)), squeeze=False)
     for (label, recon, patches), (ax_r, ax_p) in zip(rows, axes):
-        ax_r.imshow(to_numpy_image(mosaic(normalize_projection(recon))), cmap="gray", vmin=0, vmax=1)
+        ax_r.imshow(to_numpy_image(mosaic(normalize_projection(recon, quantile))), cmap="gray", vmin=0, vmax=1)
         ax_p.imshow(to_numpy_image(mosaic(patches.clamp(0, 1))), cmap="gray", vmin=0, vmax=1)
         ax_r.set_ylabel(label, fontsize=8)
         for ax in (ax_r, ax_p):

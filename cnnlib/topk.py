@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
-from .deconvnet import path_to, project
+from .deconvnet import _pair, path_to, project
 from .models import named_layer
 
 
@@ -45,10 +45,6 @@ class ReceptiveField:
         return top, bottom, left, right
 
 
-def _pair(v) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
-
-
 def receptive_field(model: nn.Module, layer: str) -> ReceptiveField:
     """The receptive field of ``layer``'s units, from the conv/pool geometry of the stack below it."""
     R, J, P = [1, 1], [1, 1], [0, 0]
@@ -62,10 +58,19 @@ def receptive_field(model: nn.Module, layer: str) -> ReceptiveField:
     return ReceptiveField(tuple(R), tuple(J), tuple(P))
 
 
-def crop(image: torch.Tensor, rf: ReceptiveField, i: int, j: int) -> torch.Tensor:
-    """The patch ``(C, R, R)`` of ``image`` ``(C, H, W)`` under unit ``(i, j)``; zeros where it leaves the image."""
+def crop(image: torch.Tensor, rf: ReceptiveField, i: int, j: int, inside: bool = False) -> torch.Tensor:
+    """The patch ``(C, R, R)`` of ``image`` ``(C, H, W)`` under unit ``(i, j)``; zeros where it leaves the image.
+
+    With ``inside=True`` the patch is at most the image: a window of ``min(R, H) × min(R, W)`` pixels around
+    the unit's field, shifted to lie inside the image (the whole image once ``R`` exceeds it). Use it when the
+    fields of deep units are larger than the images and a zero border would fill most of the patch.
+    """
     C, H, W = image.shape
     top, bottom, left, right = rf.box(i, j)
+    if inside:
+        h, w = min(rf.size[0], H), min(rf.size[1], W)
+        t, l = min(max(top, 0), H - h), min(max(left, 0), W - w)
+        return image[:, t: t + h, l: l + w].clone()
     out = image.new_zeros(C, *rf.size)
     t, b, l, r = max(top, 0), min(bottom, H), max(left, 0), min(right, W)
     if b > t and r > l:
@@ -134,8 +139,10 @@ def mine_topk(
     return out
 
 
-def top_projections(model: nn.Module, X: torch.Tensor, top: TopK, channel: int):
-    """Deconvnet projections and image patches of the top-``k`` units of feature map ``channel``.
+def top_projections(model: nn.Module, X: torch.Tensor, top: TopK, channel: int, ties: str = "first",
+                    inside: bool = False):
+    """Deconvnet projections and image patches of the top-``k`` units of feature map ``channel``
+    (``ties``: as for :func:`cnnlib.deconvnet.project`; ``inside``: as for :func:`crop`).
 
     Returns:
         ``(reconstructions, patches)``, each ``(k, C, R, R)``: the projection of each unit cropped to its
@@ -145,8 +152,9 @@ def top_projections(model: nn.Module, X: torch.Tensor, top: TopK, channel: int):
         raise ValueError(f"top_projections: layer {top.layer!r} has {len(top.values)} feature maps, got {channel}")
     dev = next(model.parameters()).device
     images = X[top.image_index[channel]].to(dev)  # (k, C, H, W)
-    recon = project(model, images, top.layer, channel, position=top.position[channel].to(dev)).cpu()
+    recon = project(model, images, top.layer, channel, position=top.position[channel].to(dev),
+                    ties=ties).cpu()
     rf = receptive_field(model, top.layer)
-    rows = [(crop(recon[n], rf, *map(int, p)), crop(images[n].cpu(), rf, *map(int, p)))
+    rows = [(crop(recon[n], rf, *map(int, p), inside), crop(images[n].cpu(), rf, *map(int, p), inside))
             for n, p in enumerate(top.position[channel])]
     return torch.stack([r for r, _ in rows]), torch.stack([p for _, p in rows])

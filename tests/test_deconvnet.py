@@ -31,6 +31,100 @@ def test_unpool_adds_values_of_overlapping_windows():
     assert float(r[0, 0, 1, 1]) == 4.0 and float(r.sum()) == 4.0
 
 
+def _spread_by_hand(x, pool, r):
+    """Unpooling with ties shared, one window at a time: every position of the window holding its maximum
+    gets an equal share of the window's value."""
+    k, s, p = pool.kernel_size, pool.stride, pool.padding
+    N, C, H, W = x.shape
+    out = torch.zeros_like(x)
+    for n in range(N):
+        for c in range(C):
+            for i in range(r.shape[2]):
+                for j in range(r.shape[3]):
+                    cells = [(u, v) for u in range(i * s - p, i * s - p + k) for v in range(j * s - p, j * s - p + k)
+                             if 0 <= u < H and 0 <= v < W]
+                    best = max(float(x[n, c, u, v]) for u, v in cells)
+                    tied = [(u, v) for u, v in cells if float(x[n, c, u, v]) == best]
+                    for u, v in tied:
+                        out[n, c, u, v] += r[n, c, i, j] / len(tied)
+    return out
+
+
+def test_unpool_spread_shares_a_value_among_tied_maxima():
+    x = torch.tensor([[[[0.0, 0.0, 2.0, 2.0],
+                        [0.0, 0.0, 1.0, 0.0],
+                        [3.0, 1.0, 5.0, 5.0],
+                        [0.0, 2.0, 5.0, 5.0]]]])
+    r = torch.tensor([[[[8.0, 6.0], [4.0, 12.0]]]])
+    got = deconvnet.unpool_spread(x, nn.MaxPool2d(2), r)
+    want = torch.tensor([[2.0, 2.0, 3.0, 3.0],   # silent window: a quarter each; two tied 2s: a half each
+                         [2.0, 2.0, 0.0, 0.0],
+                         [4.0, 0.0, 3.0, 3.0],   # unique maximum: all of it; four tied 5s: a quarter each
+                         [0.0, 0.0, 3.0, 3.0]])
+    assert torch.equal(got[0, 0], want)
+    _, switches = deconvnet.pool_with_switches(x, nn.MaxPool2d(2))
+    first = deconvnet.unpool(r, switches, (4, 4))[0, 0]
+    assert first[0, 0] == 8.0 and first[0, 2] == 6.0 and first[2, 2] == 12.0  # PyTorch: the first tied position
+
+
+POOLS = [nn.MaxPool2d(2), nn.MaxPool2d(3, 2, padding=1), nn.MaxPool2d(2, ceil_mode=True),
+         nn.MaxPool2d(3, 2), nn.MaxPool2d(3, 2, padding=1, ceil_mode=True), nn.MaxPool2d(2, stride=1)]
+
+
+@pytest.mark.parametrize("pool", POOLS, ids=repr)
+@pytest.mark.parametrize("size", [(7, 7), (8, 6)])
+def test_unpool_spread_equals_a_window_by_window_reference(pool, size):
+    torch.manual_seed(0)
+    x = torch.randint(0, 3, (2, 2, *size)).double()  # small integers: many ties, some windows all equal
+    r = torch.randn(pool(x).shape, dtype=torch.float64)
+    got = deconvnet.unpool_spread(x, pool, r)
+    torch.testing.assert_close(got, _spread_by_hand(x, pool, r), atol=1e-12, rtol=0)
+    torch.testing.assert_close(got.sum(), r.sum())  # every value lands somewhere, once
+
+
+@pytest.mark.parametrize("pool", POOLS, ids=repr)
+def test_unpool_spread_equals_the_switches_where_maxima_are_unique(pool):
+    torch.manual_seed(1)
+    x = torch.randn(2, 3, 9, 9, dtype=torch.float64)  # continuous values: no ties
+    pooled, switches = deconvnet.pool_with_switches(x, pool)
+    r = torch.randn_like(pooled)
+    torch.testing.assert_close(deconvnet.unpool_spread(x, pool, r), deconvnet.unpool(r, switches, (9, 9)))
+
+
+def test_ties_option_of_the_projection():
+    torch.manual_seed(0)
+    no_ties = nn.Sequential(nn.Conv2d(3, 4, 3), nn.MaxPool2d(2), nn.ReLU(), nn.Conv2d(4, 5, 3)).double()
+    x = torch.randn(2, 3, 16, 16, dtype=torch.float64)  # the pool sees a convolution's output: no ties
+    torch.testing.assert_close(deconvnet.project(no_ties, x, "3", 1, ties="spread"),
+                               deconvnet.project(no_ties, x, "3", 1, ties="first"))
+    silent = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 5, 3)).double()
+    with torch.no_grad():
+        silent[0].bias.fill_(-2.0)  # most of the first layer is rectified to zero: its pooling windows tie
+    first = deconvnet.project(silent, x, "3", 1, ties="first")
+    spread = deconvnet.project(silent, x, "3", 1, ties="spread")
+    assert (first - spread).abs().max() > 1e-3
+    path = deconvnet.path_to(silent, "3")
+    rec = deconvnet.forward_record(path, x, ties="spread")
+    assert set(rec.pool_inputs) == {2} and not rec.switches
+    with pytest.raises(ValueError, match="ties must be one of"):
+        deconvnet.project(silent, x, "3", 1, ties="random")
+
+
+def test_tied_windows_counts_windows_whose_maximum_is_not_unique():
+    x = torch.tensor([[[[0.0, 0.0, 2.0, 2.0],
+                        [0.0, 0.0, 1.0, 0.0],
+                        [3.0, 1.0, 5.0, 5.0],
+                        [0.0, 2.0, 5.0, 5.0]]]])
+    net = nn.Sequential(nn.Identity(), nn.MaxPool2d(2), nn.Conv2d(1, 1, 1), nn.MaxPool2d(2))
+    assert deconvnet.tied_windows(net, x) == {"1": 0.75, "3": 0.0}  # 3 of 4 windows tie; one window, one value
+    assert deconvnet.tied_windows(net, x, layer="1") == {"1": 0.75}
+    torch.manual_seed(0)
+    silent = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.MaxPool2d(2))
+    with torch.no_grad():
+        silent[0].bias.fill_(-100.0)
+    assert deconvnet.tied_windows(silent, torch.rand(2, 3, 10, 10)) == {"2": 1.0}
+
+
 def test_one_layer_projection_is_the_transposed_convolution_of_the_masked_map():
     torch.manual_seed(0)
     conv = nn.Conv2d(3, 4, 5, stride=2, padding=1)

@@ -75,6 +75,14 @@ def test_normalize_projection_keeps_zero_at_gray():
     assert plotting.normalize_projection(r).flatten().tolist() == [0.5, 0.75, 0.0]
 
 
+def test_normalize_projection_by_a_quantile_saturates_the_largest_values():
+    r = torch.tensor([[[[0.0, 1.0, -1.0, 1.0, 100.0]]]])
+    shown = plotting.normalize_projection(r, quantile=0.75).flatten().tolist()  # 0.75-quantile of |r| is 1
+    assert shown == [0.5, 1.0, 0.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match="quantile must be in"):
+        plotting.normalize_projection(r, quantile=0.0)
+
+
 def test_plot_top_projections_draws_both_mosaics():
     recon, patches = torch.randn(9, 1, 5, 5), torch.rand(9, 1, 5, 5)
     fig = plotting.plot_top_projections([("conv1 #0", recon, patches), ("conv1 #1", recon, patches)])

@@ -71,9 +71,19 @@ def test_zfnet_small_receptive_fields():
 def test_crop_pads_outside_the_image():
     rf = topk.ReceptiveField((5, 5), (1, 1), (2, 2))
     img = torch.arange(1.0, 50.0).reshape(1, 7, 7)
-    patch = crop = topk.crop(img, rf, 0, 0)
-    assert crop.shape == (1, 5, 5)
+    patch = topk.crop(img, rf, 0, 0)
+    assert patch.shape == (1, 5, 5)
     assert torch.equal(patch[0, 2:, 2:], img[0, :3, :3]) and patch[0, :2].abs().sum() == 0
+
+
+def test_crop_inside_shifts_the_window_into_the_image():
+    img = torch.arange(1.0, 50.0).reshape(1, 7, 7)
+    rf = topk.ReceptiveField((5, 5), (1, 1), (2, 2))
+    assert torch.equal(topk.crop(img, rf, 0, 0, inside=True), img[:, :5, :5])  # field rows -2..2 → rows 0..4
+    assert torch.equal(topk.crop(img, rf, 6, 3, inside=True), img[:, 2:7, 1:6])  # rows 4..8 → 2..6, cols 1..5
+    assert torch.equal(topk.crop(img, rf, 3, 3, inside=True), topk.crop(img, rf, 3, 3))  # inside: unchanged
+    huge = topk.ReceptiveField((19, 19), (2, 2), (6, 6))
+    assert torch.equal(topk.crop(img, huge, 2, 1, inside=True), img)  # a field larger than the image: all of it
 
 
 def test_top_projections_shapes():
