@@ -3,7 +3,8 @@ forward pass over the same images, as a ratio measured in this run (goal: <= 1.1
 
     .venv/bin/python bench/bench_topk.py [--images 60000] [--batch-size 512]
 
-Also prints the time of one deconvnet projection batch (9 images, one feature map of conv5).
+Also prints the time of one deconvnet projection batch (9 images, one feature map of conv5), with
+PyTorch's switches and with tied maxima spread (``ties``).
 """
 
 from __future__ import annotations
@@ -47,15 +48,18 @@ def main():
     fwd, mine = min(t_fwd), min(t_mine)
     top = tops["conv5"]
     imgs = X[top.image_index[0]].to(dev)
-    deconvnet.project(model, imgs, "conv5", 0, position=top.position[0].to(dev))
-    t0 = time.perf_counter()
-    for _ in range(5):
-        deconvnet.project(model, imgs, "conv5", 0, position=top.position[0].to(dev))
-    proj = (time.perf_counter() - t0) / 5
+    proj = {}
+    for ties in deconvnet.TIES:
+        deconvnet.project(model, imgs, "conv5", 0, position=top.position[0].to(dev), ties=ties)
+        t0 = time.perf_counter()
+        for _ in range(5):
+            deconvnet.project(model, imgs, "conv5", 0, position=top.position[0].to(dev), ties=ties)
+        proj[ties] = (time.perf_counter() - t0) / 5
     print(f"device {dev}, {torch.get_num_threads()} threads, {len(X)} images, batch {a.batch_size}")
     print(f"plain forward pass : {fwd:6.2f} s")
     print(f"top-9 mining, 5 layers: {mine:6.2f} s   ratio {mine / fwd:.3f} (goal <= 1.1)")
-    print(f"one projection batch (9 images, conv5 -> pixels): {proj * 1000:.1f} ms")
+    for ties, t in proj.items():
+        print(f"one projection batch (9 images, conv5 -> pixels, ties={ties!r}): {t * 1000:.1f} ms")
 
 
 if __name__ == "__main__":
