@@ -20,6 +20,7 @@ squares are cut off at the image border. The occluded images are run in batches 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -69,7 +70,7 @@ class OcclusionMaps:
     feature: torch.Tensor | None  # (h, w): total activation of map `channel` of `layer` (None without a layer)
     rows: torch.Tensor  # (h,): the centre row of each cell's occluder
     cols: torch.Tensor  # (w,): the centre column
-    target: int
+    target: int | tuple[int, ...]  # a class, or classes whose probabilities are summed
     base_prob: float  # probability of `target` on the unoccluded image
     base_class: int  # the most probable class on the unoccluded image
     layer: str | None
@@ -83,7 +84,7 @@ class OcclusionMaps:
 def occlusion_maps(
     model: nn.Module,
     x: torch.Tensor,
-    target: int | None = None,
+    target: int | Sequence[int] | None = None,
     size: int = 8,
     stride: int = 2,
     fill=0.0,
@@ -99,7 +100,8 @@ def occlusion_maps(
             the caller left it (use eval mode).
         x: one image ``(C, H, W)`` or ``(1, C, H, W)``, as the model takes it (normalised if it expects that).
         target: the class whose probability is mapped, e.g. the true class (default: the most probable class
-            of the unoccluded image).
+            of the unoccluded image); or several classes, whose probabilities are summed (e.g. ImageNet's five
+            domestic cats, to ask "a cat?" rather than "which breed?").
         size, stride: side of the square and step between its centres, in pixels.
         fill: the occluder's value, a number or one per channel, in the model's input space (for inputs
             normalised to mean 0 the paper's gray is 0).
@@ -128,9 +130,13 @@ def occlusion_maps(
         if logits.ndim != 2:
             raise ValueError(f"occlusion_maps: the model must return logits (N, K), got {tuple(logits.shape)}")
         base = logits.softmax(1)[0]  # (K,)
-        target = int(base.argmax()) if target is None else int(target)
-        if not 0 <= target < base.numel():
-            raise ValueError(f"occlusion_maps: target must be a class 0..{base.numel() - 1}, got {target}")
+        if target is None:
+            target = int(base.argmax())
+        classes = [int(t) for t in target] if isinstance(target, Sequence) else [int(target)]
+        if not classes or any(not 0 <= t < base.numel() for t in classes) or len(set(classes)) != len(classes):
+            raise ValueError(f"occlusion_maps: target must be a class 0..{base.numel() - 1} or distinct such "
+                             f"classes, got {target}")
+        target = tuple(classes) if isinstance(target, Sequence) else classes[0]
         if layer is not None:
             a = seen.pop()
             if a.ndim != 4:
@@ -147,7 +153,7 @@ def occlusion_maps(
             for b, (r, c) in enumerate(grid[start: start + batch_size]):
                 batch[b, :, _square(r, size, H), _square(c, size, W)] = fill_value
             p = model(batch).softmax(1)  # (B, K)
-            probs.append(p[:, target])
+            probs.append(p[:, classes].sum(1))
             top = p.max(1)
             top_probs.append(top.values)
             top_classes.append(top.indices)
@@ -162,7 +168,7 @@ def occlusion_maps(
         top_class=torch.cat(top_classes).view(shape).cpu(),
         top_prob=torch.cat(top_probs).view(shape).cpu(),
         feature=torch.cat(features).view(shape).cpu() if layer is not None else None,
-        rows=rows, cols=cols, target=target, base_prob=float(base[target]), base_class=int(base.argmax()),
+        rows=rows, cols=cols, target=target, base_prob=float(base[classes].sum()), base_class=int(base.argmax()),
         layer=layer, channel=channel if layer is not None else None,
         base_feature=base_feature if layer is not None else None, size=size, stride=stride,
     )

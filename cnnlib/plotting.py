@@ -14,6 +14,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib import animation
+from matplotlib.colors import ListedColormap
+from matplotlib.patches import Patch, Rectangle
 
 
 def to_numpy_image(img: torch.Tensor) -> np.ndarray:
@@ -297,3 +299,73 @@ def plot_top_projections(rows: Sequence[tuple[str, torch.Tensor, torch.Tensor]],
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def draw_occlusion(fig, image: torch.Tensor, maps, class_names: Sequence[str], projection: torch.Tensor | None = None,
+                   title: str = ""):
+    """Zeiler & Fergus's Fig. 7 for one image, drawn into the empty figure ``fig``: (a) the image with the
+    occluder at the position where the target's probability falls lowest, (b) the total activation of the
+    feature map ``maps.channel`` per occluder position (if ``maps.feature``), (c) ``projection`` — that map's
+    deconvnet projection on the unoccluded image — if given, (d) the probability of the target class, (e) the
+    most probable class.
+
+    Args:
+        image: what to show of the input, ``(C, H, W)`` in [0, 1] (e.g. RGB before normalisation).
+        maps: :class:`cnnlib.occlusion.OcclusionMaps` of that image.
+        class_names: names of the model's classes, for the titles and the legend of (e).
+        projection: ``(C, H, W)``, shown with :func:`normalize_projection`.
+    """
+    panels = ["image"] + (["feature"] if maps.feature is not None else []) + \
+             (["projection"] if projection is not None else []) + ["prob", "class"]
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    H, W = image.shape[-2:]
+    extent = (-0.5, len(maps.cols) * maps.stride - 0.5, len(maps.rows) * maps.stride - 0.5, -0.5)  # cells tile the image
+    worst = divmod(int(maps.prob.argmin()), len(maps.cols))
+    targets = maps.target if isinstance(maps.target, tuple) else (maps.target,)
+    target_name = " + ".join(str(class_names[t]) for t in targets) if len(targets) <= 2 else \
+        f"{class_names[targets[0]]} + {len(targets) - 1} more"
+    for ax, panel in zip(axes, panels):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlim(-0.5, W - 0.5)
+        ax.set_ylim(H - 0.5, -0.5)
+        if panel == "image":
+            ax.imshow(to_numpy_image(image.clamp(0, 1)), cmap="gray", vmin=0, vmax=1)
+            r, c = int(maps.rows[worst[0]]), int(maps.cols[worst[1]])
+            ax.add_patch(Rectangle((c - maps.size // 2 - 0.5, r - maps.size // 2 - 0.5), maps.size, maps.size,
+                                   facecolor="gray", edgecolor="white", linewidth=1))
+            ax.set_title(f"(a) {target_name}\np = {maps.base_prob:.2f}; occluder", fontsize=8)
+        elif panel == "feature":
+            im = ax.imshow(maps.feature.numpy(), cmap="viridis", extent=extent)
+            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=6)
+            ax.set_title(f"(b) total activation\n{maps.layer} map {maps.channel}", fontsize=8)
+        elif panel == "projection":
+            ax.imshow(to_numpy_image(normalize_projection(projection[None])[0]), cmap="gray", vmin=0, vmax=1)
+            ax.set_title(f"(c) projection of\n{maps.layer} map {maps.channel}", fontsize=8)
+        elif panel == "prob":
+            im = ax.imshow(maps.prob.numpy(), cmap="magma", vmin=0, vmax=1, extent=extent)
+            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=6)
+            ax.set_title(f"(d) p({target_name})", fontsize=8)
+        else:
+            present, counts = maps.top_class.unique(return_counts=True)
+            order = present[counts.argsort(descending=True)].tolist()[:8]  # the 8 most frequent classes
+            index = torch.full_like(maps.top_class, len(order))  # rarer classes share one colour
+            for k, cls in enumerate(order):
+                index[maps.top_class == cls] = k
+            colours = plt.get_cmap("tab10").colors[: len(order)] + ((0.85, 0.85, 0.85),)
+            ax.imshow(index.numpy(), cmap=ListedColormap(colours), vmin=-0.5, vmax=len(order) + 0.5,
+                      extent=extent, interpolation="nearest")
+            handles = [Patch(color=colours[k], label=str(class_names[cls])[:18]) for k, cls in enumerate(order)]
+            ax.legend(handles=handles, fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
+            ax.set_title("(e) most probable class", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_occlusion(image: torch.Tensor, maps, class_names: Sequence[str], projection: torch.Tensor | None = None,
+                   title: str = "", size: float = 2.0):
+    """:func:`draw_occlusion` in a new figure, one panel ``size`` inches wide (plus room for the legend)."""
+    panels = 3 + (maps.feature is not None) + (projection is not None)
+    fig = plt.figure(figsize=(size * panels + 1.6, size * 1.25 + (0.3 if title else 0)), layout="constrained")
+    return draw_occlusion(fig, image, maps, class_names, projection, title)

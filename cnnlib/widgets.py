@@ -253,3 +253,31 @@ def draw_top_projections(fig, model, X: torch.Tensor, tops: dict, layer: str = "
                  f"{float(values[-1]):.1f} … {float(values[0]):.1f}", fontsize=10)
     fig.tight_layout()
     return values
+
+
+def occlusion_view(model, x: torch.Tensor, image: torch.Tensor, class_names, target: int | None = None,
+                   size: int = 8, stride: int = 2, fill=0.0, layer: str | None = None):
+    """Zeiler & Fergus's Fig. 7 for one image with an occluder of side ``size``: see
+    :func:`cnnlib.occlusion.occlusion_maps` (``x``: the model's input ``(C, H, W)``; ``target``, ``stride``,
+    ``fill``, ``layer``) and :func:`cnnlib.plotting.plot_occlusion` (``image``: what to show, ``(C, H, W)`` in
+    [0, 1]; ``class_names``)."""
+    from .occlusion import occlusion_maps
+
+    maps = occlusion_maps(model, x, target=target, size=size, stride=stride, fill=fill, layer=layer, progress=False)
+    fig = plotting.plot_occlusion(image, maps, class_names, title=f"occluder {size}×{size}, step {stride}")
+    plt.close(fig)
+    return fig
+
+
+def draw_occlusion(fig, model, x: torch.Tensor, image: torch.Tensor, class_names, target: int | None = None,
+                   size: int = 8, stride: int = 2, fill=0.0, layer: str | None = None):
+    """Draw :func:`occlusion_view` into an existing figure (a frame of :func:`cnnlib.plotting.jshtml_slider`).
+
+    Returns:
+        The :class:`cnnlib.occlusion.OcclusionMaps` drawn.
+    """
+    from .occlusion import occlusion_maps
+
+    maps = occlusion_maps(model, x, target=target, size=size, stride=stride, fill=fill, layer=layer, progress=False)
+    plotting.draw_occlusion(fig, image, maps, class_names, title=f"occluder {size}×{size}, step {stride}")
+    return maps

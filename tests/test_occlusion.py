@@ -113,3 +113,16 @@ def test_bad_input_raises_clear_errors_and_leaves_no_hook():
     with pytest.raises(ValueError, match=r"must return logits \(N, K\)"):
         occlusion.occlusion_maps(nn.Sequential(nn.Conv2d(1, 2, 3)), x)
     assert all(len(m._forward_hooks) == 0 for m in model.modules())
+
+
+def test_several_target_classes_sum_their_probabilities():
+    model = _small_cnn(seed=2)
+    x = torch.randn(3, 12, 12, dtype=torch.float64)
+    maps = {t: occlusion.occlusion_maps(model, x, target=t, size=4, stride=4, progress=False) for t in (0, 3, (0, 3))}
+    torch.testing.assert_close(maps[(0, 3)].prob, maps[0].prob + maps[3].prob)
+    assert maps[(0, 3)].target == (0, 3)
+    assert maps[(0, 3)].base_prob == pytest.approx(maps[0].base_prob + maps[3].base_prob)
+    with pytest.raises(ValueError, match="distinct such classes"):
+        occlusion.occlusion_maps(model, x, target=(1, 1), progress=False)
+    with pytest.raises(ValueError, match="target must be a class 0..4"):
+        occlusion.occlusion_maps(model, x, target=(1, 7), progress=False)

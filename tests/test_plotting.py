@@ -90,3 +90,23 @@ def test_plot_top_projections_draws_both_mosaics():
     shown = fig.axes[1].images[0].get_array().data
     assert shown.shape == (17, 17)
     torch.testing.assert_close(torch.from_numpy(shown[:5, :5]), patches[0, 0])
+
+
+def test_plot_occlusion_draws_the_panels_of_fig_7():
+    from cnnlib import occlusion
+    from cnnlib.models import ZFNetSmall
+
+    torch.manual_seed(0)
+    model = ZFNetSmall().eval()
+    x = torch.rand(1, 28, 28)
+    maps = occlusion.occlusion_maps(model, x, size=8, stride=4, layer="conv5", progress=False)
+    names = [f"class {k}" for k in range(10)]
+    fig = plotting.plot_occlusion(x, maps, names, projection=torch.randn(1, 28, 28), title="t")
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert [t[:3] for t in titles] == ["(a)", "(b)", "(c)", "(d)", "(e)"]
+    legend = fig.axes[-1].get_legend() or next(ax.get_legend() for ax in fig.axes if ax.get_legend())
+    assert {t.get_text() for t in legend.get_texts()} == {names[int(c)] for c in maps.top_class.unique()}
+    fig2 = plotting.plot_occlusion(x, occlusion.occlusion_maps(model, x, target=(1, 2, 3), size=8, stride=4,
+                                                            progress=False), names)
+    assert fig2.axes[0].get_title().startswith("(a) class 1 + 2 more")
+    assert [ax.get_title()[:3] for ax in fig2.axes if ax.get_title()] == ["(a)", "(d)", "(e)"]

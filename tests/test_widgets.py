@@ -128,3 +128,26 @@ def test_draw_top_projections_into_a_slider_frame():
     torch.testing.assert_close(shown[:R, :R], patches[0, 0])
     with pytest.raises(ValueError, match="mined layers"):
         widgets.draw_top_projections(plt.figure(), model, X, tops, "conv1", 0)
+
+
+def test_occlusion_view_and_slider_frame_show_the_maps():
+    import matplotlib.pyplot as plt
+
+    from cnnlib.models import ZFNetSmall
+    from cnnlib.occlusion import occlusion_maps
+
+    torch.manual_seed(0)
+    model = ZFNetSmall().eval()
+    x = torch.rand(1, 28, 28)
+    names = [f"c{k}" for k in range(10)]
+    fig = widgets.occlusion_view(model, x, x, names, target=3, size=6, stride=4, layer="conv5")
+    assert [ax.get_title()[:3] for ax in fig.axes if ax.get_title()] == ["(a)", "(b)", "(d)", "(e)"]
+    frame = plt.figure()
+    maps = widgets.draw_occlusion(frame, model, x, x, names, target=3, size=6, stride=4)
+    want = occlusion_maps(model, x, target=3, size=6, stride=4, progress=False)
+    assert torch.equal(maps.prob, want.prob)
+    prob_panel = next(ax for ax in frame.axes if ax.get_title().startswith("(d)"))
+    torch.testing.assert_close(torch.from_numpy(prob_panel.images[0].get_array().data), want.prob)
+    assert frame._suptitle.get_text() == "occluder 6×6, step 4"
+    with pytest.raises(ValueError, match="target must be a class"):
+        widgets.occlusion_view(model, x, x, names, target=12)
