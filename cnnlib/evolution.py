@@ -1,0 +1,143 @@
+"""Feature evolution during training (Zeiler & Fergus, ECCV 2014, Sec. 4.1 and Fig. 4).
+
+Zeiler and Fergus show, for a few feature maps of each layer, the strongest activation over the training set
+projected back to pixel space with the deconvnet, at epochs 1, 2, 5, 10, 20, 30, 40 and 64: the lower
+layers settle within a few epochs, the upper ones only after 40-50. :func:`strongest_projections` computes
+that figure from a series of snapshots of one network (the map numbered ``c`` is the same map at every
+epoch, since training moves it continuously).
+
+"Settled" can also be measured. :func:`linear_cka` compares the activations of a layer at two epochs on the
+same images with linear centred kernel alignment (Kornblith et al., ICML 2019): for activations
+``X (n, p)`` and ``Y (n, q)`` of ``n`` images, each column centred,
+
+    CKA(X, Y) = ‖Yᵀ X‖²_F / (‖Xᵀ X‖_F · ‖Yᵀ Y‖_F),
+
+a number in [0, 1] that is 1 when one representation is a rotation and rescaling of the other and does not
+care how the units are numbered. With the Gram matrices ``K = X Xᵀ`` and ``L = Y Yᵀ`` (``n × n``) the same number
+is ``⟨K, L⟩_F / (‖K‖_F · ‖L‖_F)``, which is the cheaper form when there are fewer images than units. :func:`layer_similarity` gives it for every layer and epoch against the
+last epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+from tqdm.auto import tqdm
+
+from .deconvnet import project
+from .models import activations
+from .topk import crop, mine_topk, receptive_field
+
+
+def linear_cka(X: torch.Tensor, Y: torch.Tensor) -> float:
+    """Linear centred kernel alignment of two representations of the same ``n`` inputs.
+
+    Args:
+        X: ``(n, p)`` (or ``(n, ...)``, flattened), Y: ``(n, q)``; rows are the same inputs.
+
+    Returns:
+        CKA in [0, 1]: 1 for representations equal up to rotation and isotropic scaling.
+    """
+    if X.shape[0] != Y.shape[0] or X.shape[0] < 2:
+        raise ValueError(f"linear_cka: expected the same n >= 2 inputs in both, got {X.shape[0]} and {Y.shape[0]}")
+    X = X.flatten(1).double()
+    Y = Y.flatten(1).double()
+    X = X - X.mean(0)
+    Y = Y - Y.mean(0)
+    if X.shape[0] < X.shape[1] + Y.shape[1]:  # fewer images than units: n × n Gram matrices
+        K, L = X @ X.T, Y @ Y.T
+        numerator, denominator = (K * L).sum(), torch.linalg.matrix_norm(K) * torch.linalg.matrix_norm(L)
+    else:
+        numerator = torch.linalg.matrix_norm(Y.T @ X) ** 2
+        denominator = torch.linalg.matrix_norm(X.T @ X) * torch.linalg.matrix_norm(Y.T @ Y)
+    if denominator == 0:
+        raise ValueError("linear_cka: a representation is constant over the inputs (all columns centred to 0)")
+    return float(numerator / denominator)
+
+
+@torch.no_grad()
+def layer_similarity(models: Mapping[int, nn.Module], X: torch.Tensor, layers: Sequence[str],
+                     reference: int | None = None) -> dict[str, dict[int, float]]:
+    """CKA between each layer's activations at every epoch and at the ``reference`` epoch (default: the last).
+
+    Args:
+        models: ``{epoch: model}``, snapshots of one network (eval mode).
+        X: the images ``(n, C, H, W)`` on which to compare; layers: names for :func:`cnnlib.models.named_layer`.
+
+    Returns:
+        ``{layer: {epoch: CKA}}``.
+    """
+    if not models:
+        raise ValueError("layer_similarity: expected at least one snapshot")
+    reference = max(models) if reference is None else reference
+    if reference not in models:
+        raise ValueError(f"layer_similarity: reference epoch {reference} is not among {sorted(models)}")
+    dev = next(models[reference].parameters()).device
+    acts = {e: activations(m, X.to(dev), list(layers)) for e, m in models.items()}
+    return {layer: {e: linear_cka(acts[e][layer], acts[reference][layer]) for e in sorted(models)}
+            for layer in layers}
+
+
+@dataclass
+class Evolution:
+    """Fig. 4 for one layer: per epoch and feature map, the strongest activation over the data and its projection."""
+
+    layer: str
+    epochs: list[int]
+    channels: list[int]  # the M maps shown
+    projections: torch.Tensor  # (E, M, C, R, R): cropped to the receptive field
+    patches: torch.Tensor  # (E, M, C, R, R): the image patch under each unit
+    values: torch.Tensor  # (E, M): the strongest activation
+    image_index: torch.Tensor  # (E, M) int64: which image
+    top_image: torch.Tensor  # (E, K) int64: for every map of the layer, the image of its strongest activation
+
+
+@torch.no_grad()
+def strongest_projections(models: Mapping[int, nn.Module], X: torch.Tensor, channels: Mapping[str, Sequence[int]],
+                          batch_size: int = 500, progress: bool = True) -> dict[str, Evolution]:
+    """For every snapshot and every layer in ``channels``, the strongest activation of each listed feature map
+    over the images ``X`` ``(N, C, H, W)``, projected to pixels with :func:`cnnlib.deconvnet.project` (Fig. 4 of
+    the paper). One pass over ``X`` per snapshot mines all the layers at once.
+
+    Args:
+        models: ``{epoch: model}``, snapshots of one network in eval mode, on one device.
+        X: the images searched.
+        channels: ``{layer: [feature maps to show]}``, layers of the convolutional stack.
+
+    Returns:
+        ``{layer: Evolution}``, epochs in increasing order.
+    """
+    if not models or not channels:
+        raise ValueError("strongest_projections: expected at least one snapshot and one layer")
+    epochs = sorted(models)
+    first = models[epochs[0]]
+    dev = next(first.parameters()).device
+    layers = list(channels)
+    fields = {layer: receptive_field(first, layer) for layer in layers}
+    parts: dict[str, dict[str, list[torch.Tensor]]] = {layer: {k: [] for k in ("r", "p", "v", "i", "t")} for layer in layers}
+    for epoch in tqdm(epochs, desc="mining the snapshots", leave=False, disable=not progress):
+        model = models[epoch]
+        tops = mine_topk(model, X, layers, k=1, batch_size=batch_size, progress=False)
+        for layer in layers:
+            top, chosen, rf = tops[layer], [int(c) for c in channels[layer]], fields[layer]
+            if not chosen or max(chosen) >= len(top.values) or min(chosen) < 0:
+                raise ValueError(f"strongest_projections: layer {layer!r} has {len(top.values)} feature maps, "
+                                 f"got channels {chosen}")
+            recon, patch = [], []
+            for c in chosen:
+                n, (i, j) = int(top.image_index[c, 0]), top.position[c, 0].tolist()
+                r = project(model, X[n: n + 1].to(dev), layer, c, position=(i, j))[0].cpu()  # (C, H, W)
+                recon.append(crop(r, rf, i, j))
+                patch.append(crop(X[n].cpu(), rf, i, j))
+            out = parts[layer]
+            out["r"].append(torch.stack(recon))
+            out["p"].append(torch.stack(patch))
+            out["v"].append(top.values[chosen, 0])
+            out["i"].append(top.image_index[chosen, 0])
+            out["t"].append(top.image_index[:, 0])
+    return {layer: Evolution(layer, epochs, [int(c) for c in channels[layer]],
+                             *(torch.stack(parts[layer][k]) for k in ("r", "p", "v", "i", "t")))
+            for layer in layers}

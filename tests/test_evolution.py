@@ -1,0 +1,92 @@
+"""Feature evolution: linear CKA in closed-form cases, layer similarity, and the strongest projections."""
+
+import pytest
+import torch
+
+from cnnlib import evolution, plotting
+from cnnlib.deconvnet import project
+from cnnlib.models import ZFNetSmall, activations
+from cnnlib.topk import crop, receptive_field
+
+
+def test_linear_cka_of_one_column_is_the_squared_correlation():
+    x = torch.tensor([[1.0], [2.0], [3.0], [5.0]])
+    y = torch.tensor([[1.0], [4.0], [9.0], [20.0]])
+    r = torch.corrcoef(torch.stack([x[:, 0], y[:, 0]]))[0, 1].item()
+    assert evolution.linear_cka(x, y) == pytest.approx(r ** 2)
+
+
+def test_linear_cka_ignores_rotation_scale_shift_and_unit_order():
+    torch.manual_seed(0)
+    X = torch.randn(200, 6, dtype=torch.float64)
+    Q, _ = torch.linalg.qr(torch.randn(6, 6, dtype=torch.float64))
+    assert evolution.linear_cka(X, X) == pytest.approx(1.0)
+    assert evolution.linear_cka(X, 3.0 * X @ Q + 7.0) == pytest.approx(1.0)
+    assert evolution.linear_cka(X, X[:, torch.randperm(6)]) == pytest.approx(1.0)
+    assert evolution.linear_cka(X, torch.randn(200, 6, dtype=torch.float64)) < 0.15  # unrelated: near 0
+    assert evolution.linear_cka(X, X[:, :3]) < 1.0  # half the information
+
+
+def test_linear_cka_gram_and_feature_forms_agree():
+    torch.manual_seed(1)
+    X, Y = torch.randn(40, 3, dtype=torch.float64), torch.randn(40, 30, dtype=torch.float64)
+    Y[:, :3] += 2 * X  # related: CKA well above 0
+    wide = evolution.linear_cka(X, Y)  # 40 images >= 33 units: the feature form
+    narrow = evolution.linear_cka(X[:20], Y[:20])  # 20 < 33 → the Gram form
+    Xc, Yc = X[:20] - X[:20].mean(0), Y[:20] - Y[:20].mean(0)
+    by_features = (Yc.T @ Xc).norm() ** 2 / ((Xc.T @ Xc).norm() * (Yc.T @ Yc).norm())
+    assert narrow == pytest.approx(by_features.item()) and 0.3 < wide < 1
+
+
+def test_linear_cka_checks_its_input():
+    with pytest.raises(ValueError, match="same n >= 2 inputs"):
+        evolution.linear_cka(torch.randn(5, 2), torch.randn(4, 2))
+    with pytest.raises(ValueError, match="constant over the inputs"):
+        evolution.linear_cka(torch.ones(5, 2), torch.randn(5, 2))
+
+
+def _snapshots():
+    models = {}
+    for epoch, seed in ((1, 0), (2, 1)):
+        torch.manual_seed(seed)
+        models[epoch] = ZFNetSmall().eval()
+    return models
+
+
+def test_layer_similarity_is_one_against_itself_and_below_one_between_different_nets():
+    models = _snapshots()
+    X = torch.rand(64, 1, 28, 28)
+    sim = evolution.layer_similarity(models, X, ["conv1", "conv5"])
+    assert sim["conv1"][2] == pytest.approx(1.0) and sim["conv5"][2] == pytest.approx(1.0)
+    assert sim["conv5"][1] < 0.99
+    a = activations(models[1], X, ["conv5"])["conv5"]
+    b = activations(models[2], X, ["conv5"])["conv5"]
+    assert sim["conv5"][1] == pytest.approx(evolution.linear_cka(a, b))
+    with pytest.raises(ValueError, match="reference epoch 5"):
+        evolution.layer_similarity(models, X, ["conv1"], reference=5)
+
+
+def test_strongest_projections_project_each_maps_strongest_unit_over_the_data():
+    models = _snapshots()
+    torch.manual_seed(3)
+    X = torch.rand(30, 1, 28, 28)
+    evos = evolution.strongest_projections(models, X, {"conv3": [0, 5], "conv1": [2]}, batch_size=7, progress=False)
+    evo = evos["conv3"]
+    assert evos["conv1"].projections.shape[:2] == (2, 1) and evo.top_image.shape == (2, 96)
+    R = receptive_field(models[1], "conv3")
+    assert evo.epochs == [1, 2] and evo.projections.shape == (2, 2, 1, *R.size) == evo.patches.shape
+    for e, epoch in enumerate(evo.epochs):
+        a = activations(models[epoch], X, ["conv3"])["conv3"]  # (30, K, h, w)
+        for m, c in enumerate([0, 5]):
+            best = a[:, c].flatten(1).amax(1)  # (30,)
+            n = int(best.argmax())
+            assert evo.values[e, m].item() == pytest.approx(best.max().item())
+            assert int(evo.image_index[e, m]) == n == int(evo.top_image[e, c])
+            i, j = divmod(int(a[n, c].flatten().argmax()), a.shape[-1])
+            want = crop(project(models[epoch], X[n: n + 1], "conv3", c, position=(i, j))[0], R, i, j)
+            torch.testing.assert_close(evo.projections[e, m], want)
+            torch.testing.assert_close(evo.patches[e, m], crop(X[n], R, i, j))
+    fig = plotting.plot_evolution(evo, title="conv3")
+    assert len(fig.axes) == 4 and fig.axes[1].get_title() == "epoch 2" and fig.axes[0].get_ylabel() == "map 0"
+    with pytest.raises(ValueError, match="has 96 feature maps"):
+        evolution.strongest_projections(models, X, {"conv3": [96]}, progress=False)
