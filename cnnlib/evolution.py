@@ -83,61 +83,84 @@ def layer_similarity(models: Mapping[int, nn.Module], X: torch.Tensor, layers: S
 
 @dataclass
 class Evolution:
-    """Fig. 4 for one layer: per epoch and feature map, the strongest activation over the data and its projection."""
+    """Fig. 4 for one layer: per epoch, the strongest activation of every feature map over the data, and the
+    deconvnet projections of some of the maps."""
 
     layer: str
     epochs: list[int]
-    channels: list[int]  # the M maps shown
+    top_value: torch.Tensor  # (E, K): for every map of the layer, its strongest activation over the data
+    top_image: torch.Tensor  # (E, K) int64: the image it is in
+    top_position: torch.Tensor  # (E, K, 2) int64: its (row, column) in the feature map
+    channels: list[int]  # the M maps projected
     projections: torch.Tensor  # (E, M, C, R, R): cropped to the receptive field
     patches: torch.Tensor  # (E, M, C, R, R): the image patch under each unit
-    values: torch.Tensor  # (E, M): the strongest activation
-    image_index: torch.Tensor  # (E, M) int64: which image
-    top_image: torch.Tensor  # (E, K) int64: for every map of the layer, the image of its strongest activation
+
+    @property
+    def values(self) -> torch.Tensor:
+        """``(E, M)``: the strongest activation of each projected map."""
+        return self.top_value[:, self.channels]
+
+    @property
+    def image_index(self) -> torch.Tensor:
+        """``(E, M)``: the image of each projected map's strongest activation."""
+        return self.top_image[:, self.channels]
+
+
+@torch.no_grad()
+def follow(models: Mapping[int, nn.Module], X: torch.Tensor, evolution: Evolution, channels: Sequence[int]) -> Evolution:
+    """The same mined :class:`Evolution` with other feature maps projected: no new pass over ``X``, one
+    deconvnet projection per epoch and map (``models`` and ``X`` as they were mined)."""
+    K = evolution.top_value.shape[1]
+    channels = [int(c) for c in channels]
+    if not channels or max(channels) >= K or min(channels) < 0:
+        raise ValueError(f"evolution: layer {evolution.layer!r} has {K} feature maps, got channels {channels}")
+    first = models[evolution.epochs[0]]
+    rf, dev = receptive_field(first, evolution.layer), next(first.parameters()).device
+    projections, patches = [], []
+    for e, epoch in enumerate(evolution.epochs):
+        recon, patch = [], []
+        for c in channels:
+            n, (i, j) = int(evolution.top_image[e, c]), evolution.top_position[e, c].tolist()
+            r = project(models[epoch], X[n: n + 1].to(dev), evolution.layer, c, position=(i, j))[0].cpu()  # (C, H, W)
+            recon.append(crop(r, rf, i, j))
+            patch.append(crop(X[n].cpu(), rf, i, j))
+        projections.append(torch.stack(recon))
+        patches.append(torch.stack(patch))
+    return Evolution(evolution.layer, evolution.epochs, evolution.top_value, evolution.top_image,
+                     evolution.top_position, channels, torch.stack(projections), torch.stack(patches))
 
 
 @torch.no_grad()
 def strongest_projections(models: Mapping[int, nn.Module], X: torch.Tensor, channels: Mapping[str, Sequence[int]],
                           batch_size: int = 500, progress: bool = True) -> dict[str, Evolution]:
-    """For every snapshot and every layer in ``channels``, the strongest activation of each listed feature map
-    over the images ``X`` ``(N, C, H, W)``, projected to pixels with :func:`cnnlib.deconvnet.project` (Fig. 4 of
-    the paper). One pass over ``X`` per snapshot mines all the layers at once.
+    """For every snapshot and every layer in ``channels``, the strongest activation of each feature map over the
+    images ``X`` ``(N, C, H, W)``, and the listed maps' strongest activations projected to pixels with
+    :func:`cnnlib.deconvnet.project` (Fig. 4 of the paper). One pass over ``X`` per snapshot mines all the
+    layers at once.
 
     Args:
         models: ``{epoch: model}``, snapshots of one network in eval mode, on one device.
         X: the images searched.
-        channels: ``{layer: [feature maps to show]}``, layers of the convolutional stack.
+        channels: ``{layer: [feature maps to project]}``, layers of the convolutional stack.
 
     Returns:
         ``{layer: Evolution}``, epochs in increasing order.
     """
     if not models or not channels:
         raise ValueError("strongest_projections: expected at least one snapshot and one layer")
-    epochs = sorted(models)
-    first = models[epochs[0]]
-    dev = next(first.parameters()).device
-    layers = list(channels)
-    fields = {layer: receptive_field(first, layer) for layer in layers}
-    parts: dict[str, dict[str, list[torch.Tensor]]] = {layer: {k: [] for k in ("r", "p", "v", "i", "t")} for layer in layers}
+    epochs, layers = sorted(models), list(channels)
+    mined: dict[str, list] = {layer: [] for layer in layers}
     for epoch in tqdm(epochs, desc="mining the snapshots", leave=False, disable=not progress):
-        model = models[epoch]
-        tops = mine_topk(model, X, layers, k=1, batch_size=batch_size, progress=False)
+        tops = mine_topk(models[epoch], X, layers, k=1, batch_size=batch_size, progress=False)
         for layer in layers:
-            top, chosen, rf = tops[layer], [int(c) for c in channels[layer]], fields[layer]
-            if not chosen or max(chosen) >= len(top.values) or min(chosen) < 0:
-                raise ValueError(f"strongest_projections: layer {layer!r} has {len(top.values)} feature maps, "
-                                 f"got channels {chosen}")
-            recon, patch = [], []
-            for c in chosen:
-                n, (i, j) = int(top.image_index[c, 0]), top.position[c, 0].tolist()
-                r = project(model, X[n: n + 1].to(dev), layer, c, position=(i, j))[0].cpu()  # (C, H, W)
-                recon.append(crop(r, rf, i, j))
-                patch.append(crop(X[n].cpu(), rf, i, j))
-            out = parts[layer]
-            out["r"].append(torch.stack(recon))
-            out["p"].append(torch.stack(patch))
-            out["v"].append(top.values[chosen, 0])
-            out["i"].append(top.image_index[chosen, 0])
-            out["t"].append(top.image_index[:, 0])
-    return {layer: Evolution(layer, epochs, [int(c) for c in channels[layer]],
-                             *(torch.stack(parts[layer][k]) for k in ("r", "p", "v", "i", "t")))
-            for layer in layers}
+            mined[layer].append(tops[layer])
+    out = {}
+    for layer in layers:
+        tops = mined[layer]
+        top_value = torch.stack([t.values[:, 0] for t in tops])  # (E, K)
+        top_image = torch.stack([t.image_index[:, 0] for t in tops])
+        top_position = torch.stack([t.position[:, 0] for t in tops])  # (E, K, 2)
+        empty = torch.zeros(len(epochs), 0)
+        mined_only = Evolution(layer, epochs, top_value, top_image, top_position, [], empty, empty)
+        out[layer] = follow(models, X, mined_only, channels[layer])
+    return out

@@ -371,27 +371,31 @@ def plot_occlusion(image: torch.Tensor, maps, class_names: Sequence[str], projec
     return draw_occlusion(fig, image, maps, class_names, projection, title)
 
 
-def plot_evolution(evolution, title: str = "", size: float = 0.9, quantile: float = 1.0):
+def plot_evolution(evolution, title: str = "", size: float = 0.9, quantile: float = 1.0, patches: bool = False):
     """Zeiler & Fergus's Fig. 4 for one layer: a row per feature map, a column per epoch, each cell the
     deconvnet projection of the map's strongest activation over the data at that epoch.
 
     Args:
         evolution: :class:`cnnlib.evolution.Evolution`.
         quantile: contrast of the projections, see :func:`normalize_projection`.
+        patches: also show, under each row, the image patches the projections come from.
     """
     E, M = evolution.projections.shape[:2]
-    fig, axes = plt.subplots(M, E, figsize=(size * E + 0.6, size * M + (0.5 if title else 0.2)), squeeze=False)
+    rows = 2 * M if patches else M
+    fig, axes = plt.subplots(rows, E, figsize=(size * E + 0.6, size * rows + (0.5 if title else 0.2)), squeeze=False)
     for e in range(E):
         shown = normalize_projection(evolution.projections[e], quantile)  # (M, C, R, R)
         for m in range(M):
-            ax = axes[m, e]
-            ax.imshow(to_numpy_image(shown[m]), cmap="gray", vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if m == 0:
-                ax.set_title(f"epoch {evolution.epochs[e]}", fontsize=7)
-            if e == 0:
-                ax.set_ylabel(f"map {evolution.channels[m]}", fontsize=7)
+            cells = [(axes[2 * m if patches else m, e], shown[m], f"map {evolution.channels[m]}")]
+            if patches:
+                cells.append((axes[2 * m + 1, e], evolution.patches[e, m].clamp(0, 1), "patch"))
+            for ax, img, label in cells:
+                ax.imshow(to_numpy_image(img), cmap="gray", vmin=0, vmax=1)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if e == 0:
+                    ax.set_ylabel(label, fontsize=7)
+        axes[0, e].set_title(f"epoch {evolution.epochs[e]}", fontsize=7)
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()

@@ -281,3 +281,52 @@ def draw_occlusion(fig, model, x: torch.Tensor, image: torch.Tensor, class_names
     maps = occlusion_maps(model, x, target=target, size=size, stride=stride, fill=fill, layer=layer, progress=False)
     plotting.draw_occlusion(fig, image, maps, class_names, title=f"occluder {size}×{size}, step {stride}")
     return maps
+
+
+def evolution_view(models, X: torch.Tensor, evolutions: dict, layer: str = "conv5", channel: int = 0):
+    """Fig. 4 for one feature map: its strongest activation's projection and patch at every snapshot.
+
+    Args:
+        models: ``{epoch: model}``; X: the images mined;
+        evolutions: ``cnnlib.evolution.strongest_projections(models, X, ...)``; layer, channel: which map.
+    """
+    from .evolution import follow
+
+    if layer not in evolutions:
+        raise ValueError(f"layer: expected one of the mined layers {list(evolutions)}, got {layer!r}")
+    evo = follow(models, X, evolutions[layer], [channel])
+    fig = plotting.plot_evolution(evo, title=f"{layer}, map {channel}: strongest activation at each epoch",
+                                  size=1.1, patches=True)
+    plt.close(fig)
+    return fig
+
+
+def draw_evolution_epoch(fig, evolutions: dict, epoch: int):
+    """One frame of Fig. 4 as a film: for each layer of ``evolutions`` (a row), the projections of its maps
+    at snapshot ``epoch``; drawn into the empty figure ``fig`` (a frame of :func:`cnnlib.plotting.jshtml_slider`).
+
+    Returns:
+        ``{layer: (M,) strongest activations}`` at that epoch.
+    """
+    layers = list(evolutions)
+    epochs = evolutions[layers[0]].epochs
+    if epoch not in epochs:
+        raise ValueError(f"epoch: expected one of the snapshots {epochs}, got {epoch}")
+    e = epochs.index(epoch)
+    M = max(len(evolutions[layer].channels) for layer in layers)
+    axes = fig.subplots(len(layers), M, squeeze=False)
+    values = {}
+    for r, layer in enumerate(layers):
+        evo = evolutions[layer]
+        shown = plotting.normalize_projection(evo.projections[e])  # (M, C, R, R)
+        for m in range(M):
+            ax = axes[r, m]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if m < len(evo.channels):
+                ax.imshow(plotting.to_numpy_image(shown[m]), cmap="gray", vmin=0, vmax=1)
+            if m == 0:
+                ax.set_ylabel(layer, fontsize=8)
+        values[layer] = evo.values[e]
+    fig.suptitle(f"epoch {epoch}", fontsize=10)
+    return values

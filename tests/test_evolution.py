@@ -90,3 +90,19 @@ def test_strongest_projections_project_each_maps_strongest_unit_over_the_data():
     assert len(fig.axes) == 4 and fig.axes[1].get_title() == "epoch 2" and fig.axes[0].get_ylabel() == "map 0"
     with pytest.raises(ValueError, match="has 96 feature maps"):
         evolution.strongest_projections(models, X, {"conv3": [96]}, progress=False)
+
+
+def test_follow_projects_other_maps_without_mining_again():
+    models = _snapshots()
+    torch.manual_seed(4)
+    X = torch.rand(20, 1, 28, 28)
+    evo = evolution.strongest_projections(models, X, {"conv5": [1]}, progress=False)["conv5"]
+    other = evolution.follow(models, X, evo, [7, 1])
+    direct = evolution.strongest_projections(models, X, {"conv5": [7, 1]}, progress=False)["conv5"]
+    torch.testing.assert_close(other.projections, direct.projections)
+    torch.testing.assert_close(other.projections[:, 1], evo.projections[:, 0])
+    assert torch.equal(other.values, direct.values) and other.channels == [7, 1]
+    fig = plotting.plot_evolution(other, patches=True)
+    assert len(fig.axes) == 2 * 2 * 2 and fig.axes[2].get_ylabel() == "patch"  # 2 maps × (projection, patch) × 2 epochs
+    with pytest.raises(ValueError, match="has 64 feature maps"):
+        evolution.follow(models, X, evo, [64])

@@ -151,3 +151,27 @@ def test_occlusion_view_and_slider_frame_show_the_maps():
     assert frame._suptitle.get_text() == "occluder 6×6, step 4"
     with pytest.raises(ValueError, match="target must be a class"):
         widgets.occlusion_view(model, x, x, names, target=12)
+
+
+def test_evolution_view_and_film_frame():
+    import matplotlib.pyplot as plt
+
+    from cnnlib import evolution
+    from cnnlib.models import ZFNetSmall
+
+    models = {}
+    for epoch in (1, 3):
+        torch.manual_seed(epoch)
+        models[epoch] = ZFNetSmall().eval()
+    X = torch.rand(16, 1, 28, 28)
+    evos = evolution.strongest_projections(models, X, {"conv2": [0, 1], "conv5": [4]}, progress=False)
+    fig = widgets.evolution_view(models, X, evos, "conv5", 9)
+    assert len(fig.axes) == 2 * 2 and fig.axes[0].get_title() == "epoch 1"
+    frame = plt.figure()
+    values = widgets.draw_evolution_epoch(frame, evos, 3)
+    assert torch.equal(values["conv2"], evos["conv2"].values[1]) and len(frame.axes) == 2 * 2
+    assert frame._suptitle.get_text() == "epoch 3"
+    with pytest.raises(ValueError, match="mined layers"):
+        widgets.evolution_view(models, X, evos, "conv3", 0)
+    with pytest.raises(ValueError, match="one of the snapshots"):
+        widgets.draw_evolution_epoch(plt.figure(), evos, 2)
