@@ -85,9 +85,11 @@ def main():
     gemm = 5 * 2 * 2048**3 / (time.perf_counter() - t0) / 1e9
 
     bare, trainer = min(times["bare"]), min(times["trainer"])
-    print(f"device {dev}, torch {torch.__version__}, {torch.get_num_threads()} threads, {a.steps} steps of batch {a.batch_size}")
+    print(f"device {dev}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{a.steps} steps of batch {a.batch_size}")
     print(f"bare loop : {bare:7.2f} s  {n / bare:8.0f} img/s  {a.steps * step_flops / bare / 1e9:6.1f} GFLOP/s")
-    print(f"trainer   : {trainer:7.2f} s  {n / trainer:8.0f} img/s  {a.steps * step_flops / trainer / 1e9:6.1f} GFLOP/s")
+    gflops = a.steps * step_flops / trainer / 1e9
+    print(f"trainer   : {trainer:7.2f} s  {n / trainer:8.0f} img/s  {gflops:6.1f} GFLOP/s")
     print(f"trainer / bare time ratio: {trainer / bare:.3f}  (goal <= 1.05)")
     print(f"one step: {step_flops / 1e9:.2f} GFLOP; sgemm 2048^3: {gemm:.0f} GFLOP/s; "
           f"trainer reaches {a.steps * step_flops / trainer / 1e9 / gemm:.0%} of it")

@@ -59,7 +59,8 @@ def fit_autoencoder(model: nn.Module, X: torch.Tensor, *, num_epochs: int = 3, l
     losses = []
     for epoch in range(num_epochs):
         order, total = torch.randperm(len(X), generator=gen), 0.0
-        for i in tqdm(range(0, len(X), batch_size), desc=f"autoencoder epoch {epoch + 1}", leave=False, disable=not progress):
+        for i in tqdm(range(0, len(X), batch_size), desc=f"autoencoder epoch {epoch + 1}", leave=False,
+                      disable=not progress):
             xb = X[order[i: i + batch_size]].to(dev)
             loss = F.mse_loss(model(xb), xb)
             opt.zero_grad(set_to_none=True)

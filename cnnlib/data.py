@@ -260,7 +260,8 @@ class ImageFolder(torch.utils.data.Dataset):
             if f.suffix.lower() in IMAGE_EXTENSIONS
         ]
         if not self.samples:
-            raise ValueError(f"ImageFolder: no images ({', '.join(IMAGE_EXTENSIONS)}) in the class folders of {self.root}")
+            raise ValueError(
+                f"ImageFolder: no images ({', '.join(IMAGE_EXTENSIONS)}) in the class folders of {self.root}")
         self.size = size
         self.targets = torch.tensor([label for _, label in self.samples])
 
@@ -331,7 +332,8 @@ def load_stamps(size: int = 112, categories: tuple[str, ...] = STAMP_CATEGORIES,
     if not folder.is_dir():
         raise FileNotFoundError(
             f"tuxpaint stamps not found in {folder}: on Debian/Ubuntu run 'sudo apt-get install "
-            "tuxpaint-stamps-default' (or 'make data'), or set CNNLIB_TUXPAINT_STAMPS to a folder of <group>/<category>/*.png"
+            "tuxpaint-stamps-default' (or 'make data'), or set CNNLIB_TUXPAINT_STAMPS to a folder of "
+            "<group>/<category>/*.png"
         )
     unknown = [c for c in categories if not (folder / c).is_dir()]
     if unknown:

@@ -83,7 +83,8 @@ def path_to(model: nn.Module, layer: str) -> list[tuple[str, nn.Module]]:
 
 def pool_with_switches(x: torch.Tensor, pool: nn.MaxPool2d):
     """Max-pool ``x`` ``(N, C, H, W)`` as ``pool`` does, also returning the switches (flat argmax positions)."""
-    return F.max_pool2d(x, pool.kernel_size, pool.stride, pool.padding, pool.dilation, pool.ceil_mode, return_indices=True)
+    return F.max_pool2d(x, pool.kernel_size, pool.stride, pool.padding, pool.dilation, pool.ceil_mode,
+                        return_indices=True)
 
 
 def unpool(r: torch.Tensor, switches: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -151,7 +152,8 @@ def _pair(v) -> tuple[int, int]:
 
 
 def deconv(r: torch.Tensor, conv: nn.Conv2d, size: tuple[int, int]) -> torch.Tensor:
-    """Filter ``r`` ``(N, O, h, w)`` with the transposed filters of ``conv``, back to its input size ``(N, C, *size)``."""
+    """Filter ``r`` ``(N, O, h, w)`` with the transposed filters of ``conv``, back to its input size
+    ``(N, C, *size)``."""
     s, p, k = conv.stride, conv.padding, conv.kernel_size
     out_pad = tuple(size[d] - ((r.shape[2 + d] - 1) * s[d] - 2 * p[d] + k[d]) for d in range(2))
     return F.conv_transpose2d(r, conv.weight, None, s, p, out_pad)

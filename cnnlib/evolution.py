@@ -13,9 +13,9 @@ same images with linear centred kernel alignment (Kornblith et al., ICML 2019): 
     CKA(X, Y) = ‖Yᵀ X‖²_F / (‖Xᵀ X‖_F · ‖Yᵀ Y‖_F),
 
 a number in [0, 1] that is 1 when one representation is a rotation and rescaling of the other and does not
-care how the units are numbered. With the Gram matrices ``K = X Xᵀ`` and ``L = Y Yᵀ`` (``n × n``) the same number
-is ``⟨K, L⟩_F / (‖K‖_F · ‖L‖_F)``, which is the cheaper form when there are fewer images than units. :func:`layer_similarity` gives it for every layer and epoch against the
-last epoch.
+care how the units are numbered. With the Gram matrices ``K = X Xᵀ`` and ``L = Y Yᵀ`` (``n × n``) the same
+number is ``⟨K, L⟩_F / (‖K‖_F · ‖L‖_F)``, the cheaper form when there are fewer images than units.
+:func:`layer_similarity` gives it for every layer and epoch against the last epoch.
 """
 
 from __future__ import annotations
@@ -107,7 +107,8 @@ class Evolution:
 
 
 @torch.no_grad()
-def follow(models: Mapping[int, nn.Module], X: torch.Tensor, evolution: Evolution, channels: Sequence[int]) -> Evolution:
+def follow(models: Mapping[int, nn.Module], X: torch.Tensor, evolution: Evolution,
+           channels: Sequence[int]) -> Evolution:
     """The same mined :class:`Evolution` with other feature maps projected: no new pass over ``X``, one
     deconvnet projection per epoch and map (``models`` and ``X`` as they were mined)."""
     K = evolution.top_value.shape[1]

@@ -82,8 +82,8 @@ def conv2d(
     y = x.new_zeros(N, O, H_out, W_out)
     for u in range(kH):
         for v in range(kW):
-            # every output position (i, j) reads x_pad[:, :, s·i + u, s·j + v]
-            patch = x_pad[:, :, u: u + sh * (H_out - 1) + 1: sh, v: v + sw * (W_out - 1) + 1: sw]  # (N, C, H_out, W_out)
+            # every output position (i, j) reads x_pad[:, :, s·i + u, s·j + v]: patch is (N, C, H_out, W_out)
+            patch = x_pad[:, :, u: u + sh * (H_out - 1) + 1: sh, v: v + sw * (W_out - 1) + 1: sw]
             y += torch.einsum("nchw,oc->nohw", patch, weight[:, :, u, v])
     if bias is not None:
         y += bias.view(1, O, 1, 1)

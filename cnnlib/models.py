@@ -134,7 +134,8 @@ def layer_shapes(model: nn.Module, input_shape: tuple[int, ...]) -> list[tuple[s
     for name, mod in model.named_modules():
         if len(list(mod.children())) == 0:
             hooks.append(mod.register_forward_hook(
-                lambda m, i, o, name=name: rows.append((name.split(".")[-1], tuple(o.shape[1:]), sum(p.numel() for p in m.parameters())))
+                lambda m, i, o, name=name: rows.append(
+                    (name.split(".")[-1], tuple(o.shape[1:]), sum(p.numel() for p in m.parameters())))
             ))
     try:
         was = model.training

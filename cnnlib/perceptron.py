@@ -40,7 +40,8 @@ def predict(X: torch.Tensor, w: torch.Tensor, b: float | torch.Tensor) -> torch.
     """
     _check_xy(X)
     if w.shape != (X.shape[1],):
-        raise ValueError(f"w: expected shape ({X.shape[1]},) for inputs with {X.shape[1]} features, got {tuple(w.shape)}")
+        raise ValueError(
+            f"w: expected shape ({X.shape[1]},) for inputs with {X.shape[1]} features, got {tuple(w.shape)}")
     return (X @ w + b > 0).long()
 
 

@@ -62,7 +62,8 @@ def show_images(
         img = to_numpy_image(images[k])
         if normalize:
             img = (img - img.min()) / max(float(img.max() - img.min()), 1e-8)
-        ax.imshow(img, cmap=cmap if img.ndim == 2 else None, vmin=None if normalize else 0, vmax=None if normalize else 1)
+        ax.imshow(img, cmap=cmap if img.ndim == 2 else None,
+                  vmin=None if normalize else 0, vmax=None if normalize else 1)
         if titles is not None:
             ax.set_title(titles[k], fontsize=8)
     if suptitle:
@@ -83,7 +84,8 @@ def plot_decision_regions(
     if X.ndim != 2 or X.shape[1] != 2:
         raise ValueError(f"plot_decision_regions: expected 2-D points (N, 2), got {tuple(X.shape)}")
     lo, hi = X.min(0).values - margin, X.max(0).values + margin
-    g1, g2 = torch.meshgrid(torch.linspace(lo[0], hi[0], resolution), torch.linspace(lo[1], hi[1], resolution), indexing="xy")
+    g1, g2 = torch.meshgrid(torch.linspace(lo[0], hi[0], resolution), torch.linspace(lo[1], hi[1], resolution),
+                            indexing="xy")
     grid = torch.stack([g1.flatten(), g2.flatten()], 1)
     with torch.no_grad():
         z = predict_fn(grid).reshape(g1.shape).float()
@@ -319,7 +321,7 @@ def draw_occlusion(fig, image: torch.Tensor, maps, class_names: Sequence[str], p
              (["projection"] if projection is not None else []) + ["prob", "class"]
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     H, W = image.shape[-2:]
-    extent = (-0.5, len(maps.cols) * maps.stride - 0.5, len(maps.rows) * maps.stride - 0.5, -0.5)  # cells tile the image
+    extent = (-0.5, len(maps.cols) * maps.stride - 0.5, len(maps.rows) * maps.stride - 0.5, -0.5)  # cells tile it
     worst = divmod(int(maps.prob.argmin()), len(maps.cols))
     targets = maps.target if isinstance(maps.target, tuple) else (maps.target,)
     target_name = " + ".join(str(class_names[t]) for t in targets) if len(targets) <= 2 else \

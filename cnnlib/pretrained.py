@@ -79,7 +79,8 @@ def load_snapshot(name: str = "zfnet-small-fashion", epoch: int | None = None,
     if got != want["sha256"]:
         raise ValueError(
             f"{path} is corrupted or truncated: sha256 {got[:12]}…, {path.stat().st_size} bytes; the manifest says "
-            f"{want['sha256'][:12]}…, {want['bytes']} bytes. Restore it with 'git checkout -- {path}' or 'make snapshots'."
+            f"{want['sha256'][:12]}…, {want['bytes']} bytes. "
+            f"Restore it with 'git checkout -- {path}' or 'make snapshots'."
         )
     return torch.load(path, map_location="cpu", weights_only=True)
 

@@ -120,7 +120,8 @@ def mine_topk(
             for name in layers:
                 a = batch_out[name]
                 if a.ndim != 4:
-                    raise ValueError(f"mine_topk: layer {name!r} gives {tuple(a.shape)}, expected feature maps (N, K, h, w)")
+                    raise ValueError(f"mine_topk: layer {name!r} gives {tuple(a.shape)}, "
+                                     "expected feature maps (N, K, h, w)")
                 B, K, h, w = a.shape
                 vmax, arg = a.flatten(2).max(2)  # (B, K): each image's strongest unit per map
                 img = torch.arange(start, start + B, device=dev).view(B, 1).expand(B, K)

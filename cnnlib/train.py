@@ -39,7 +39,8 @@ def _check_data(X: torch.Tensor, y: torch.Tensor, name: str) -> None:
     if not isinstance(X, torch.Tensor) or not isinstance(y, torch.Tensor):
         raise TypeError(f"{name}: expected tensors X and y, got {type(X).__name__} and {type(y).__name__}")
     if y.ndim != 1 or X.shape[0] != y.shape[0]:
-        raise ValueError(f"{name}: expected X (N, ...) and y (N,) with the same N, got {tuple(X.shape)} and {tuple(y.shape)}")
+        raise ValueError(
+            f"{name}: expected X (N, ...) and y (N,) with the same N, got {tuple(X.shape)} and {tuple(y.shape)}")
 
 
 @torch.no_grad()
@@ -181,7 +182,8 @@ def fit(
     if X_test is not None:
         _check_data(X_test, y_test, "fit (test set)")
     if num_epochs < 1 or batch_size < 1 or lr <= 0:
-        raise ValueError(f"fit: expected num_epochs >= 1, batch_size >= 1, lr > 0; got {num_epochs}, {batch_size}, {lr}")
+        raise ValueError(
+            f"fit: expected num_epochs >= 1, batch_size >= 1, lr > 0; got {num_epochs}, {batch_size}, {lr}")
     if augment and X.ndim != 4:
         raise ValueError(f"fit: augment=True needs images (N, C, H, W), got {tuple(X.shape)}")
     dev = device or default_device()

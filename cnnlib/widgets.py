@@ -93,7 +93,8 @@ def parse_kernel(text: str) -> torch.Tensor:
         raise ValueError(f"kernel: expected numbers like '1 0 -1; 2 0 -2; 1 0 -1', got {text!r}") from e
     n = len(values)
     if n == 0 or any(len(r) != n for r in values):
-        raise ValueError(f"kernel: expected a square grid of numbers (n rows of n), got rows of lengths {[len(r) for r in values]}")
+        raise ValueError("kernel: expected a square grid of numbers (n rows of n), "
+                         f"got rows of lengths {[len(r) for r in values]}")
     return torch.tensor(values)
 
 
@@ -138,7 +139,8 @@ def kernel_view(photo: str = "camera", kernel: str = "vertical edges (Sobel x)",
     return fig
 
 
-def activations_view(model, images: torch.Tensor, index: int = 0, layers_to_show=("conv1", "conv2", "conv3", "conv4", "conv5"),
+def activations_view(model, images: torch.Tensor, index: int = 0,
+                     layers_to_show=("conv1", "conv2", "conv3", "conv4", "conv5"),
                      maps_per_layer: int = 8, class_names=None):
     """One image and the feature maps it causes in each conv layer (first ``maps_per_layer`` maps of each),
     with the network's top-3 classes in the title.

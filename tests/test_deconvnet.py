@@ -255,7 +255,8 @@ def test_position_chooses_the_unit():
     r = deconvnet.project(model, x, "conv1", 0, position=(0, 0))
     # conv1 is 5×5 with padding 2: the unit at (0, 0) sees rows and columns 0..2 only
     assert r[0, 0, 3:, :].abs().sum() == 0 and r[0, 0, :, 3:].abs().sum() == 0
-    per_image = deconvnet.project(model, torch.rand(2, 1, 28, 28), "conv1", 0, position=torch.tensor([[0, 0], [27, 27]]))
+    per_image = deconvnet.project(model, torch.rand(2, 1, 28, 28), "conv1", 0,
+                                  position=torch.tensor([[0, 0], [27, 27]]))
     assert per_image[1, 0, :25, :].abs().sum() == 0
 
 

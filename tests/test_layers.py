@@ -28,7 +28,8 @@ def test_conv2d_equals_torch(trial):
 def test_pooling_equals_torch(kernel, stride):
     x = torch.randn(2, 3, 9, 11)
     torch.testing.assert_close(layers.max_pool2d(x, kernel, stride), F.max_pool2d(x, kernel, stride))
-    torch.testing.assert_close(layers.avg_pool2d(x, kernel, stride), F.avg_pool2d(x, kernel, stride), atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(layers.avg_pool2d(x, kernel, stride), F.avg_pool2d(x, kernel, stride),
+                               atol=1e-6, rtol=1e-5)
 
 
 def test_relu_is_max_x_0():

@@ -10,8 +10,9 @@ from cnnlib.models import ZFNetSmall
 
 def _small_cnn(seed=0, channels=3):
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Conv2d(channels, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(4, 6, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 6 * 6, 5)).double().eval()
+    net = nn.Sequential(nn.Conv2d(channels, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Conv2d(4, 6, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 6 * 6, 5))
+    return net.double().eval()
 
 
 def test_occlude_sets_the_square_and_cuts_it_at_the_border():

@@ -23,7 +23,8 @@ def test_resume_gives_the_same_weights(tmp_path):
     cpu = torch.device("cpu")
     train.train_snapshots(cfg, tmp_path / "a", tmp_path / "wa", device=cpu, progress=False)
     train.train_snapshots(cfg, tmp_path / "b", tmp_path / "wb", device=cpu, progress=False, stop_after=1)
-    assert len(train.History(**torch.load(tmp_path / "wb/tiny/checkpoint.pt", weights_only=False)["history"]).test_acc) == 1
+    checkpoint = torch.load(tmp_path / "wb/tiny/checkpoint.pt", weights_only=False)
+    assert len(train.History(**checkpoint["history"]).test_acc) == 1
     hist = train.train_snapshots(cfg, tmp_path / "b", tmp_path / "wb", device=cpu, progress=False)
     assert len(hist.test_acc) == 3
     for k, v in _weights(tmp_path / "wa").items():
