@@ -1,0 +1,159 @@
+"""Transfer learning: features learned on one data set, a new classifier trained on another (Zeiler & Fergus,
+ECCV 2014, Sec. 5.2, their Tables 4-5 and 7).
+
+Zeiler and Fergus kept the layers of their ImageNet network fixed and trained only a new softmax on top, with
+15, 30, 45 or 60 training images per class of Caltech-101/256, and reported the mean per-class accuracy ± std
+over random splits. The pieces:
+
+* :func:`extract_features` — the outputs of some layers of a fixed network, averaged over the positions of
+  each feature map (global average pooling), so a layer gives one vector of ``K`` numbers per image;
+* :func:`fit_softmax` — a multinomial logistic regression on such vectors: standardise each feature with the
+  training images' mean and std, then minimise the cross-entropy plus ``½ λ ‖W‖²`` with L-BFGS (full batch,
+  deterministic);
+* :func:`mean_class_accuracy` — the accuracy of each class, averaged over the classes (so a big class does not
+  dominate, as in the Caltech protocol);
+* :func:`accuracy_vs_train_size` — the table: for each number of training images per class, the mean and std
+  of the mean per-class accuracy over random splits (:func:`cnnlib.data.split_per_class`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .data import split_per_class
+from .models import named_layer
+
+
+@torch.no_grad()
+def extract_features(model: nn.Module, X: torch.Tensor, layers: Sequence[str], batch_size: int = 64,
+                     transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                     progress: bool = True) -> dict[str, torch.Tensor]:
+    """Globally average-pooled outputs of ``layers`` of a fixed ``model`` for the images ``X``.
+
+    Args:
+        model: any network (eval mode is the caller's business); it runs on the device of its parameters.
+        X: images ``(N, C, H, W)``.
+        layers: names for :func:`cnnlib.models.named_layer`; an output ``(B, K, h, w)`` becomes ``(B, K)`` (the mean
+            over positions), an output ``(B, K)`` is kept.
+        transform: applied to each batch on the device before the model (e.g. normalisation).
+
+    Returns:
+        ``{layer: (N, K) float32 on the CPU}``.
+    """
+    if X.ndim != 4:
+        raise ValueError(f"extract_features: expected images (N, C, H, W), got {tuple(X.shape)}")
+    dev = next(model.parameters()).device
+    seen: dict[str, torch.Tensor] = {}
+    hooks = [named_layer(model, name).register_forward_hook(lambda m, i, o, name=name: seen.__setitem__(name, o))
+             for name in layers]
+    out: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
+    try:
+        for start in tqdm(range(0, len(X), batch_size), desc="features", leave=False, disable=not progress):
+            xb = X[start: start + batch_size].to(dev)
+            model(transform(xb) if transform is not None else xb)
+            for name in layers:
+                a = seen[name]
+                if a.ndim == 4:
+                    a = a.mean((2, 3))
+                elif a.ndim != 2:
+                    raise ValueError(f"extract_features: layer {name!r} gives {tuple(a.shape)}, expected "
+                                     "(B, K, h, w) or (B, K)")
+                out[name].append(a.float().cpu())
+    finally:
+        for h in hooks:
+            h.remove()
+    return {name: torch.cat(parts) for name, parts in out.items()}
+
+
+class SoftmaxProbe(nn.Module):
+    """``softmax(W · (f − μ) / σ + b)``: a linear classifier on standardised features."""
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor, num_classes: int):
+        super().__init__()
+        self.register_buffer("mean", mean)
+        self.register_buffer("std", std)
+        self.linear = nn.Linear(mean.numel(), num_classes, dtype=mean.dtype)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.linear((features.to(self.mean.dtype) - self.mean) / self.std)  # (N, num_classes) logits
+
+
+def fit_softmax(features: torch.Tensor, y: torch.Tensor, num_classes: int | None = None, weight_decay: float = 1e-2,
+                max_iter: int = 300) -> SoftmaxProbe:
+    """Multinomial logistic regression on ``features`` ``(N, K)`` with labels ``y`` ``(N,)``.
+
+    Minimises ``mean cross-entropy + ½ · weight_decay · ‖W‖²_F`` (the bias is not penalised) with L-BFGS, in
+    float64, starting from zero: the result depends only on the data.
+    """
+    if features.ndim != 2 or y.shape != (len(features),):
+        raise ValueError(f"fit_softmax: expected features (N, K) and labels (N,), got {tuple(features.shape)} "
+                         f"and {tuple(y.shape)}")
+    num_classes = int(y.max()) + 1 if num_classes is None else num_classes
+    f = features.double()
+    std = f.std(0, unbiased=False)
+    probe = SoftmaxProbe(f.mean(0), torch.where(std > 0, std, torch.ones_like(std)), num_classes)
+    nn.init.zeros_(probe.linear.weight)
+    nn.init.zeros_(probe.linear.bias)
+    opt = torch.optim.LBFGS(probe.linear.parameters(), lr=1.0, max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(probe(f), y) + 0.5 * weight_decay * probe.linear.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        opt.step(closure)
+    return probe.eval()
+
+
+def mean_class_accuracy(y_true: torch.Tensor, y_pred: torch.Tensor) -> float:
+    """The accuracy of each class present in ``y_true``, averaged over those classes."""
+    if y_true.shape != y_pred.shape or y_true.numel() == 0:
+        raise ValueError(f"mean_class_accuracy: expected two label vectors of one shape, got {tuple(y_true.shape)} "
+                         f"and {tuple(y_pred.shape)}")
+    return float(torch.stack([(y_pred[y_true == c] == c).double().mean() for c in y_true.unique()]).mean())
+
+
+def split_protocol(y: torch.Tensor, n_per_class: Sequence[int],
+                   train_and_predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], splits: int = 5,
+                   seed: int = 0, progress: bool = False) -> dict[int, tuple[float, float]]:
+    """Zeiler & Fergus's protocol for Caltech, for any classifier: for each ``n`` in ``n_per_class``, ``splits``
+    random splits (:func:`cnnlib.data.split_per_class`, seeds ``seed``, ``seed + 1``, …) with ``n`` training
+    images per class and the rest for testing.
+
+    Args:
+        y: labels ``(N,)`` of the whole collection.
+        train_and_predict: ``(train_idx, test_idx) → predicted labels of the test images``; it trains on the
+            training indices only.
+
+    Returns:
+        ``{n: (mean, std)}`` of the mean per-class test accuracy over the splits (std over splits, ``ddof=0``).
+    """
+    out = {}
+    for n in n_per_class:
+        accs = []
+        for s in tqdm(range(splits), desc=f"{n} per class", leave=False, disable=not progress):
+            train_idx, test_idx = split_per_class(y, n, seed=seed + s)
+            accs.append(mean_class_accuracy(y[test_idx], train_and_predict(train_idx, test_idx).cpu()))
+        a = torch.tensor(accs, dtype=torch.float64)
+        out[n] = (float(a.mean()), float(a.std(unbiased=False)))
+    return out
+
+
+def accuracy_vs_train_size(features: torch.Tensor, y: torch.Tensor, n_per_class: Sequence[int], splits: int = 5,
+                           seed: int = 0, weight_decay: float = 1e-2) -> dict[int, tuple[float, float]]:
+    """:func:`split_protocol` with a :func:`fit_softmax` on fixed ``features`` ``(N, K)`` per split: Zeiler and
+    Fergus's "ImageNet-pretrained" rows."""
+
+    @torch.no_grad()
+    def softmax_on_features(train_idx, test_idx):
+        probe = fit_softmax(features[train_idx], y[train_idx], int(y.max()) + 1, weight_decay)
+        return probe(features[test_idx]).argmax(1)
+
+    return split_protocol(y, n_per_class, softmax_on_features, splits, seed)

@@ -1,0 +1,76 @@
+"""Transfer learning: pooled features, the softmax probe, the per-class accuracy and the split protocol."""
+
+import pytest
+import torch
+import torch.nn as nn
+
+from cnnlib import transfer
+from cnnlib.models import ZFNetSmall, activations
+
+
+def test_extract_features_pools_each_map_and_keeps_vectors():
+    torch.manual_seed(0)
+    model = ZFNetSmall().eval()
+    X = torch.rand(10, 1, 28, 28)
+    feats = transfer.extract_features(model, X, ["conv2", "fc7"], batch_size=3, progress=False)
+    a = activations(model, X, ["conv2", "fc7"])
+    torch.testing.assert_close(feats["conv2"], a["conv2"].mean((2, 3)))  # (10, 64)
+    torch.testing.assert_close(feats["fc7"], a["fc7"])  # (10, 256), kept
+    doubled = transfer.extract_features(model, X / 2, ["conv1"], transform=lambda x: 2 * x, progress=False)
+    torch.testing.assert_close(doubled["conv1"], transfer.extract_features(model, X, ["conv1"], progress=False)["conv1"])
+    assert all(len(m._forward_hooks) == 0 for m in model.modules())
+    with pytest.raises(ValueError, match=r"expected images \(N, C, H, W\)"):
+        transfer.extract_features(model, X[0], ["conv1"])
+
+
+def test_mean_class_accuracy_weighs_classes_equally():
+    y_true = torch.tensor([0, 0, 0, 0, 1, 2, 2])
+    y_pred = torch.tensor([0, 0, 0, 0, 0, 2, 1])  # class 0: 4/4, class 1: 0/1, class 2: 1/2
+    assert transfer.mean_class_accuracy(y_true, y_pred) == pytest.approx((1 + 0 + 0.5) / 3)
+    with pytest.raises(ValueError, match="one shape"):
+        transfer.mean_class_accuracy(y_true, y_pred[:3])
+
+
+def test_fit_softmax_separates_clusters_and_is_deterministic():
+    torch.manual_seed(0)
+    centres = torch.randn(3, 5) * 4
+    y = torch.arange(3).repeat_interleave(20)
+    features = centres[y] + torch.randn(60, 5)
+    probe = transfer.fit_softmax(features, y)
+    assert (probe(features).argmax(1) == y).all()
+    again = transfer.fit_softmax(features, y)
+    assert torch.equal(probe.linear.weight, again.linear.weight)
+    shifted = transfer.fit_softmax(features * 10 + 3, y)  # standardised inside: same classifier
+    torch.testing.assert_close(shifted(features * 10 + 3), probe(features), atol=1e-6, rtol=1e-6)
+    strong = transfer.fit_softmax(features, y, weight_decay=100.0)
+    assert strong.linear.weight.norm() < 0.2 * probe.linear.weight.norm()  # the penalty shrinks W
+    with pytest.raises(ValueError, match=r"features \(N, K\) and labels \(N,\)"):
+        transfer.fit_softmax(features, y[:10])
+
+
+def test_split_protocol_and_accuracy_vs_train_size():
+    torch.manual_seed(1)
+    y = torch.arange(4).repeat_interleave(8)  # 4 classes × 8 images
+    features = torch.randn(4, 6)[y] * 3 + torch.randn(32, 6)
+    seen = []
+
+    def remember(train_idx, test_idx):
+        seen.append((train_idx, test_idx))
+        assert len(set(train_idx.tolist()) & set(test_idx.tolist())) == 0
+        return y[test_idx]  # a perfect classifier
+
+    table = transfer.split_protocol(y, [1, 3], remember, splits=2)
+    assert table == {1: (1.0, 0.0), 3: (1.0, 0.0)}
+    assert [len(t) for t, _ in seen] == [4, 4, 12, 12] and not torch.equal(seen[0][0], seen[1][0])
+    result = transfer.accuracy_vs_train_size(features, y, [1, 5], splits=3)
+    assert set(result) == {1, 5} and result[5][0] >= result[1][0] - 0.05 and result[5][0] > 0.9
+    assert result == transfer.accuracy_vs_train_size(features, y, [1, 5], splits=3)  # seeded
+    random_features = transfer.accuracy_vs_train_size(torch.randn(32, 6), y, [5], splits=3)
+    assert random_features[5][0] < 0.7  # chance is 0.25: no information, no accuracy
+    with pytest.raises(ValueError, match="need more than n_train=8"):
+        transfer.split_protocol(y, [8], remember)
+
+
+def test_softmax_probe_is_a_module_on_standardised_features():
+    probe = transfer.SoftmaxProbe(torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64), 2)
+    assert isinstance(probe, nn.Module) and probe(torch.zeros(4, 3)).shape == (4, 2)
