@@ -332,3 +332,40 @@ def draw_evolution_epoch(fig, evolutions: dict, epoch: int):
         values[layer] = evo.values[e]
     fig.suptitle(f"epoch {epoch}", fontsize=10)
     return values
+
+
+def draw_transfer(fig, features: dict, y: torch.Tensor, class_names, layer: str, n_per_class: int = 5,
+                  split: int = 0, weight_decay: float = 1e-2):
+    """One split of the transfer protocol drawn into the empty figure ``fig``: a softmax trained on
+    ``n_per_class`` images per class of ``features[layer]`` (:func:`cnnlib.transfer.fit_softmax`), and the
+    confusion matrix of the other images.
+
+    Args:
+        features: ``{layer: (N, K)}`` from :func:`cnnlib.transfer.extract_features`; y: labels ``(N,)``.
+        split: the seed of :func:`cnnlib.data.split_per_class`.
+
+    Returns:
+        The mean per-class accuracy of the test images.
+    """
+    from .data import split_per_class
+    from .transfer import fit_softmax, mean_class_accuracy
+
+    if layer not in features:
+        raise ValueError(f"layer: expected one of {list(features)}, got {layer!r}")
+    train_idx, test_idx = split_per_class(y, n_per_class, seed=split)
+    probe = fit_softmax(features[layer][train_idx], y[train_idx], len(class_names), weight_decay)
+    with torch.no_grad():
+        y_pred = probe(features[layer][test_idx]).argmax(1)
+    accuracy = mean_class_accuracy(y[test_idx], y_pred)
+    plotting.plot_confusion_matrix(y[test_idx], y_pred, class_names, ax=fig.subplots())
+    fig.suptitle(f"{layer}, {n_per_class} per class, split {split}: "
+                 f"mean per-class accuracy {100 * accuracy:.1f} %", fontsize=9)
+    return accuracy
+
+
+def transfer_view(features: dict, y: torch.Tensor, class_names, layer: str, n_per_class: int = 5, split: int = 0):
+    """:func:`draw_transfer` in a new figure, for ``interact``."""
+    fig = plt.figure(figsize=(6.2, 5.2))
+    draw_transfer(fig, features, y, class_names, layer, n_per_class, split)
+    plt.close(fig)
+    return fig

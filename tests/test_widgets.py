@@ -175,3 +175,24 @@ def test_evolution_view_and_film_frame():
         widgets.evolution_view(models, X, evos, "conv3", 0)
     with pytest.raises(ValueError, match="one of the snapshots"):
         widgets.draw_evolution_epoch(plt.figure(), evos, 2)
+
+
+def test_transfer_view_draws_the_confusion_matrix_of_one_split():
+    import matplotlib.pyplot as plt
+
+    from cnnlib import data, transfer
+
+    torch.manual_seed(0)
+    y = torch.arange(3).repeat_interleave(6)
+    features = {"f": torch.randn(3, 4)[y] * 5 + torch.randn(18, 4)}
+    frame = plt.figure()
+    accuracy = widgets.draw_transfer(frame, features, y, ["a", "b", "c"], "f", n_per_class=2, split=1)
+    train_idx, test_idx = data.split_per_class(y, 2, seed=1)
+    probe = transfer.fit_softmax(features["f"][train_idx], y[train_idx], 3)
+    want = transfer.mean_class_accuracy(y[test_idx], probe(features["f"][test_idx]).argmax(1))
+    assert accuracy == pytest.approx(want) and f"{100 * want:.1f} %" in frame._suptitle.get_text()
+    counts = frame.axes[0].images[0].get_array()
+    assert counts.sum() == len(test_idx)
+    assert widgets.transfer_view(features, y, ["a", "b", "c"], "f").axes
+    with pytest.raises(ValueError, match="layer: expected one of"):
+        widgets.transfer_view(features, y, ["a", "b", "c"], "g")
