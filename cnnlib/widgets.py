@@ -369,3 +369,46 @@ def transfer_view(features: dict, y: torch.Tensor, class_names, layer: str, n_pe
     draw_transfer(fig, features, y, class_names, layer, n_per_class, split)
     plt.close(fig)
     return fig
+
+
+def draw_actmax(fig, model, layer: str, channel: int, shape: tuple[int, int, int], reg=None, steps: int = 200,
+                lr: float = 0.05, bounds: tuple[float, float] | None = (0.0, 1.0), title: str = ""):
+    """Regularized activation maximization (:func:`cnnlib.actmax.maximize`) drawn into the empty figure ``fig``:
+    the input found (scaled by its largest pixel so that faint images show) and the unit's activation
+    during the climb.
+
+    Returns:
+        The :class:`cnnlib.actmax.Result`.
+    """
+    from .actmax import Regularizers, maximize
+
+    result = maximize(model, layer, channel, shape, reg or Regularizers(), steps=steps, lr=lr, bounds=bounds)
+    ax_img, ax_curve = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.4]})
+    img = result.image
+    shown = (img - img.min()) / (img.max() - img.min()).clamp_min(1e-12) if bounds is None else \
+        img / img.max().clamp_min(1e-12)
+    ax_img.imshow(plotting.to_numpy_image(shown), cmap="gray", vmin=0, vmax=1)
+    ax_img.set_xticks([])
+    ax_img.set_yticks([])
+    ax_img.set_title(title or f"{layer}[{channel}]", fontsize=9)
+    ax_curve.plot(range(1, len(result.activations) + 1), result.activations)
+    ax_curve.set_xlabel("step")
+    ax_curve.set_ylabel("activation")
+    ax_curve.set_title(f"reached {result.activations[-1]:.1f}", fontsize=9)
+    ax_curve.grid(alpha=0.3)
+    fig.tight_layout()
+    return result
+
+
+def actmax_view(model, class_names, channel: int = 5, decay: float = 0.02, blur_width: float = 0.5,
+                norm_pct: float = 30, contrib_pct: float = 30, steps: int = 200):
+    """A class of ZFNet-small (``fc8`` unit ``channel``) visualized with the chosen regularizers (blur every 4
+    steps; 0 switches a regularizer off)."""
+    from .actmax import Regularizers
+
+    reg = Regularizers(decay=decay, blur_every=4 if blur_width else 0, blur_width=blur_width, norm_pct=norm_pct,
+                       contrib_pct=contrib_pct)
+    fig = plt.figure(figsize=(6, 2.6))
+    draw_actmax(fig, model, "fc8", channel, (1, 28, 28), reg, steps=steps, title=str(class_names[channel]))
+    plt.close(fig)
+    return fig

@@ -196,3 +196,21 @@ def test_transfer_view_draws_the_confusion_matrix_of_one_split():
     assert widgets.transfer_view(features, y, ["a", "b", "c"], "f").axes
     with pytest.raises(ValueError, match="layer: expected one of"):
         widgets.transfer_view(features, y, ["a", "b", "c"], "g")
+
+
+def test_actmax_view_shows_the_image_and_the_climb():
+    import matplotlib.pyplot as plt
+
+    from cnnlib.actmax import Regularizers, maximize
+    from cnnlib.models import ZFNetSmall
+
+    torch.manual_seed(0)
+    model = ZFNetSmall().eval()
+    frame = plt.figure()
+    reg = Regularizers(decay=0.02)
+    result = widgets.draw_actmax(frame, model, "fc8", 3, (1, 28, 28), reg, steps=5, lr=0.1, title="dress")
+    again = maximize(model, "fc8", 3, (1, 28, 28), reg, steps=5, lr=0.1, bounds=(0.0, 1.0))
+    assert torch.equal(result.image, again.image) and result.activations == again.activations
+    assert frame.axes[0].get_title() == "dress" and len(frame.axes[1].lines[0].get_ydata()) == 5
+    fig = widgets.actmax_view(model, [f"c{k}" for k in range(10)], channel=2, steps=3)
+    assert fig.axes[0].get_title() == "c2"
