@@ -63,9 +63,10 @@ snapshots: setup
 	mkdir -p _build
 	$(BIN)/python -m cnnlib.train --out data --work _build/train 2>&1 | tee _build/train-zfnet-small-fashion.log
 
-## Speed, not correctness: the trainer against a bare PyTorch loop.
+## Speed, not correctness: the trainer against a bare PyTorch loop; top-k mining against a plain forward pass.
 bench: setup
 	$(BIN)/python bench/bench_train.py
+	$(BIN)/python bench/bench_topk.py
 
 audit:
 	$(BIN)/python ../shared/tools/nbaudit.py chapters
