@@ -30,7 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .models import named_layer
+from .models import activations, named_layer
 
 
 @dataclass(frozen=True)
@@ -156,13 +156,7 @@ def maximize(model: nn.Module, layer: str, channel: int, shape: tuple[int, int, 
     return Result(x.detach()[0].cpu(), history)
 
 
-@torch.no_grad()
 def unit_activation(model: nn.Module, layer: str, channel: int, x: torch.Tensor) -> torch.Tensor:
     """The activation ``(N,)`` of the unit :func:`maximize` climbs, for inputs ``x`` ``(N, C, H, W)``."""
-    seen: list[torch.Tensor] = []
-    hook = named_layer(model, layer).register_forward_hook(lambda m, i, o: seen.append(o))
-    try:
-        model(x.to(next(model.parameters()).device))
-    finally:
-        hook.remove()
-    return _unit(seen[-1], channel, layer).cpu()
+    output = activations(model, x.to(next(model.parameters()).device), [layer])[layer]
+    return _unit(output, channel, layer)

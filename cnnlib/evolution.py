@@ -27,9 +27,8 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
-from .deconvnet import project
 from .models import activations
-from .topk import crop, mine_topk, receptive_field
+from .topk import mine_topk, project_units
 
 
 def linear_cka(X: torch.Tensor, Y: torch.Tensor) -> float:
@@ -115,18 +114,12 @@ def follow(models: Mapping[int, nn.Module], X: torch.Tensor, evolution: Evolutio
     channels = [int(c) for c in channels]
     if not channels or max(channels) >= K or min(channels) < 0:
         raise ValueError(f"evolution: layer {evolution.layer!r} has {K} feature maps, got channels {channels}")
-    first = models[evolution.epochs[0]]
-    rf, dev = receptive_field(first, evolution.layer), next(first.parameters()).device
     projections, patches = [], []
-    for e, epoch in enumerate(evolution.epochs):
-        recon, patch = [], []
-        for c in channels:
-            n, (i, j) = int(evolution.top_image[e, c]), evolution.top_position[e, c].tolist()
-            r = project(models[epoch], X[n: n + 1].to(dev), evolution.layer, c, position=(i, j))[0].cpu()  # (C, H, W)
-            recon.append(crop(r, rf, i, j))
-            patch.append(crop(X[n].cpu(), rf, i, j))
-        projections.append(torch.stack(recon))
-        patches.append(torch.stack(patch))
+    for e, epoch in enumerate(evolution.epochs):  # each map's strongest unit at this epoch, one image per map
+        recon_patch = [project_units(models[epoch], X, evolution.layer, c, evolution.top_image[e, c: c + 1],
+                                     evolution.top_position[e, c: c + 1]) for c in channels]
+        projections.append(torch.cat([r for r, _ in recon_patch]))  # (M, C, R, R)
+        patches.append(torch.cat([p for _, p in recon_patch]))
     return Evolution(evolution.layer, evolution.epochs, evolution.top_value, evolution.top_image,
                      evolution.top_position, channels, torch.stack(projections), torch.stack(patches))
 

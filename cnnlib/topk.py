@@ -140,6 +140,23 @@ def mine_topk(
     return out
 
 
+def project_units(model: nn.Module, X: torch.Tensor, layer: str, channel: int, image_index: torch.Tensor,
+                  position: torch.Tensor, ties: str = "first", inside: bool = False):
+    """Deconvnet projections of units of feature map ``channel`` of ``layer`` — unit ``n`` at ``position[n]``
+    ``(i, j)`` in image ``X[image_index[n]]`` — each cropped to its receptive field, with the image patch under it.
+
+    Returns:
+        ``(reconstructions, patches)``, each ``(k, C, R, R)`` on the CPU (``k = len(image_index)``).
+    """
+    dev = next(model.parameters()).device
+    images = X[image_index].to(dev)  # (k, C, H, W)
+    recon = project(model, images, layer, channel, position=position.to(dev), ties=ties).cpu()
+    rf = receptive_field(model, layer)
+    rows = [(crop(recon[n], rf, *map(int, p), inside), crop(images[n].cpu(), rf, *map(int, p), inside))
+            for n, p in enumerate(position)]
+    return torch.stack([r for r, _ in rows]), torch.stack([p for _, p in rows])
+
+
 def top_projections(model: nn.Module, X: torch.Tensor, top: TopK, channel: int, ties: str = "first",
                     inside: bool = False):
     """Deconvnet projections and image patches of the top-``k`` units of feature map ``channel``
@@ -151,11 +168,4 @@ def top_projections(model: nn.Module, X: torch.Tensor, top: TopK, channel: int, 
     """
     if not 0 <= channel < len(top.values):
         raise ValueError(f"top_projections: layer {top.layer!r} has {len(top.values)} feature maps, got {channel}")
-    dev = next(model.parameters()).device
-    images = X[top.image_index[channel]].to(dev)  # (k, C, H, W)
-    recon = project(model, images, top.layer, channel, position=top.position[channel].to(dev),
-                    ties=ties).cpu()
-    rf = receptive_field(model, top.layer)
-    rows = [(crop(recon[n], rf, *map(int, p), inside), crop(images[n].cpu(), rf, *map(int, p), inside))
-            for n, p in enumerate(top.position[channel])]
-    return torch.stack([r for r, _ in rows]), torch.stack([p for _, p in rows])
+    return project_units(model, X, top.layer, channel, top.image_index[channel], top.position[channel], ties, inside)

@@ -263,10 +263,8 @@ def occlusion_view(model, x: torch.Tensor, image: torch.Tensor, class_names, tar
     :func:`cnnlib.occlusion.occlusion_maps` (``x``: the model's input ``(C, H, W)``; ``target``, ``stride``,
     ``fill``, ``layer``) and :func:`cnnlib.plotting.plot_occlusion` (``image``: what to show, ``(C, H, W)`` in
     [0, 1]; ``class_names``)."""
-    from .occlusion import occlusion_maps
-
-    maps = occlusion_maps(model, x, target=target, size=size, stride=stride, fill=fill, layer=layer, progress=False)
-    fig = plotting.plot_occlusion(image, maps, class_names, title=f"occluder {size}×{size}, step {stride}")
+    fig = plt.figure(figsize=(9.6, 2.8), layout="constrained")
+    draw_occlusion(fig, model, x, image, class_names, target, size, stride, fill, layer)
     plt.close(fig)
     return fig
 
