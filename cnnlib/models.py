@@ -42,6 +42,7 @@ from collections import OrderedDict
 import torch
 import torch.nn as nn
 
+from . import checks
 from .layers import output_size
 
 
@@ -130,6 +131,7 @@ class ZFNetSmall(nn.Module):
 def layer_shapes(model: nn.Module, input_shape: tuple[int, ...]) -> list[tuple[str, tuple[int, ...], int]]:
     """Run a zero batch ``(1, *input_shape)`` through ``model`` and list, for every leaf module,
     ``(name, output shape without the batch dimension, number of parameters)``."""
+    device = checks.model_device("layer_shapes", model)
     rows, hooks = [], []
     for name, mod in model.named_modules():
         if len(list(mod.children())) == 0:
@@ -137,13 +139,13 @@ def layer_shapes(model: nn.Module, input_shape: tuple[int, ...]) -> list[tuple[s
                 lambda m, i, o, name=name: rows.append(
                     (name.split(".")[-1], tuple(o.shape[1:]), sum(p.numel() for p in m.parameters())))
             ))
+    was = model.training
     try:
-        was = model.training
         model.eval()
         with torch.no_grad():
-            model(torch.zeros(1, *input_shape, device=next(model.parameters()).device))
-        model.train(was)
+            model(torch.zeros(1, *input_shape, device=device))
     finally:
+        model.train(was)
         for h in hooks:
             h.remove()
     return rows
@@ -168,21 +170,20 @@ def activations(model: nn.Module, x: torch.Tensor, layers: list[str]) -> dict[st
     """Outputs of the named ``layers`` of ``model`` for input ``x`` (one forward pass, no gradients).
 
     Args:
-        model: any module; layers: names as accepted by :func:`named_layer`.
-        x: input batch, e.g. ``(N, C, H, W)``.
+        model: any module, in eval mode if it has BatchNorm or dropout; layers: a list of names as accepted by
+            :func:`named_layer`.
+        x: input batch, e.g. ``(N, C, H, W)``, moved to the model's device.
 
     Returns:
-        ``{name: output}``, each on the CPU, e.g. ``(N, 32, 28, 28)`` for ZFNet-small's ``"conv1"``.
+        ``{name: output}``, copies on the CPU (a following in-place ReLU does not change them), e.g.
+        ``(N, 32, 28, 28)`` for ZFNet-small's ``"conv1"``.
     """
-    out, hooks = {}, []
-    try:
-        for name in layers:
-            hooks.append(named_layer(model, name).register_forward_hook(
-                lambda m, i, o, name=name: out.__setitem__(name, o.detach().cpu())))
-        dev = next(model.parameters()).device
-        with torch.no_grad():
-            model(x.to(dev))
-    finally:
-        for h in hooks:
-            h.remove()
-    return out
+    from .hooks import LayerOutputs  # hooks imports this module
+
+    layers = checks.layer_list("activations", layers)
+    x = checks.images("activations", x, ndim=(2, 4))
+    x = checks.to_model("activations", model, x)
+    checks.eval_mode("activations", model)
+    with LayerOutputs(model, layers, fn="activations") as out, torch.no_grad():
+        model(x)
+        return {name: out[name].cpu() for name in layers}

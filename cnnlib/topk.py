@@ -22,8 +22,9 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
+from . import checks
 from .deconvnet import _pair, path_to, project
-from .models import named_layer
+from .hooks import LayerOutputs
 
 
 @dataclass(frozen=True)
@@ -105,18 +106,17 @@ def mine_topk(
     Returns:
         ``{layer: TopK}``.
     """
-    if X.ndim != 4:
-        raise ValueError(f"mine_topk: expected images (N, C, H, W), got {tuple(X.shape)}")
-    if k < 1 or k > len(X):
-        raise ValueError(f"mine_topk: expected 1 <= k <= {len(X)} (the number of images), got {k}")
-    dev = next(model.parameters()).device
-    batch_out: dict[str, torch.Tensor] = {}
-    hooks = [named_layer(model, name).register_forward_hook(
-        lambda m, i, o, name=name: batch_out.__setitem__(name, o)) for name in layers]
+    layers = checks.layer_list("mine_topk", layers)
+    checks.images("mine_topk", X)
+    k = checks.positive_int("mine_topk", k, "k (images per map, at most the number of images)", 1, len(X))
+    batch_size = checks.positive_int("mine_topk", batch_size, "batch_size")
+    dev = checks.model_device("mine_topk", model)
+    checks.eval_mode("mine_topk", model)
     best: dict[str, list[torch.Tensor]] = {}
-    try:
+    with LayerOutputs(model, layers, fn="mine_topk") as batch_out:
         for start in tqdm(range(0, len(X), batch_size), desc="mining top-k", leave=False, disable=not progress):
-            model(X[start: start + batch_size].to(dev))
+            batch_out.clear()
+            model(checks.to_model("mine_topk", model, X[start: start + batch_size]))
             for name in layers:
                 a = batch_out[name]
                 if a.ndim != 4:
@@ -129,9 +129,6 @@ def mine_topk(
                     vmax, arg, img = (torch.cat([old, new]) for old, new in zip(best[name], (vmax, arg, img)))
                 top = vmax.topk(min(k, len(vmax)), dim=0)  # (k, K)
                 best[name] = [top.values, arg.gather(0, top.indices), img.gather(0, top.indices)]
-    finally:
-        for hk in hooks:
-            hk.remove()
     out = {}
     for name in layers:
         values, arg, img = (t.T.cpu() for t in best[name])  # (K, k)

@@ -25,8 +25,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from . import checks
 from .data import split_per_class
-from .models import named_layer
+from .hooks import LayerOutputs
 
 
 @torch.no_grad()
@@ -45,16 +46,15 @@ def extract_features(model: nn.Module, X: torch.Tensor, layers: Sequence[str], b
     Returns:
         ``{layer: (N, K) float32 on the CPU}``.
     """
-    if X.ndim != 4:
-        raise ValueError(f"extract_features: expected images (N, C, H, W), got {tuple(X.shape)}")
-    dev = next(model.parameters()).device
-    seen: dict[str, torch.Tensor] = {}
-    hooks = [named_layer(model, name).register_forward_hook(lambda m, i, o, name=name: seen.__setitem__(name, o))
-             for name in layers]
+    layers = checks.layer_list("extract_features", layers)
+    checks.images("extract_features", X)
+    batch_size = checks.positive_int("extract_features", batch_size, "batch_size")
+    checks.eval_mode("extract_features", model)
     out: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
-    try:
+    with LayerOutputs(model, layers, fn="extract_features") as seen:
         for start in tqdm(range(0, len(X), batch_size), desc="features", leave=False, disable=not progress):
-            xb = X[start: start + batch_size].to(dev)
+            seen.clear()
+            xb = checks.to_model("extract_features", model, X[start: start + batch_size])
             model(transform(xb) if transform is not None else xb)
             for name in layers:
                 a = seen[name]
@@ -64,9 +64,6 @@ def extract_features(model: nn.Module, X: torch.Tensor, layers: Sequence[str], b
                     raise ValueError(f"extract_features: layer {name!r} gives {tuple(a.shape)}, expected "
                                      "(B, K, h, w) or (B, K)")
                 out[name].append(a.float().cpu())
-    finally:
-        for h in hooks:
-            h.remove()
     return {name: torch.cat(parts) for name, parts in out.items()}
 
 

@@ -20,7 +20,7 @@ def test_extract_features_pools_each_map_and_keeps_vectors():
     plain = transfer.extract_features(model, X, ["conv1"], progress=False)
     torch.testing.assert_close(doubled["conv1"], plain["conv1"])
     assert all(len(m._forward_hooks) == 0 for m in model.modules())
-    with pytest.raises(ValueError, match=r"expected images \(N, C, H, W\)"):
+    with pytest.raises(ValueError, match=r"extract_features: expected x of shape \(N, C, H, W\)"):
         transfer.extract_features(model, X[0], ["conv1"])
 
 
