@@ -2,6 +2,7 @@
 # Installs the Debian packages the course needs, only when missing and only where apt-get is usable.
 #   data    -> dataset-fashion-mnist (the IDX files under /usr/share/datasets/fashion-mnist)
 #              tuxpaint-stamps-default (cut-out photos under /usr/share/tuxpaint/stamps)
+#              mate-backgrounds, plasma-workspace-wallpapers (nature and scene photos, cnnlib.photos)
 #   browser -> chromium (headless, for the rendered-book test)
 set -euo pipefail
 what=${1:?usage: system_deps.sh data|browser}
@@ -24,6 +25,9 @@ case "$what" in
     fi
     if [ -z "${CNNLIB_TUXPAINT_STAMPS:-}" ] && [ ! -d /usr/share/tuxpaint/stamps/animals ]; then
       apt_install tuxpaint-stamps-default || echo "system_deps: the tuxpaint stamps are missing; see README (Data)." >&2
+    fi
+    if [ ! -d /usr/share/backgrounds/mate/nature ] || [ ! -d /usr/share/wallpapers/Path ]; then
+      apt_install mate-backgrounds plasma-workspace-wallpapers || echo "system_deps: the wallpaper photos are missing; see README (Data)." >&2
     fi ;;
   browser)
     command -v chromium >/dev/null || apt_install chromium ;;
