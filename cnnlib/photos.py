@@ -44,7 +44,8 @@ SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "cat")
 SKIMAGE_TEXTURES = ("brick", "grass", "gravel")
 
 
-def wallpaper_files(mate_dir: str | os.PathLike | None = None, plasma_dir: str | os.PathLike | None = None) -> list[Path]:
+def wallpaper_files(mate_dir: str | os.PathLike | None = None,
+                    plasma_dir: str | os.PathLike | None = None) -> list[Path]:
     """The photographic wallpapers installed on this machine (the largest resolution of each); missing
     packages contribute nothing (``make data`` installs them)."""
     mate = Path(mate_dir or MATE_NATURE_DIR)
