@@ -60,8 +60,9 @@ def linear_cka(X: torch.Tensor, Y: torch.Tensor) -> float:
     if X.shape[0] != Y.shape[0] or X.shape[0] < 2:
         raise ValueError(f"linear_cka: expected the same n >= 2 inputs in both, got {X.shape[0]} and {Y.shape[0]}")
     # float64 for the sums of squares; MPS has no float64, so the CPU computes it there
-    X = X.detach().flatten(1).to("cpu" if X.device.type == "mps" else X.device, torch.float64)
-    Y = Y.detach().flatten(1).to(X.device, torch.float64)
+    dev = torch.device("cpu") if X.device.type == "mps" else X.device
+    X = X.detach().flatten(1).to(dev).to(torch.float64)
+    Y = Y.detach().flatten(1).to(dev).to(torch.float64)
     X = X - X.mean(0)
     Y = Y - Y.mean(0)
     if X.shape[0] < X.shape[1] + Y.shape[1]:  # fewer images than units: n × n Gram matrices

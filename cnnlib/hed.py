@@ -140,7 +140,7 @@ def vgg16_hed_trunk(device=None) -> torch.nn.Sequential:
     """The 13 conv layers of VGG16 (with ReLUs and ``ceil_mode`` max-pools) as trained by HED, in eval mode.
 
     ``torchvision.models.vgg16().features`` layout: ``features[28]`` is conv5_3, ``features[29]`` its ReLU,
-    ``features[30]`` the last pool. ImageNet VGG16 filters fine-tuned on BSDS500 edges (see the section
+    ``features[30]`` the last pool. ImageNet VGG16 filters fine-tuned on BSDS500 edges (see the module
     note). Input: ``hed_preprocess(x)`` ``(N, 3, H, W)``; output ``(N, 512, ⌈H/32⌉, ⌈W/32⌉)``.
     """
     return hed(device).features

@@ -8,7 +8,7 @@ Nothing is downloaded. A chapter gets every trained network from here:
 * :func:`efficientnet_lite0` (ImageNet-1k), with :func:`imagenet_preprocess`, :func:`imagenet_classes` and
   :func:`classify`;
 * the HED edge detector's VGG16 trunk, converted in :mod:`cnnlib.hed` (``vgg16_hed_trunk``, ``hed_preprocess``,
-  ``hed_to_rgb`` are available here too);
+  ``hed_to_rgb``, ``HED_SIDE_LAYERS`` are available here too);
 * :func:`torchvision_cached`: a torchvision classifier whose weights a reader already has in the local cache.
 """
 
@@ -21,7 +21,7 @@ import torch
 
 from . import checks
 from .devices import device as default_device
-from .hed import hed_preprocess, hed_to_rgb, vgg16_hed_trunk
+from .hed import HED_SIDE_LAYERS, hed_preprocess, hed_to_rgb, vgg16_hed_trunk
 from .snapshots import DATA_DIR, available, load_snapshot, package_file, read_history
 from .train import History
 
@@ -29,7 +29,7 @@ __all__ = [
     "DATA_DIR", "available", "load_snapshot", "load", "history",
     "IMAGENET_MEAN", "IMAGENET_STD", "EFFICIENTNET_LITE_MEAN", "EFFICIENTNET_LITE_STD",
     "imagenet_classes", "imagenet_preprocess", "efficientnet_lite0", "classify", "torchvision_cached",
-    "hed_preprocess", "hed_to_rgb", "vgg16_hed_trunk",
+    "HED_SIDE_LAYERS", "hed_preprocess", "hed_to_rgb", "vgg16_hed_trunk",
 ]
 
 

@@ -133,3 +133,11 @@ def test_shipped_zfnet_small_snapshots():
     cfg = train.SnapshotConfig(**{**snap["config"], "snapshot_epochs": tuple(snap["config"]["snapshot_epochs"])})
     assert epoch == cfg.num_epochs, "the shipped series must hold the finished run"
     assert acc >= 0.92  # the course's target for the finished run
+
+
+def test_train_and_pretrained_do_not_import_each_other():
+    """The snapshot files are cnnlib.snapshots' business: train needs it, not pretrained (which needs train)."""
+    code = ("import sys, cnnlib.train, cnnlib.snapshots; "
+            "print(sorted(m for m in sys.modules if m in ('cnnlib.pretrained', 'cnnlib.hed')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr[-2000:]
