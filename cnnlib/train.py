@@ -359,6 +359,18 @@ class SnapshotConfig:
     snapshot_epochs: tuple[int, ...] = SEED_EPOCHS
 
     def __post_init__(self):
+        from .data import DATASETS
+
+        checks.one_of("SnapshotConfig", self.dataset, DATASETS, "dataset")
+        checks.positive_int("SnapshotConfig", self.num_epochs, "num_epochs")
+        checks.positive_int("SnapshotConfig", self.batch_size, "batch_size")
+        checks.positive_int("SnapshotConfig", self.seed, "seed", 0)
+        checks.number("SnapshotConfig", self.lr, "lr", 0, low_open=True)
+        checks.number("SnapshotConfig", self.momentum, "momentum", 0, 1)
+        checks.number("SnapshotConfig", self.weight_decay, "weight_decay", 0)
+        checks.number("SnapshotConfig", self.dropout, "dropout", 0, 1)
+        if not isinstance(self.name, str) or not self.name or "/" in self.name:
+            raise ValueError(f"SnapshotConfig: expected name to be a folder name, got {self.name!r}")
         bad = [e for e in self.snapshot_epochs if not 1 <= e <= self.num_epochs]
         if bad:
             raise ValueError(f"SnapshotConfig: expected snapshot_epochs in 1..{self.num_epochs}, got {bad}")
@@ -381,7 +393,10 @@ def train_snapshots(
     sha256 sums to ``out_dir/MANIFEST.json`` (checked by :mod:`cnnlib.snapshots`).
 
     Runs under ``torchrun --nproc_per_node=K`` too (DistributedDataParallel, gloo on CPU, nccl on GPU):
-    every process trains on 1/K of each global mini-batch; process 0 writes the files.
+    every process trains on 1/K of each global mini-batch, on the GPU ``LOCAL_RANK`` names, with the dropout
+    masks its examples would get in one process (:class:`cnnlib.models.Dropout`); process 0 writes the files.
+    The checkpoint keeps the CPU and (where there is one) CUDA random states; the dropout masks and the data
+    order come from the CPU ones, so a resumed run repeats the uninterrupted one.
 
     Args:
         stop_after: stop after this many epochs in this call (to split a long run; resume later).
@@ -391,13 +406,15 @@ def train_snapshots(
     from .data import class_names, load_dataset
     from .models import ZFNetSmall
 
+    if not isinstance(cfg, SnapshotConfig):
+        raise TypeError(f"train_snapshots: expected cfg to be a SnapshotConfig, got {type(cfg).__name__}")
+    if stop_after is not None:
+        stop_after = checks.positive_int("train_snapshots", stop_after, "stop_after")
+
     rank, world = _world()
-    if device is not None:
-        dev = torch.device(device)
-    elif world > 1 and torch.cuda.is_available():  # one GPU per process: the one torchrun assigns it
+    dev = torch.device(device) if device is not None else default_device()
+    if dev.type == "cuda" and dev.index is None and world > 1:  # one GPU per process: the one torchrun assigns it
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank % torch.cuda.device_count())))
-    else:
-        dev = default_device()
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
     X, y = load_dataset(cfg.dataset, "train")
@@ -413,9 +430,14 @@ def train_snapshots(
 
     ckpt_path = Path(work_dir) / cfg.name / "checkpoint.pt"
     if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        if ckpt["config"] != asdict(cfg) or ckpt["world"] != world:
-            raise ValueError(f"{ckpt_path} was written by another configuration; delete it to start afresh")
+        try:
+            ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        except Exception as e:  # an interrupted copy, another file under that name
+            raise ValueError(f"train_snapshots: {ckpt_path} is corrupted ({str(e)[:200]}); delete it to start "
+                             "afresh") from None
+        if not isinstance(ckpt, dict) or ckpt.get("config") != asdict(cfg) or ckpt.get("world") != world:
+            raise ValueError(f"train_snapshots: {ckpt_path} was written by another configuration; delete it to "
+                             "start afresh")
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["schedule"])

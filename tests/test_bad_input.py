@@ -389,6 +389,11 @@ CASES = [
      r"confusion_matrix: y_true must lie in 0\.\.2"),
     ("SnapshotConfig-epochs", lambda: train.SnapshotConfig(num_epochs=3, snapshot_epochs=(1, 5)), ValueError,
      r"SnapshotConfig: expected snapshot_epochs in 1\.\.3"),
+    ("SnapshotConfig-dataset", lambda: train.SnapshotConfig(dataset="cifar10"), ValueError,
+     "SnapshotConfig: expected dataset to be one of"),
+    ("SnapshotConfig-lr-0", lambda: train.SnapshotConfig(lr=0), ValueError, "SnapshotConfig: expected lr"),
+    ("train_snapshots-cfg-dict", lambda: train.train_snapshots({"name": "tiny"}, tmp(), tmp()), TypeError,
+     "train_snapshots: expected cfg to be a SnapshotConfig"),
     # snapshots and pretrained
     ("available-no-manifest", lambda: snapshots.available(data_dirs()["no_manifest"]), FileNotFoundError,
      "available: .*MANIFEST.json is missing"),

@@ -19,7 +19,7 @@ def _weights(work, name="tiny"):
 
 
 def test_resume_gives_the_same_weights(tmp_path):
-    cfg = train.SnapshotConfig(**TINY)
+    cfg = train.SnapshotConfig(**{**TINY, "dropout": 0.5})  # dropout on: its masks must resume too
     cpu = torch.device("cpu")
     train.train_snapshots(cfg, tmp_path / "a", tmp_path / "wa", device=cpu, progress=False)
     train.train_snapshots(cfg, tmp_path / "b", tmp_path / "wb", device=cpu, progress=False, stop_after=1)
@@ -31,9 +31,12 @@ def test_resume_gives_the_same_weights(tmp_path):
     for k, v in _weights(tmp_path / "wa").items():
         assert torch.equal(v, _weights(tmp_path / "wb")[k]), k
     assert pretrained.available(tmp_path / "a") == {"tiny": [1, 3]}
-    with pytest.raises(ValueError, match="another configuration"):
-        train.train_snapshots(train.SnapshotConfig(**{**TINY, "lr": 0.1}), tmp_path / "b", tmp_path / "wb",
-                              device=cpu, progress=False)
+    with pytest.raises(ValueError, match="^train_snapshots: .* another configuration"):
+        train.train_snapshots(train.SnapshotConfig(**{**TINY, "dropout": 0.5, "lr": 0.1}), tmp_path / "b",
+                              tmp_path / "wb", device=cpu, progress=False)
+    (tmp_path / "wb/tiny/checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="^train_snapshots: .*checkpoint.pt is corrupted"):
+        train.train_snapshots(cfg, tmp_path / "b", tmp_path / "wb", device=cpu, progress=False)
 
 
 def _free_port():
