@@ -42,7 +42,7 @@ def load(name: str = "zfnet-small-fashion", epoch: int | None = None, device=Non
     """
     from .models import ZFNetSmall
 
-    snap = load_snapshot(name, epoch, data_dir)
+    snap = load_snapshot(name, epoch, data_dir, fn="load")
     if snap["model"] != "ZFNetSmall" or not isinstance(snap["model_kwargs"], dict):
         raise ValueError(f"load: {name}: unknown model type {snap['model']!r}")
     model = ZFNetSmall(**snap["model_kwargs"])

@@ -115,35 +115,35 @@ def _network(fn: str, name, data_dir: Path) -> list[int]:
 
 
 def load_snapshot(name: str = "zfnet-small-fashion", epoch: int | None = None,
-                  data_dir: str | os.PathLike | None = None) -> dict:
+                  data_dir: str | os.PathLike | None = None, fn: str = "load_snapshot") -> dict:
     """The checked snapshot dictionary (config, epoch, test accuracy, float16 state dict) of ``name`` at ``epoch``
-    (default: the last one), read only if its sha256 is the manifest's."""
+    (default: the last one), read only if its sha256 is the manifest's (errors name ``fn``)."""
     data_dir = Path(data_dir or DATA_DIR)
-    epochs = _network("load_snapshot", name, data_dir)
+    epochs = _network(fn, name, data_dir)
     if epoch is None:
         epoch = epochs[-1]
-    epoch = checks.positive_int("load_snapshot", epoch, "epoch")
+    epoch = checks.positive_int(fn, epoch, "epoch")
     if epoch not in epochs:
-        raise ValueError(f"load_snapshot: {name} has no snapshot at epoch {epoch}: expected one of {epochs}")
+        raise ValueError(f"{fn}: {name} has no snapshot at epoch {epoch}: expected one of {epochs}")
     rel = f"{name}/epoch-{epoch:03d}.pt"
-    path, want = data_dir / rel, read_manifest(data_dir, "load_snapshot")[rel]
+    path, want = data_dir / rel, read_manifest(data_dir, fn)[rel]
     if not path.exists():
-        raise FileNotFoundError(f"load_snapshot: {path} is missing (listed in MANIFEST.json); "
+        raise FileNotFoundError(f"{fn}: {path} is missing (listed in MANIFEST.json); "
                                 "re-create it with 'make snapshots'")
     got = sha256(path)
     if got != want["sha256"]:
         raise ValueError(
-            f"load_snapshot: {path} is corrupted or truncated: sha256 {got[:12]}…, {path.stat().st_size} bytes; "
+            f"{fn}: {path} is corrupted or truncated: sha256 {got[:12]}…, {path.stat().st_size} bytes; "
             f"the manifest says {want['sha256'][:12]}…, {want['bytes']} bytes. "
             f"Restore it with 'git checkout -- {path}' or 'make snapshots'."
         )
     try:
         snap = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # the manifest itself was rewritten over a bad file
-        raise ValueError(f"load_snapshot: {path} matches the manifest but is not a snapshot ({e})") from None
+        raise ValueError(f"{fn}: {path} matches the manifest but is not a snapshot ({e})") from None
     missing = [k for k in _SNAPSHOT_KEYS if not isinstance(snap, dict) or k not in snap]
     if missing:
-        raise ValueError(f"load_snapshot: {path} is not a snapshot: keys {missing} are missing")
+        raise ValueError(f"{fn}: {path} is not a snapshot: keys {missing} are missing")
     return snap
 
 

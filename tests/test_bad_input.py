@@ -406,7 +406,7 @@ CASES = [
     ("load_snapshot-not-a-snapshot", lambda: pretrained.load_snapshot("tiny", data_dir=data_dirs()["no_history"]),
      ValueError, r"load_snapshot: .*is not a snapshot: keys \['epoch'"),
     ("load-not-a-snapshot", lambda: pretrained.load("tiny", data_dir=data_dirs()["no_history"], device="cpu"),
-     ValueError, "load_snapshot: .*is not a snapshot"),
+     ValueError, "load: .*is not a snapshot"),
     ("load_snapshot-epoch-string", lambda: pretrained.load_snapshot("tiny", "last", data_dirs()["no_history"]),
      TypeError, "load_snapshot: expected epoch to be an int"),
     ("load_snapshot-epoch-absent", lambda: pretrained.load_snapshot("tiny", 7, data_dirs()["no_history"]),
