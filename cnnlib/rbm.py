@@ -494,21 +494,10 @@ def load_stack(path, device=None) -> tuple[list[RBM], StackedAutoencoder | None,
 def load_shipped(name: str = "fashion-784-256-64", device=None, data_dir=None):
     """The stack shipped in ``data/sae/<name>.pt`` (made by ``scripts/train_sae.py``), checked against the sha256
     in ``data/sae/MANIFEST.json`` first. Returns ``(rbms, sae, info)`` as ``load_stack``."""
-    import json
     from pathlib import Path
 
-    from .pretrained import DATA_DIR, sha256
+    from .snapshots import DATA_DIR, checked_file
 
     folder = Path(data_dir) if data_dir is not None else DATA_DIR / "sae"
-    manifest = json.loads((folder / "MANIFEST.json").read_text())
-    rel = f"{name}.pt"
-    if rel not in manifest:
-        raise ValueError(f"load_shipped: unknown stack {name!r}: expected one of "
-                         f"{sorted(m.removesuffix('.pt') for m in manifest)}")
-    path = folder / rel
-    got = sha256(path)
-    if got != manifest[rel]["sha256"]:
-        raise ValueError(f"load_shipped: {path} does not match data/sae/MANIFEST.json (sha256 {got[:12]}…, the "
-                         f"manifest says {manifest[rel]['sha256'][:12]}…); restore it with 'git checkout -- {path}' "
-                         "or re-create it with scripts/train_sae.py")
+    path = checked_file("load_shipped", folder, f"{name}.pt", "re-create it with scripts/train_sae.py")
     return load_stack(path, device=device)

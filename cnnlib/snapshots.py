@@ -92,6 +92,33 @@ def read_manifest(data_dir: str | os.PathLike | None = None, fn: str = "read_man
     return manifest
 
 
+def checked_file(fn: str, folder: str | os.PathLike, rel: str, remedy: str) -> Path:
+    """``folder/rel`` after checking it against the sha256 in ``folder/MANIFEST.json``
+    (``{"<rel>": {"sha256": ..., ...}}``), for the shipped results that keep a manifest of their own
+    (``data/sae``, ``data/actmax``, ...). ``remedy`` says how to re-create the file. Clear errors name ``fn``."""
+    folder = Path(folder)
+    manifest_path = folder / "MANIFEST.json"
+    if not manifest_path.exists():
+        raise FileNotFoundError(f"{fn}: {manifest_path} is missing: the shipped files cannot be checked ({remedy})")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{fn}: {manifest_path} is corrupted (not JSON: {e}); restore it with "
+                         f"'git checkout -- {manifest_path}'") from None
+    entry = manifest.get(rel) if isinstance(manifest, dict) else None
+    if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
+        known = sorted(manifest) if isinstance(manifest, dict) else []
+        raise ValueError(f"{fn}: {rel!r} is not in {manifest_path}: expected one of {known}")
+    path = folder / rel
+    if not path.exists():
+        raise FileNotFoundError(f"{fn}: {path} is missing ({remedy})")
+    got = sha256(path)
+    if got != entry["sha256"]:
+        raise ValueError(f"{fn}: {path} does not match {manifest_path} (sha256 {got[:12]}…, the manifest says "
+                         f"{entry['sha256'][:12]}…); restore it with 'git checkout -- {path}' or {remedy}")
+    return path
+
+
 def available(data_dir: str | os.PathLike | None = None) -> dict[str, list[int]]:
     """The shipped networks and their snapshot epochs, e.g. ``{"zfnet-small-fashion": [1, 2, 5, ...]}``."""
     out: dict[str, list[int]] = {}

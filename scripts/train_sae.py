@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from cnnlib import data, rbm
 from cnnlib.autoencoder import fit_autoencoder
-from cnnlib.pretrained import DATA_DIR, sha256
+from cnnlib.snapshots import DATA_DIR, sha256
 
 
 def main(argv=None) -> None:

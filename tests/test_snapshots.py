@@ -144,3 +144,22 @@ def test_train_and_pretrained_do_not_import_each_other():
             "print(sorted(m for m in sys.modules if m in ('cnnlib.pretrained', 'cnnlib.hed')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr[-2000:]
+
+
+def test_checked_file_refuses_a_changed_or_unlisted_file(tmp_path):
+    import json
+
+    from cnnlib import snapshots
+
+    f = tmp_path / "w.pt"
+    f.write_bytes(b"weights")
+    (tmp_path / "MANIFEST.json").write_text(json.dumps({"w.pt": {"sha256": snapshots.sha256(f), "bytes": 7}}))
+    assert snapshots.checked_file("load_x", tmp_path, "w.pt", "run x") == f
+    with pytest.raises(ValueError, match="load_x: 'v.pt' is not in"):
+        snapshots.checked_file("load_x", tmp_path, "v.pt", "run x")
+    f.write_bytes(b"weightz")
+    with pytest.raises(ValueError, match="load_x: .* does not match"):
+        snapshots.checked_file("load_x", tmp_path, "w.pt", "run x")
+    (tmp_path / "MANIFEST.json").write_text("{not json")
+    with pytest.raises(ValueError, match="load_x: .* is corrupted"):
+        snapshots.checked_file("load_x", tmp_path, "w.pt", "run x")
