@@ -58,17 +58,17 @@ class Config:
     shift: int = 4
     teacher_size: int = 128
     temperature: float = 2.0
-    widths: tuple[int, ...] = (48, 96, 128, 128, 96)
-    fc_width: int = 384
+    widths: tuple[int, ...] = (32, 64, 96, 96, 64)
+    fc_width: int = 256
     dropout: float = 0.25
     conv1_scale: float = 0.1
     chunks: int = 8
     chunk: int = 1024
-    steps: int = 1200
-    batch: int = 128
+    steps: int = 1600
+    batch: int = 64
     lr: float = 2e-3
     weight_decay: float = 0.05
-    warmup: int = 60
+    warmup: int = 50
     seed: int = 0
     extra: dict = field(default_factory=dict)
 

@@ -306,3 +306,77 @@ def layer2_projections(model: torch.nn.Module, x: torch.Tensor, layer: str = "co
             (g,) = torch.autograd.grad(a[:, c, h, w].sum(), x, retain_graph=c < n_units - 1)
             out.append(g.detach().cpu())
     return torch.stack(out, 1).flatten(0, 1)
+
+
+def strongest_projections(model: torch.nn.Module, x: torch.Tensor, layer: str = "conv2", per_unit: int = 1
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """For every channel of ``layer``: the :func:`layer2_projections` of its centre unit at the ``per_unit``
+    images of ``x`` where that unit is strongest.
+
+    Returns:
+        ``(projections (units, per_unit, C, H, W), activations (units, per_unit))``, channel by channel.
+    """
+    from .models import activations
+
+    per_unit = checks.positive_int("strongest_projections", per_unit, "per_unit")
+    a = activations(model, x, [layer])[layer]  # (N, units, h, w)
+    centre = a[:, :, a.shape[2] // 2, a.shape[3] // 2]  # (N, units)
+    top = centre.topk(min(per_unit, len(x)), dim=0)  # (per_unit, units)
+    out = []
+    for c in range(centre.shape[1]):
+        g = layer2_projections(model, x[top.indices[:, c]], layer)  # (per_unit · units, C, H, W)
+        out.append(g.view(len(top.indices), centre.shape[1], *g.shape[1:])[:, c])
+    return torch.stack(out), top.values.T.contiguous()
+
+
+def filter_images(weights, px: int = 72) -> torch.Tensor:
+    """Filters ``(F, C, k, k)`` as RGB pictures ``(F, 3, px', px')``: each scaled by its own largest magnitude
+    to [0, 1] with 0 at mid-gray (Zeiler & Fergus's display), gray filters repeated in R, G, B, and enlarged by
+    nearest-neighbour repetition to ``px' = k · ⌈px / k⌉`` pixels (each weight a square of equal pixels)."""
+    w = torch.as_tensor(_as_filters("filter_images", weights)).float()
+    if w.shape[1] == 1:
+        w = w.expand(-1, 3, -1, -1)
+    if w.shape[1] != 3:
+        raise ValueError(f"filter_images: expected 1 or 3 channels, got {w.shape[1]}")
+    scale = w.flatten(1).abs().amax(1).clamp_min(1e-12).view(-1, 1, 1, 1)
+    img = (w / scale * 0.5 + 0.5).clamp(0, 1)
+    rep = -(-px // w.shape[-1])
+    return img.repeat_interleave(rep, 2).repeat_interleave(rep, 3)
+
+
+def plot_filter_banks(banks: dict, ncols: int = 8, px: int = 72, side_by_side: bool = False, title: str = "",
+                      dpi: int = 100):
+    """Conv1 filter banks drawn large: each filter at least ``px`` pixels on the page (nearest-neighbour), one
+    panel per bank (stacked, or ``side_by_side``), ``ncols`` filters per row.
+
+    Args:
+        banks: ``{panel title: weights (F, C, k, k)}``.
+
+    Returns:
+        The ``Figure`` (its size in inches is the mosaics' pixels / ``dpi``, so one mosaic pixel is one pixel).
+    """
+    import matplotlib.pyplot as plt
+
+    from .plotting import mosaic
+
+    if not banks:
+        raise ValueError("plot_filter_banks: expected at least one bank of filters")
+    mosaics = {name: mosaic(filter_images(w, px), ncols=ncols, pad=6, fill=1.0) for name, w in banks.items()}
+    hs = [m.shape[1] for m in mosaics.values()]
+    ws = [m.shape[2] for m in mosaics.values()]
+    head = 34  # pixels for each panel's title
+    if side_by_side:
+        size = ((sum(ws) + 30 * len(ws)) / dpi, (max(hs) + head + (30 if title else 0)) / dpi)
+        fig, axes = plt.subplots(1, len(mosaics), figsize=size, dpi=dpi, gridspec_kw={"width_ratios": ws})
+    else:
+        size = ((max(ws) + 20) / dpi, (sum(hs) + head * len(hs) + (30 if title else 0)) / dpi)
+        fig, axes = plt.subplots(len(mosaics), 1, figsize=size, dpi=dpi, gridspec_kw={"height_ratios": hs})
+    for ax, (name, m) in zip(np.atleast_1d(axes), mosaics.items()):
+        ax.imshow(m.permute(1, 2, 0).numpy(), interpolation="nearest")
+        ax.set_title(name, fontsize=10)
+        ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - (head + (30 if title else 0)) / dpi / size[1]
+                        if side_by_side else 0.99, hspace=0.25, wspace=0.05)
+    return fig

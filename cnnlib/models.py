@@ -214,7 +214,7 @@ class ZFNetPhoto(ZFNetSmall):
     """
 
     def __init__(self, num_classes: int = 1000, image_size: int = 64, conv1: tuple[int, int] = (7, 2),
-                 widths: tuple[int, int, int, int, int] = (48, 96, 128, 128, 96), fc_width: int = 384,
+                 widths: tuple[int, int, int, int, int] = (32, 64, 96, 96, 64), fc_width: int = 256,
                  dropout: float = 0.25, lrn: bool = True, conv1_scale: float = 0.1):
         kernel, stride = (int(v) for v in conv1)
         if kernel < 1 or stride < 1:
