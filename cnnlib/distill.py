@@ -377,12 +377,13 @@ def load_snapshot(name: str = "zf7s2", folder: str | os.PathLike | None = None) 
 
 def load(name: str = "zf7s2", device=None, folder: str | os.PathLike | None = None) -> torch.nn.Module:
     """A shipped photo network (float32, eval mode, on ``device``); its input is :func:`normalize` ``(x)``
-    of RGB in [0, 1] at ``model.image_size`` pixels. The snapshot's configuration is ``model.config``."""
+    of RGB in [0, 1] at ``model.image_size`` pixels. The snapshot's configuration is ``model.config``, its
+    held-out learning curve ``model.history`` and its training time in minutes ``model.minutes``."""
     snap = load_snapshot(name, folder)
     cfg = Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in snap["config"].items()})
     model = student(cfg)
     model.load_state_dict({k: v.float() for k, v in snap["state_dict"].items()})
-    model.config, model.history = cfg, snap["history"]
+    model.config, model.history, model.minutes = cfg, snap["history"], snap["minutes"]
     return model.to(device or default_device()).eval()
 
 

@@ -86,7 +86,7 @@ def _as_filters(fn: str, weights, ndim: int = 4) -> np.ndarray:
     return w
 
 
-def fit_gabor(weight, starts: int = 2) -> GaborFit:
+def fit_gabor(weight, starts: int = 1) -> GaborFit:
     """Fit one filter ``(C, k, k)`` with a colour direction times a 2-D Gabor plus a constant (module docstring).
 
     Starts: the colour direction and spatial map of the filter's first singular pair (``(C, k²)`` matrix);
@@ -171,13 +171,13 @@ def fit_gabor(weight, starts: int = 2) -> GaborFit:
                     float(p[C + 3]), float(p[C + 4]), float(p[C + 5]), float(p[C + 6]), float(p[C + 7]))
 
 
-def gabor_r2(weights, starts: int = 2) -> np.ndarray:
+def gabor_r2(weights, starts: int = 1) -> np.ndarray:
     """R² of :func:`fit_gabor` for every filter of a conv layer's weights ``(F, C, k, k)``; returns ``(F,)``."""
     w = _as_filters("gabor_r2", weights)
     return np.array([fit_gabor(f, starts).r2 for f in w])
 
 
-def gabor_share(weights, threshold: float = 0.6, starts: int = 2) -> float:
+def gabor_share(weights, threshold: float = 0.6, starts: int = 1) -> float:
     """Share of the filters ``(F, C, k, k)`` whose Gabor fit reaches ``R² ≥ threshold`` (a fraction in [0, 1])."""
     threshold = checks.number("gabor_share", threshold, "threshold", high=1.0)
     return float((gabor_r2(weights, starts) >= threshold).mean())
@@ -362,21 +362,22 @@ def plot_filter_banks(banks: dict, ncols: int = 8, px: int = 72, side_by_side: b
     if not banks:
         raise ValueError("plot_filter_banks: expected at least one bank of filters")
     mosaics = {name: mosaic(filter_images(w, px), ncols=ncols, pad=6, fill=1.0) for name, w in banks.items()}
+    head, gap, top = 30, 24, (34 if title else 0)  # pixels: each panel's title, between panels, the figure's title
     hs = [m.shape[1] for m in mosaics.values()]
     ws = [m.shape[2] for m in mosaics.values()]
-    head = 34  # pixels for each panel's title
     if side_by_side:
-        size = ((sum(ws) + 30 * len(ws)) / dpi, (max(hs) + head + (30 if title else 0)) / dpi)
-        fig, axes = plt.subplots(1, len(mosaics), figsize=size, dpi=dpi, gridspec_kw={"width_ratios": ws})
+        W, H = sum(ws) + gap * (len(ws) - 1) + 8, max(hs) + head + top + 4
+        rects = [(4 + sum(ws[:i]) + gap * i, 4 + max(hs) - h, w, h) for i, (w, h) in enumerate(zip(ws, hs))]
     else:
-        size = ((max(ws) + 20) / dpi, (sum(hs) + head * len(hs) + (30 if title else 0)) / dpi)
-        fig, axes = plt.subplots(len(mosaics), 1, figsize=size, dpi=dpi, gridspec_kw={"height_ratios": hs})
-    for ax, (name, m) in zip(np.atleast_1d(axes), mosaics.items()):
+        W, H = max(ws) + 8, sum(hs) + (head + gap) * len(hs) - gap + top + 4
+        rects = [(4 + (max(ws) - w) // 2, 4 + sum(hs[i + 1:]) + (head + gap) * (len(hs) - 1 - i), w, h)
+                 for i, (w, h) in enumerate(zip(ws, hs))]
+    fig = plt.figure(figsize=(W / dpi, H / dpi), dpi=dpi)
+    for (x0, y0, w, h), (name, m) in zip(rects, mosaics.items()):
+        ax = fig.add_axes((x0 / W, y0 / H, w / W, h / H))  # one mosaic pixel = one figure pixel
         ax.imshow(m.permute(1, 2, 0).numpy(), interpolation="nearest")
         ax.set_title(name, fontsize=10)
         ax.axis("off")
     if title:
-        fig.suptitle(title, fontsize=11)
-    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - (head + (30 if title else 0)) / dpi / size[1]
-                        if side_by_side else 0.99, hspace=0.25, wspace=0.05)
+        fig.suptitle(title, fontsize=11, y=1 - 6 / H, va="top")
     return fig

@@ -123,3 +123,22 @@ def test_layer2_projections_are_input_gradients():
     a = f.conv2(f.norm1(f.pool1(f.relu1(f.conv1(xi)))))
     a[0, 1, a.shape[2] // 2, a.shape[3] // 2].backward()
     torch.testing.assert_close(p[2 * 2 + 1], xi.grad[0])
+
+
+def test_filter_images_and_banks():
+    w = torch.zeros(2, 1, 5, 5)
+    w[0, 0, 2, 2], w[1, 0, 0, 0] = 2.0, -4.0
+    img = filters.filter_images(w, px=64)
+    assert img.shape == (2, 3, 65, 65)  # 5 · ⌈64/5⌉: each weight a 13×13 square
+    assert float(img[0, 0, 26:39, 26:39].min()) == 1.0 and float(img[0, 1, 0, 0]) == 0.5  # +max → white, 0 → gray
+    assert float(img[1, 2, :13, :13].max()) == 0.0  # −max → black
+    torch.testing.assert_close(img[:, 0], img[:, 2])  # gray: R = G = B
+    fig = filters.plot_filter_banks({"a": torch.randn(16, 3, 7, 7), "b": w}, ncols=8, px=64)
+    assert len(fig.axes) == 2 and fig.get_figwidth() * fig.dpi >= 8 * 64
+    fig = filters.plot_filter_banks({"a": torch.randn(4, 3, 11, 11), "b": torch.randn(4, 3, 7, 7)}, ncols=4,
+                                    side_by_side=True)
+    assert fig.axes[0].get_position().x1 <= fig.axes[1].get_position().x0
+    with pytest.raises(ValueError, match="filter_images: expected 1 or 3 channels"):
+        filters.filter_images(torch.zeros(2, 2, 3, 3))
+    import matplotlib.pyplot as plt
+    plt.close("all")
