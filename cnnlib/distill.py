@@ -253,12 +253,14 @@ def evaluate(model: torch.nn.Module, data: dict, cfg: Config, batch: int = 256) 
 
 
 def train(name: str, cfg: Config, work: str | os.PathLike, device=None, log=print,
-          checkpoint_every: float = 180.0) -> torch.nn.Module:
+          checkpoint_every: float = 180.0, stop_at: int | None = None) -> torch.nn.Module:
     """Distil the teacher into :func:`student` ``(cfg)``; resumable from ``work/<name>/checkpoint.pt``.
 
     Step ``i`` draws its batch and dropout from seeds fixed by ``(cfg.seed, i)``, so a resumed run takes the same
-    steps as an uninterrupted one. Returns the student (eval mode) after ``cfg.steps`` steps.
+    steps as an uninterrupted one. Returns the student (eval mode) after ``cfg.steps`` steps, or after step
+    ``stop_at`` of that schedule (the learning rate then has not decayed to 0).
     """
+    last = cfg.steps if stop_at is None else min(cfg.steps, checks.positive_int("train", stop_at, "stop_at"))
     dev = device or default_device()
     work = Path(work)
     run_dir = work / name
@@ -293,7 +295,7 @@ def train(name: str, cfg: Config, work: str | os.PathLike, device=None, log=prin
         _save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "step": step,
                "elapsed": elapsed, "history": history, "config": asdict(cfg)}, ckpt)
 
-    while step < cfg.steps:
+    while step < last:
         have = min(cfg.chunks, step // per_chunk + 1)
         if len(chunks) < have:
             t0 = time.time()
@@ -317,12 +319,12 @@ def train(name: str, cfg: Config, work: str | os.PathLike, device=None, log=prin
         now = time.time()
         elapsed += now - t_last
         t_last = now
-        if step % 100 == 0 or step == cfg.steps:
+        if step % 100 == 0 or step == last:
             ev = evaluate(model, heldout, cfg)
             history.append({"step": step, "minutes": round(elapsed / 60, 2), "train_loss": float(loss.detach()), **ev})
             log(f"{name}: step {step}/{cfg.steps} {elapsed / 60:.1f} min loss {float(loss.detach()):.3f} held-out "
                 f"loss {ev['loss']:.3f} top-1 {ev['top1']:.3f} top-5 {ev['top5']:.3f} ({len(chunks)} chunks)")
-        if now - t_ckpt > checkpoint_every or step == cfg.steps:
+        if now - t_ckpt > checkpoint_every or step == last:
             save()
             t_ckpt = time.time()
             t_last += t_ckpt - now
@@ -378,12 +380,13 @@ def load_snapshot(name: str = "zf7s2", folder: str | os.PathLike | None = None) 
 def load(name: str = "zf7s2", device=None, folder: str | os.PathLike | None = None) -> torch.nn.Module:
     """A shipped photo network (float32, eval mode, on ``device``); its input is :func:`normalize` ``(x)``
     of RGB in [0, 1] at ``model.image_size`` pixels. The snapshot's configuration is ``model.config``, its
-    held-out learning curve ``model.history`` and its training time in minutes ``model.minutes``."""
+    held-out learning curve ``model.history``, its training time in minutes ``model.minutes`` and the steps it
+    was trained ``model.steps`` (``config.steps`` unless the run was stopped early)."""
     snap = load_snapshot(name, folder)
     cfg = Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in snap["config"].items()})
     model = student(cfg)
     model.load_state_dict({k: v.float() for k, v in snap["state_dict"].items()})
-    model.config, model.history, model.minutes = cfg, snap["history"], snap["minutes"]
+    model.config, model.history, model.minutes, model.steps = cfg, snap["history"], snap["minutes"], snap["steps"]
     return model.to(device or default_device()).eval()
 
 
@@ -403,6 +406,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--work", default="_build/photonet")
     p.add_argument("--steps", type=int, default=Config.steps)
     p.add_argument("--chunks", type=int, default=Config.chunks)
+    p.add_argument("--stop-at", type=int, default=None, help="stop after this step of the schedule")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: PyTorch's default)")
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: the fastest present)")
     p.add_argument("--no-export", action="store_true")
@@ -418,7 +422,7 @@ def main(argv: list[str] | None = None) -> None:
     log(f"device {dev}, {torch.get_num_threads()} threads")
     for name in a.runs:
         cfg = Config(conv1=ARCHS[name], steps=a.steps, chunks=a.chunks)
-        model = train(name, cfg, a.work, dev, log)
+        model = train(name, cfg, a.work, dev, log, stop_at=a.stop_at)
         if not a.no_export:
             log(f"{name}: shipped {export(model, name, cfg, a.work, a.out)}")
 

@@ -11,13 +11,15 @@ trained on photos learns Gabor-like edge detectors and colour blobs in layer 1.
     g(x, y) = exp(−x'² / (2σₓ²) − y'² / (2σ_y²)) · cos(2π f x' + φ).
 
 With ``f = 0`` it is an (elongated) Gaussian blob. A colour filter ``W`` of shape ``(C, k, k)`` is fitted as one
-colour direction times one Gabor, plus a constant: ``W[c] ≈ u_c · g(x, y) + b``; a luminance edge has ``u``
-with equal signs, a colour-opponent blob or edge has ``u`` with mixed signs. The fit minimises the squared
-error over all ``C·k²`` weights (:func:`scipy.optimize.least_squares`, several starts) and reports
+colour direction times one Gabor, plus a constant per channel: ``W[c] ≈ u_c · g(x, y) + b_c``; a luminance edge
+has ``u`` with equal signs, a colour-opponent blob or edge has ``u`` with mixed signs. The fit minimises the
+squared error over all ``C·k²`` weights (:func:`scipy.optimize.least_squares`, several starts) and reports the
+share of the filter's *spatial* variance it explains (each channel centred on its own mean, so a filter of one
+flat colour, which has no spatial structure, does not count as a blob):
 
-    R² = 1 − Σ (W − Ŵ)² / Σ (W − mean W)².
+    R² = 1 − Σ (W − Ŵ)² / Σ_c Σ_xy (W_c − mean W_c)².
 
-The model has ``C + 8`` parameters, so small filters are fitted well by chance: compare with a random
+The model has ``2C + 7`` parameters, so small filters are fitted well by chance: compare with a random
 initialisation of the same shape (:func:`gabor_share` of untrained weights).
 
 **Fig. 6's measures** (:func:`dead_share`, :func:`mid_frequency_share`, :func:`grid_share`) are defined where
@@ -57,7 +59,7 @@ def gabor(size: int, theta: float = 0.0, freq: float = 0.2, phase: float = 0.0, 
 @dataclass
 class GaborFit:
     """The best colour-times-Gabor fit of one filter: ``W[c] ≈ colour[c] · gabor(k, theta, freq, phase,
-    sigma_x, sigma_y, x0, y0) + offset``, and its coefficient of determination ``r2``."""
+    sigma_x, sigma_y, x0, y0) + offset[c]``, and its coefficient of determination ``r2``."""
 
     r2: float
     colour: tuple[float, ...]
@@ -68,12 +70,12 @@ class GaborFit:
     sigma_y: float
     x0: float
     y0: float
-    offset: float
+    offset: tuple[float, ...]
 
     def model(self, size: int) -> np.ndarray:
         """The fitted filter ``(C, size, size)``."""
         g = gabor(size, self.theta, self.freq, self.phase, self.sigma_x, self.sigma_y, self.x0, self.y0)
-        return np.asarray(self.colour)[:, None, None] * g[None] + self.offset
+        return np.asarray(self.colour)[:, None, None] * g[None] + np.asarray(self.offset)[:, None, None]
 
 
 def _as_filters(fn: str, weights, ndim: int = 4) -> np.ndarray:
@@ -87,7 +89,8 @@ def _as_filters(fn: str, weights, ndim: int = 4) -> np.ndarray:
 
 
 def fit_gabor(weight, starts: int = 1) -> GaborFit:
-    """Fit one filter ``(C, k, k)`` with a colour direction times a 2-D Gabor plus a constant (module docstring).
+    """Fit one filter ``(C, k, k)`` with a colour direction times a 2-D Gabor plus a constant per channel (module
+    docstring).
 
     Starts: the colour direction and spatial map of the filter's first singular pair (``(C, k²)`` matrix);
     orientation and frequency of the map's strongest Fourier component, and a blob (``f = 0``); ``starts``
@@ -95,18 +98,19 @@ def fit_gabor(weight, starts: int = 1) -> GaborFit:
 
     Returns:
         :class:`GaborFit` with ``r2`` in (−∞, 1]; 1 for an exact Gabor, 0 for a filter the model cannot
-        explain better than its mean (a constant filter returns ``r2 = 0``).
+        explain better than its channel means (a filter constant in each channel returns ``r2 = 0``).
     """
     from scipy.optimize import least_squares
 
     w = _as_filters("fit_gabor", weight, ndim=3)
     C, k, _ = w.shape
     starts = checks.positive_int("fit_gabor", starts, "starts")
-    flat = w.reshape(-1)
-    ss_tot = float(((flat - flat.mean()) ** 2).sum())
-    if ss_tot <= 1e-30 * max(1.0, float((flat ** 2).sum())) or ss_tot == 0:
-        return GaborFit(0.0, tuple([0.0] * C), 0.0, 0.0, 0.0, 1.0, 1.0, (k - 1) / 2, (k - 1) / 2, float(flat.mean()))
-    centred = w - w.mean()
+    means = w.mean((1, 2))  # (C,)
+    centred = w - means[:, None, None]
+    ss_tot = float((centred ** 2).sum())
+    if ss_tot <= 1e-24 * max(1e-30, float((w ** 2).sum())):
+        return GaborFit(0.0, tuple([0.0] * C), 0.0, 0.0, 0.0, 1.0, 1.0, (k - 1) / 2, (k - 1) / 2,
+                        tuple(float(m) for m in means))
     U, S, Vt = np.linalg.svd(centred.reshape(C, -1), full_matrices=False)
     u0, smap = U[:, 0], (S[0] * Vt[0]).reshape(k, k)
     scale = float(np.abs(smap).max())
@@ -131,9 +135,9 @@ def fit_gabor(weight, starts: int = 1) -> GaborFit:
 
     def residual(p):
         g = parts(p)[7]
-        return (p[:C, None, None] * g[None] + p[C + 7] - w).reshape(-1)
+        return (p[:C, None, None] * g[None] + p[C + 7:, None, None] - w).reshape(-1)
 
-    def jacobian(p):  # d residual / d parameters, (C·k², C + 8)
+    def jacobian(p):  # d residual / d parameters, (C·k², 2C + 7)
         th, f, sx, sy, xr, yr, env, g, es = parts(p)
         dg_dxr = -g * xr / sx ** 2 - es * 2 * math.pi * f
         dg_dyr = -g * yr / sy ** 2
@@ -143,21 +147,21 @@ def fit_gabor(weight, starts: int = 1) -> GaborFit:
                             -es,  # phase
                             g * xr ** 2 / sx ** 3, g * yr ** 2 / sy ** 3,  # sigma_x, sigma_y
                             -dg_dxr * c + dg_dyr * s_, -dg_dxr * s_ - dg_dyr * c], -1)  # x0, y0: (k, k, 7)
-        J = np.zeros((C, k, k, C + 8))
+        J = np.zeros((C, k, k, 2 * C + 7))
         for ch in range(C):
             J[ch, :, :, ch] = g
             J[ch, :, :, C:C + 7] = p[ch] * spatial
-        J[..., C + 7] = 1.0
-        return J.reshape(C * k * k, C + 8)
+            J[ch, :, :, C + 7 + ch] = 1.0
+        return J.reshape(C * k * k, 2 * C + 7)
 
-    lo = [-np.inf] * C + [-np.inf, 0.0, -np.inf, 0.4, 0.4, -1.0, -1.0, -np.inf]
-    hi = [np.inf] * C + [np.inf, 0.5, np.inf, float(k), float(k), float(k), float(k), np.inf]
+    lo = [-np.inf] * C + [-np.inf, 0.0, -np.inf, 0.4, 0.4, -1.0, -1.0] + [-np.inf] * C
+    hi = [np.inf] * C + [np.inf, 0.5, np.inf, float(k), float(k), float(k), float(k)] + [np.inf] * C
     best = None
     for f0, th0 in ((f_peak, th_peak), (0.0, 0.0)):
         for j in range(starts):
             phase = 2 * math.pi * j / starts
             sig = max(0.6, k / 4)
-            p0 = np.r_[u0 * scale, th0, min(f0, 0.49), phase, sig, sig, cx, cy, float(w.mean())]
+            p0 = np.r_[u0 * scale, th0, min(f0, 0.49), phase, sig, sig, cx, cy, means]
             p0 = np.clip(p0, np.array(lo) + 1e-9, np.array(hi) - 1e-9)
             try:
                 res = least_squares(residual, p0, jac=jacobian, bounds=(lo, hi), max_nfev=200, x_scale="jac")
@@ -168,7 +172,8 @@ def fit_gabor(weight, starts: int = 1) -> GaborFit:
     p = best.x
     r2 = 1.0 - 2 * float(best.cost) / ss_tot
     return GaborFit(r2, tuple(float(v) for v in p[:C]), float(p[C]), float(p[C + 1]), float(p[C + 2]),
-                    float(p[C + 3]), float(p[C + 4]), float(p[C + 5]), float(p[C + 6]), float(p[C + 7]))
+                    float(p[C + 3]), float(p[C + 4]), float(p[C + 5]), float(p[C + 6]),
+                    tuple(float(v) for v in p[C + 7:]))
 
 
 def gabor_r2(weights, starts: int = 1) -> np.ndarray:
@@ -311,22 +316,28 @@ def layer2_projections(model: torch.nn.Module, x: torch.Tensor, layer: str = "co
 def strongest_projections(model: torch.nn.Module, x: torch.Tensor, layer: str = "conv2", per_unit: int = 1
                           ) -> tuple[torch.Tensor, torch.Tensor]:
     """For every channel of ``layer``: the :func:`layer2_projections` of its centre unit at the ``per_unit``
-    images of ``x`` where that unit is strongest.
+    images of ``x`` where that unit is strongest (one backward pass for all: the images of a batch do not
+    interact in a network without batch statistics).
 
     Returns:
         ``(projections (units, per_unit, C, H, W), activations (units, per_unit))``, channel by channel.
     """
+    from .hooks import LayerOutputs
     from .models import activations
 
     per_unit = checks.positive_int("strongest_projections", per_unit, "per_unit")
     a = activations(model, x, [layer])[layer]  # (N, units, h, w)
-    centre = a[:, :, a.shape[2] // 2, a.shape[3] // 2]  # (N, units)
-    top = centre.topk(min(per_unit, len(x)), dim=0)  # (per_unit, units)
-    out = []
-    for c in range(centre.shape[1]):
-        g = layer2_projections(model, x[top.indices[:, c]], layer)  # (per_unit · units, C, H, W)
-        out.append(g.view(len(top.indices), centre.shape[1], *g.shape[1:])[:, c])
-    return torch.stack(out), top.values.T.contiguous()
+    h, w = a.shape[2] // 2, a.shape[3] // 2
+    centre = a[:, :, h, w]  # (N, units)
+    top = centre.topk(min(per_unit, len(x)), dim=0)  # (k, units)
+    k, units = top.indices.shape
+    idx = top.indices.T.reshape(-1)  # channel-major: (units · k,)
+    chans = torch.arange(units).repeat_interleave(k)
+    xs = checks.to_model("strongest_projections", model, x[idx]).detach().clone().requires_grad_(True)
+    with LayerOutputs(model, [layer], fn="strongest_projections", detach=False) as acts:
+        model(xs)
+        (g,) = torch.autograd.grad(acts[layer][torch.arange(len(idx)), chans, h, w].sum(), xs)
+    return g.detach().cpu().view(units, k, *x.shape[1:]), top.values.T.contiguous()
 
 
 def filter_images(weights, px: int = 72) -> torch.Tensor:

@@ -61,6 +61,10 @@ def test_noise_is_not_gabor_like_and_the_score_falls_with_noise():
 
 def test_constant_filter_and_bad_input():
     assert filters.fit_gabor(np.ones((3, 5, 5))).r2 == 0.0
+    # one flat colour has no spatial structure: not a blob, whatever its colour
+    rng = np.random.default_rng(3)
+    flat = np.array([0.8, -0.3, 0.5])[:, None, None] + 0.02 * rng.standard_normal((3, 7, 7))
+    assert filters.fit_gabor(flat).r2 < 0.45
     with pytest.raises(ValueError, match="fit_gabor: expected"):
         filters.fit_gabor(np.ones((5, 5)))
     with pytest.raises(ValueError, match="fit_gabor: expected square filters"):
@@ -142,3 +146,20 @@ def test_filter_images_and_banks():
         filters.filter_images(torch.zeros(2, 2, 3, 3))
     import matplotlib.pyplot as plt
     plt.close("all")
+
+
+def test_strongest_projections_match_one_unit_at_a_time():
+    torch.manual_seed(1)
+    model = ZFNetPhoto(10, 32, (7, 2), (4, 5, 4, 4, 4), 8, conv1_scale=1.0).eval()
+    x = torch.randn(6, 3, 32, 32)
+    proj, values = filters.strongest_projections(model, x, "conv2", per_unit=2)
+    assert proj.shape == (5, 2, 3, 32, 32) and values.shape == (5, 2)
+    from cnnlib.models import activations
+    a = activations(model, x, ["conv2"])["conv2"]
+    centre = a[:, :, a.shape[2] // 2, a.shape[3] // 2]
+    for c in range(5):
+        best = centre[:, c].argsort(descending=True)[:2]
+        torch.testing.assert_close(values[c], centre[best, c])
+        for j, n in enumerate(best):
+            one = filters.layer2_projections(model, x[n:n + 1], "conv2")  # all channels for image n
+            torch.testing.assert_close(proj[c, j], one[c])
