@@ -127,3 +127,13 @@ def test_train_resumes_to_the_same_weights_and_ships_a_checked_snapshot(tmp_path
     path.write_bytes(path.read_bytes()[:-10])
     with pytest.raises(ValueError, match="corrupted or truncated"):
         distill.load("net", "cpu", out)
+
+
+def test_stop_at_ends_early_on_the_same_schedule(tmp_path, monkeypatch):
+    cfg = _tiny(monkeypatch)
+    early = distill.train("net", cfg, tmp_path, "cpu", log=lambda m: None, stop_at=3)
+    state = torch.load(tmp_path / "net" / "checkpoint.pt", weights_only=False)
+    assert state["step"] == 3 and state["history"][-1]["step"] == 3
+    assert state["sched"]["last_epoch"] == 3  # the learning rate of step 3 of a 6-step schedule, not of a 3-step one
+    snap = torch.load(distill.export(early, "net", cfg, tmp_path, tmp_path / "out"), weights_only=True)
+    assert snap["steps"] == 3 and snap["config"]["steps"] == 6
