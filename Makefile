@@ -81,3 +81,13 @@ lab: setup
 
 clean:
 	rm -rf _build
+
+## The photo network of chapter 4c: ZF-shaped students of EfficientNet-Lite0 distilled on random crops of the
+## photo pool, one with ZF's 7×7/2 first layer and one with AlexNet's 11×11/4 (Fig. 6); float16 snapshots and
+## their sha256 in data/zfnet-photo/. --stop-at 1001: the shipped runs were stopped there (of 1600 scheduled steps)
+## by the project's deadline; without it the whole schedule runs. About 20-30 min of compute per network on 2 busy
+## CPU cores, plus making the crops; resumable (run it again after an interruption); on a GPU it picks CUDA itself.
+.PHONY: photonet
+photonet: setup
+	mkdir -p _build/photonet
+	$(BIN)/python -m cnnlib.distill --out data/zfnet-photo --work _build/photonet --stop-at 1001 2>&1 | tee -a _build/photonet/make.log

@@ -221,3 +221,52 @@ def activations(model: nn.Module, x: torch.Tensor, layers: list[str]) -> dict[st
     with LayerOutputs(model, layers, fn="activations") as out, torch.no_grad():
         model(x)
         return {name: out[name].cpu() for name in layers}
+
+
+class ZFNetPhoto(ZFNetSmall):
+    """ZFNet-shaped CNN for colour photos: ZF's strided first two layers, ZFNet-small's other layers.
+
+    Zeiler & Fergus's conv1 is 7×7 with stride 2 (AlexNet's: 11×11, stride 4) and their conv2 has stride 2;
+    this class keeps both, at widths a CPU trains in an hour (:mod:`cnnlib.distill`):
+
+        conv1 c1@k×k/s (pad k//2) → ReLU → max-pool 3×3/2 → LRN → conv2 c2@5×5/2 → ReLU → max-pool 3×3/2 → LRN
+        → conv3, conv4, conv5 @3×3 → ReLU → max-pool 3×3/2 → fc6 → fc7 → fc8.
+
+    For a 64×64 input and ``conv1=(7, 2)``: 32×32 after conv1, 16 after pool1, 8 after conv2, 4 after pool2 and
+    conv3–5, 2 after pool5; with ``conv1=(11, 4)``: 16, 8, 4, 2, 1.
+
+    Args:
+        num_classes: outputs (1000: the teacher's ImageNet classes).
+        image_size: side of the square RGB input.
+        conv1: ``(kernel, stride)`` of the first layer: ``(7, 2)`` as ZF, ``(11, 4)`` as AlexNet.
+        widths, fc_width, dropout, lrn: as :class:`ZFNetSmall`.
+        conv1_scale: conv1's He-initialised weights are multiplied by this (0.1: small filters start smooth,
+            which is what let conv1 learn edges in :mod:`cnnlib.distill`'s runs).
+
+    Layer names are ZFNet-small's (``conv1`` … ``fc8``). Shapes: ``(N, 3, image_size, image_size)`` →
+    ``(N, num_classes)``.
+    """
+
+    def __init__(self, num_classes: int = 1000, image_size: int = 64, conv1: tuple[int, int] = (7, 2),
+                 widths: tuple[int, int, int, int, int] = (32, 64, 96, 96, 64), fc_width: int = 256,
+                 dropout: float = 0.25, lrn: bool = True, conv1_scale: float = 0.1):
+        kernel, stride = (int(v) for v in conv1)
+        if kernel < 1 or stride < 1:
+            raise ValueError(f"ZFNetPhoto: expected conv1 = (kernel >= 1, stride >= 1), got {conv1}")
+        super().__init__(3, num_classes, image_size, widths, fc_width, dropout, lrn)
+        self.conv1_shape, self.conv1_scale = (kernel, stride), float(conv1_scale)
+        c1, c2 = widths[0], widths[1]
+        self.features.conv1 = nn.Conv2d(3, c1, kernel, stride=stride, padding=kernel // 2)
+        self.features.conv2 = nn.Conv2d(c1, c2, 5, stride=2, padding=2)
+        side = output_size(image_size, kernel, stride, kernel // 2)  # conv1
+        side = _pooled(output_size(_pooled(side), 5, 2, 2))  # pool1, conv2, pool2
+        side = _pooled(side)  # pool5 (padded layers: at least 1)
+        self.classifier.fc6 = nn.Linear(widths[4] * side * side, fc_width)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """:meth:`ZFNetSmall.reset_parameters`, then conv1's weights times ``conv1_scale``."""
+        super().reset_parameters()
+        if hasattr(self, "conv1_scale"):
+            with torch.no_grad():
+                self.features.conv1.weight.mul_(self.conv1_scale)

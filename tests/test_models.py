@@ -60,3 +60,27 @@ def test_activations_are_the_layer_outputs_and_hooks_are_removed():
     with pytest.raises(ValueError, match="unknown layer"):
         activations(model, x, ["conv1", "nope"])
     assert all(not m._forward_hooks for m in model.modules())
+
+
+@pytest.mark.parametrize("conv1, sides", [((7, 2), (32, 16, 8, 4, 2)), ((11, 4), (16, 8, 4, 2, 1))])
+def test_zfnet_photo_shapes(conv1, sides):
+    from cnnlib.models import ZFNetPhoto, layer_shapes
+
+    model = ZFNetPhoto(1000, 64, conv1, (8, 16, 16, 16, 12), 32)
+    shapes = {name: shape for name, shape, _ in layer_shapes(model, (3, 64, 64))}
+    assert model.features.conv1.kernel_size == (conv1[0],) * 2 and model.features.conv1.stride == (conv1[1],) * 2
+    assert [shapes[n][-1] for n in ("conv1", "pool1", "conv2", "pool2", "pool5")] == list(sides)
+    assert shapes["fc8"] == (1000,)
+
+
+def test_zfnet_photo_conv1_starts_small():
+    from cnnlib.models import ZFNetPhoto
+
+    torch.manual_seed(0)
+    big = ZFNetPhoto(10, 64, (7, 2), conv1_scale=1.0).features.conv1.weight
+    torch.manual_seed(0)
+    small = ZFNetPhoto(10, 64, (7, 2), conv1_scale=0.1).features.conv1.weight
+    assert float(big.std()) == pytest.approx((2 / (3 * 49)) ** 0.5, rel=0.1)  # He initialisation
+    torch.testing.assert_close(small, 0.1 * big)
+    with pytest.raises(ValueError, match="ZFNetPhoto: expected conv1"):
+        ZFNetPhoto(10, 64, (0, 2))
