@@ -36,8 +36,12 @@ rather than a fooling image.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn as nn
@@ -587,3 +591,61 @@ def transformed_probability(model: nn.Module, images: torch.Tensor, classes, n: 
         moved = transform(images, *robustness.sample(gen))
         total += class_probability(model, moved, classes, preprocess)
     return total / n
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Shipped renders (made by scripts/render_actmax.py, checked against their own manifest)
+
+#: Where ``scripts/render_actmax.py`` writes its images, ``MANIFEST.json`` (sha256 of every file) and
+#: ``results.json`` (settings, recognisability, seconds per image).
+RENDER_DIR = Path(__file__).resolve().parent.parent / "data" / "actmax"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_render_manifest(render_dir: str | os.PathLike = RENDER_DIR) -> Path:
+    """Write ``render_dir/MANIFEST.json``: sha256 and size of every ``*.png`` and ``results.json`` there."""
+    render_dir = Path(render_dir)
+    files = sorted([*render_dir.glob("*.png"), *render_dir.glob("results.json")])
+    entries = {p.name: {"sha256": _sha256(p), "bytes": p.stat().st_size} for p in files}
+    path = render_dir / "MANIFEST.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(entries, indent=1) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def _checked(fn: str, name: str, render_dir: Path) -> Path:
+    manifest = render_dir / "MANIFEST.json"
+    if not manifest.exists():
+        raise FileNotFoundError(f"{fn}: {manifest} is missing (run: python scripts/render_actmax.py)")
+    try:
+        entries = json.loads(manifest.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{fn}: {manifest} is not valid JSON ({e})") from None
+    if name not in entries:
+        raise FileNotFoundError(f"{fn}: {name!r} is not among the {len(entries)} shipped renders in {render_dir} "
+                                "(run: python scripts/render_actmax.py)")
+    path = render_dir / name
+    if not path.exists() or _sha256(path) != entries[name].get("sha256"):
+        raise ValueError(f"{fn}: {path} does not match its sha256 in {manifest} (corrupted or edited; "
+                         "re-run scripts/render_actmax.py)")
+    return path
+
+
+def load_render(name: str, render_dir: str | os.PathLike | None = None) -> torch.Tensor:
+    """A shipped image ``(3, H, W)`` in [0, 1], e.g. ``"class-full-goldfinch.png"``, after checking its sha256."""
+    import numpy as np
+    from PIL import Image
+
+    path = _checked("load_render", name, Path(render_dir or RENDER_DIR))
+    with Image.open(path) as img:
+        rgb = np.asarray(img.convert("RGB"))  # (H, W, 3) uint8
+    return torch.from_numpy(rgb.copy()).permute(2, 0, 1).float() / 255
+
+
+def render_results(render_dir: str | os.PathLike | None = None) -> dict:
+    """The shipped ``results.json`` (checked): ``{"settings": ..., "images": {name: {...}}}``."""
+    return json.loads(_checked("render_results", "results.json", Path(render_dir or RENDER_DIR)).read_text())

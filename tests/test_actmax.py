@@ -1,5 +1,7 @@
 """Regularized activation maximization: the climb, each regularizer, and the errors."""
 
+import json
+
 import pytest
 import torch
 import torch.nn as nn
@@ -345,3 +347,37 @@ _BAD = [
 def test_bad_input_raises_a_clear_error_naming_the_function(fn, call, error):
     with pytest.raises(error, match=f"^{fn}"):
         call()
+
+
+# --- shipped renders ----------------------------------------------------------------------------------------------
+
+
+def test_renders_load_after_their_checksum_and_refuse_a_corrupted_file(tmp_path):
+    from PIL import Image
+
+    img = (torch.rand(3, 6, 5) * 255).round().to(torch.uint8)
+    Image.fromarray(img.permute(1, 2, 0).numpy()).save(tmp_path / "class-x.png")
+    (tmp_path / "results.json").write_text('{"images": {}}')
+    with pytest.raises(FileNotFoundError, match="^load_render: .*MANIFEST.json is missing"):
+        actmax.load_render("class-x.png", tmp_path)
+    actmax.write_render_manifest(tmp_path)
+    torch.testing.assert_close(actmax.load_render("class-x.png", tmp_path), img.float() / 255)
+    assert actmax.render_results(tmp_path) == {"images": {}}
+    with pytest.raises(FileNotFoundError, match="^load_render: 'class-y.png' is not among the 2 shipped"):
+        actmax.load_render("class-y.png", tmp_path)
+    data = bytearray((tmp_path / "class-x.png").read_bytes())
+    data[-20] ^= 0xFF
+    (tmp_path / "class-x.png").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="^load_render: .* does not match its sha256"):
+        actmax.load_render("class-x.png", tmp_path)
+    (tmp_path / "MANIFEST.json").write_text("{not json")
+    with pytest.raises(ValueError, match="^render_results: .* is not valid JSON"):
+        actmax.render_results(tmp_path)
+
+
+def test_the_shipped_renders_match_their_manifest():
+    manifest = json.loads((actmax.RENDER_DIR / "MANIFEST.json").read_text())
+    assert "results.json" in manifest and any(name.startswith("class-all_on-") for name in manifest)
+    for name in manifest:
+        if name.endswith(".png"):
+            assert actmax.load_render(name).shape == (3, 128, 128)
