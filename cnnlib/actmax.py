@@ -102,7 +102,11 @@ def _zero_below_percentile(x: torch.Tensor, score: torch.Tensor, pct: float) -> 
 
 def regularize(x: torch.Tensor, grad: torch.Tensor, step: int, reg: Regularizers) -> torch.Tensor:
     """``r_θ``: the four regularizers of Yosinski et al. applied, in their order, after gradient step ``step``
-    (counted from 1). ``x``, ``grad``: ``(N, C, H, W)``."""
+    (counted from 1). ``x``, ``grad``: ``(N, C, H, W)``.
+
+    The clippings act in turn on the same image: the pixels the norm clipping has set to 0 contribute 0, the
+    least of all, so a contribution clipping at a percentile no higher than the norm clipping's removes
+    nothing more; it acts only above it."""
     checks.images("regularize", x)
     checks.images("regularize", grad, name="grad")
     if grad.shape != x.shape:

@@ -381,3 +381,13 @@ def test_the_shipped_renders_match_their_manifest():
     for name in manifest:
         if name.endswith(".png"):
             assert actmax.load_render(name).shape == (3, 128, 128)
+
+
+def test_contribution_clipping_adds_nothing_at_the_norm_clippings_percentile_and_acts_above_it():
+    torch.manual_seed(0)
+    x, grad = torch.randn(1, 3, 10, 10), torch.randn(1, 3, 10, 10)
+    norm_only = actmax.regularize(x, grad, 1, actmax.Regularizers(norm_pct=20))
+    both = actmax.regularize(x, grad, 1, actmax.Regularizers(norm_pct=20, contrib_pct=20))
+    assert torch.equal(both, norm_only) and int((norm_only[0, 0] == 0).sum()) == 20
+    more = actmax.regularize(x, grad, 1, actmax.Regularizers(norm_pct=20, contrib_pct=40))
+    assert int((more[0, 0] == 0).sum()) == 40
