@@ -36,7 +36,6 @@ rather than a fooling image.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -51,6 +50,7 @@ from tqdm.auto import tqdm
 from . import checks
 from .hooks import LayerOutputs
 from .models import activations
+from .snapshots import checked_file, sha256
 
 
 @dataclass(frozen=True)
@@ -605,15 +605,11 @@ def transformed_probability(model: nn.Module, images: torch.Tensor, classes, n: 
 RENDER_DIR = Path(__file__).resolve().parent.parent / "data" / "actmax"
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def write_render_manifest(render_dir: str | os.PathLike = RENDER_DIR) -> Path:
     """Write ``render_dir/MANIFEST.json``: sha256 and size of every ``*.png`` and ``results.json`` there."""
     render_dir = Path(render_dir)
     files = sorted([*render_dir.glob("*.png"), *render_dir.glob("results.json")])
-    entries = {p.name: {"sha256": _sha256(p), "bytes": p.stat().st_size} for p in files}
+    entries = {p.name: {"sha256": sha256(p), "bytes": p.stat().st_size} for p in files}
     path = render_dir / "MANIFEST.json"
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(entries, indent=1) + "\n")
@@ -622,21 +618,7 @@ def write_render_manifest(render_dir: str | os.PathLike = RENDER_DIR) -> Path:
 
 
 def _checked(fn: str, name: str, render_dir: Path) -> Path:
-    manifest = render_dir / "MANIFEST.json"
-    if not manifest.exists():
-        raise FileNotFoundError(f"{fn}: {manifest} is missing (run: python scripts/render_actmax.py)")
-    try:
-        entries = json.loads(manifest.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{fn}: {manifest} is not valid JSON ({e})") from None
-    if name not in entries:
-        raise FileNotFoundError(f"{fn}: {name!r} is not among the {len(entries)} shipped renders in {render_dir} "
-                                "(run: python scripts/render_actmax.py)")
-    path = render_dir / name
-    if not path.exists() or _sha256(path) != entries[name].get("sha256"):
-        raise ValueError(f"{fn}: {path} does not match its sha256 in {manifest} (corrupted or edited; "
-                         "re-run scripts/render_actmax.py)")
-    return path
+    return checked_file(fn, render_dir, name, "re-create it with: python scripts/render_actmax.py")
 
 
 def load_render(name: str, render_dir: str | os.PathLike | None = None) -> torch.Tensor:

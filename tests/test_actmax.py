@@ -363,15 +363,15 @@ def test_renders_load_after_their_checksum_and_refuse_a_corrupted_file(tmp_path)
     actmax.write_render_manifest(tmp_path)
     torch.testing.assert_close(actmax.load_render("class-x.png", tmp_path), img.float() / 255)
     assert actmax.render_results(tmp_path) == {"images": {}}
-    with pytest.raises(FileNotFoundError, match="^load_render: 'class-y.png' is not among the 2 shipped"):
+    with pytest.raises(ValueError, match="^load_render: 'class-y.png' is not in"):
         actmax.load_render("class-y.png", tmp_path)
     data = bytearray((tmp_path / "class-x.png").read_bytes())
     data[-20] ^= 0xFF
     (tmp_path / "class-x.png").write_bytes(bytes(data))
-    with pytest.raises(ValueError, match="^load_render: .* does not match its sha256"):
+    with pytest.raises(ValueError, match="^load_render: .* does not match"):
         actmax.load_render("class-x.png", tmp_path)
     (tmp_path / "MANIFEST.json").write_text("{not json")
-    with pytest.raises(ValueError, match="^render_results: .* is not valid JSON"):
+    with pytest.raises(ValueError, match="^render_results: .* is corrupted"):
         actmax.render_results(tmp_path)
 
 
