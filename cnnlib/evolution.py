@@ -15,7 +15,9 @@ same images with linear centred kernel alignment (Kornblith et al., ICML 2019): 
 a number in [0, 1] that is 1 when one representation is a rotation and rescaling of the other and does not
 care how the units are numbered. With the Gram matrices ``K = X Xᵀ`` and ``L = Y Yᵀ`` (``n × n``) the same
 number is ``⟨K, L⟩_F / (‖K‖_F · ‖L‖_F)``, the cheaper form when there are fewer images than units.
-:func:`layer_similarity` gives it for every layer and epoch against the last epoch.
+:func:`layer_similarity` gives it for every layer and epoch against the last epoch. Its baselines:
+:func:`initial_model` rebuilds the network at epoch 0 (the initialisation, reproducible from the run's seed) and,
+with another seed, an independently initialised network of the same architecture.
 """
 
 from __future__ import annotations
@@ -74,6 +76,45 @@ def linear_cka(X: torch.Tensor, Y: torch.Tensor) -> float:
     if denominator == 0:
         raise ValueError("linear_cka: a representation is constant over the inputs (all columns centred to 0)")
     return float(numerator / denominator)
+
+
+def initial_model(name: str = "zfnet-small-fashion", seed: int | None = None, device=None) -> nn.Module:
+    """The network of a shipped snapshot series before its first training step ("epoch 0"), in eval mode.
+
+    :func:`cnnlib.train.train_snapshots` seeds torch with ``config["seed"]`` and then builds the model, so the
+    initial weights are ``torch.manual_seed(seed); ZFNetSmall(**model_kwargs)``, rebuilt here from the config
+    saved in the series' first snapshot. Its weights are rounded to float16 and back, as the snapshots are
+    stored. The global random state is left as it was.
+
+    Args:
+        name: a series of :func:`cnnlib.pretrained.available`.
+        seed: ``None`` for the run's own seed (epoch 0 of that run); another value gives an independently
+            initialised network of the same architecture (a baseline for CKA).
+        device: default :func:`cnnlib.device`.
+
+    Returns:
+        ``ZFNetSmall`` in eval mode on ``device``.
+    """
+    from .devices import device as default_device
+    from .models import ZFNetSmall
+    from .pretrained import available, load_snapshot
+
+    if name not in available():
+        raise ValueError(f"initial_model: unknown series {name!r}, expected one of {sorted(available())}")
+    snap = load_snapshot(name, available()[name][0])
+    if snap["model"] != "ZFNetSmall":
+        raise ValueError(f"initial_model: {name} holds a {snap['model']!r}, expected 'ZFNetSmall'")
+    seed = int(snap["config"]["seed"]) if seed is None else checks.number("initial_model", seed, "seed")
+    if seed != int(seed):
+        raise ValueError(f"initial_model: expected an integer seed, got {seed!r}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        model = ZFNetSmall(**snap["model_kwargs"])
+    with torch.no_grad():
+        for t in model.state_dict().values():
+            if t.is_floating_point():
+                t.copy_(t.half().float())
+    return model.to(device or default_device()).eval()
 
 
 @torch.no_grad()

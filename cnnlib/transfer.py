@@ -13,12 +13,16 @@ over random splits. The pieces:
 * :func:`mean_class_accuracy` — the accuracy of each class, averaged over the classes (so a big class does not
   dominate, as in the Caltech protocol);
 * :func:`accuracy_vs_train_size` — the table: for each number of training images per class, the mean and std
-  of the mean per-class accuracy over random splits (:func:`cnnlib.data.split_per_class`).
+  of the mean per-class accuracy over random splits (:func:`cnnlib.data.split_per_class`), with a fixed penalty;
+* :func:`cross_validate` and :func:`selected_accuracy` — the same table when the layer and the penalty are chosen,
+  in every split, by stratified k-fold cross-validation on that split's *training* images only (the test
+  images of a split never take part in a choice).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
@@ -91,7 +95,9 @@ def fit_softmax(features: torch.Tensor, y: torch.Tensor, num_classes: int | None
 
     Minimises ``mean cross-entropy + ½ · weight_decay · ‖W‖²_F`` (the bias is not penalised) with L-BFGS, in
     float64, starting from zero: the result depends only on the data. The probe lives on the features' device
-    (on the CPU for features on Apple's MPS, which has no float64).
+    (on the CPU for features on Apple's MPS, which has no float64). On the CPU it runs on one thread: full-batch
+    L-BFGS on a few hundred vectors is thousands of tiny operations, which several threads only slow down
+    (10 to 27 times slower with 2 threads, measured on a busy 2-core machine).
     """
     checks.tensor("fit_softmax", features, "features")
     checks.tensor("fit_softmax", y, "y")
@@ -123,8 +129,13 @@ def fit_softmax(features: torch.Tensor, y: torch.Tensor, num_classes: int | None
         loss.backward()
         return loss
 
-    with torch.enable_grad():
-        opt.step(closure)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # thousands of tiny operations: one thread, no synchronisation between threads
+    try:
+        with torch.enable_grad():
+            opt.step(closure)
+    finally:
+        torch.set_num_threads(threads)
     return probe.eval()
 
 
@@ -143,7 +154,8 @@ def mean_class_accuracy(y_true: torch.Tensor, y_pred: torch.Tensor) -> float:
 
 def split_protocol(y: torch.Tensor, n_per_class: Sequence[int],
                    train_and_predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], splits: int = 5,
-                   seed: int = 0, progress: bool = False) -> dict[int, tuple[float, float]]:
+                   seed: int = 0, progress: bool = False,
+                   max_test_per_class: int | None = None) -> dict[int, tuple[float, float]]:
     """Zeiler & Fergus's protocol for Caltech, for any classifier: for each ``n`` in ``n_per_class``, ``splits``
     random splits (:func:`cnnlib.data.split_per_class`, seeds ``seed``, ``seed + 1``, …) with ``n`` training
     images per class and the rest for testing.
@@ -152,6 +164,7 @@ def split_protocol(y: torch.Tensor, n_per_class: Sequence[int],
         y: labels ``(N,)`` of the whole collection.
         train_and_predict: ``(train_idx, test_idx) → predicted labels of the test images``; it trains on the
             training indices only.
+        max_test_per_class: at most this many test images per class (a random subset; ``None``: all the rest).
 
     Returns:
         ``{n: (mean, std)}`` of the mean per-class test accuracy over the splits (std over splits, ``ddof=0``).
@@ -169,7 +182,7 @@ def split_protocol(y: torch.Tensor, n_per_class: Sequence[int],
     for n in n_per_class:
         accs = []
         for s in tqdm(range(splits), desc=f"{n} per class", leave=False, disable=not progress):
-            train_idx, test_idx = split_per_class(y, n, seed=seed + s)
+            train_idx, test_idx = split_per_class(y, n, seed=seed + s, n_test=max_test_per_class)
             accs.append(mean_class_accuracy(y[test_idx], train_and_predict(train_idx, test_idx).cpu()))
         a = torch.tensor(accs, dtype=torch.float64)
         out[n] = (float(a.mean()), float(a.std(unbiased=False)))
@@ -177,7 +190,8 @@ def split_protocol(y: torch.Tensor, n_per_class: Sequence[int],
 
 
 def accuracy_vs_train_size(features: torch.Tensor, y: torch.Tensor, n_per_class: Sequence[int], splits: int = 5,
-                           seed: int = 0, weight_decay: float = 1e-2) -> dict[int, tuple[float, float]]:
+                           seed: int = 0, weight_decay: float = 1e-2,
+                           max_test_per_class: int | None = None) -> dict[int, tuple[float, float]]:
     """:func:`split_protocol` with a :func:`fit_softmax` on fixed ``features`` ``(N, K)`` per split: Zeiler and
     Fergus's "ImageNet-pretrained" rows."""
     checks.tensor("accuracy_vs_train_size", features, "features")
@@ -193,4 +207,119 @@ def accuracy_vs_train_size(features: torch.Tensor, y: torch.Tensor, n_per_class:
         probe = fit_softmax(features[train_idx], y[train_idx], int(y.max()) + 1, weight_decay)
         return probe(features[test_idx]).argmax(1)
 
-    return split_protocol(y, n_per_class, softmax_on_features, splits, seed)
+    return split_protocol(y, n_per_class, softmax_on_features, splits, seed, max_test_per_class=max_test_per_class)
+
+
+def _folds(y: torch.Tensor, folds: int, seed: int) -> list[torch.Tensor]:
+    """Stratified folds: each class's indices shuffled (seeded) and dealt round-robin into ``folds`` parts."""
+    g = torch.Generator().manual_seed(seed)
+    parts: list[list[torch.Tensor]] = [[] for _ in range(folds)]
+    for c in y.unique().tolist():
+        idx = torch.nonzero(y == c).flatten()
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        for f in range(folds):
+            parts[f].append(idx[f::folds])
+    return [torch.cat(p).sort().values for p in parts]
+
+
+def cross_validate(features: Mapping[str, torch.Tensor], y: torch.Tensor, weight_decays: Sequence[float],
+                   folds: int = 5, seed: int = 0) -> tuple[str, float, dict[tuple[str, float], float]]:
+    """Choose a layer and a penalty by stratified k-fold cross-validation on *training* images only.
+
+    Every class's images are dealt into ``k = min(folds, smallest class size)`` folds; each candidate
+    ``(layer, λ)`` is fitted (:func:`fit_softmax`) on ``k − 1`` folds and scored by the mean per-class accuracy
+    on the held-out fold, averaged over the ``k`` folds. The highest score wins; ties go to the earlier layer
+    of ``features``, then to the larger ``λ`` (the simpler model).
+
+    Args:
+        features: ``{layer: (N, K_layer)}`` features of the training images only.
+        y: their labels ``(N,)``; every class needs at least 2 images (one to fit, one to validate).
+        weight_decays: the candidate penalties ``λ`` (positive).
+
+    Returns:
+        ``(layer, λ, {(layer, λ): validation score})``.
+    """
+    if not isinstance(features, Mapping) or not features:
+        raise TypeError(f"cross_validate: expected features as a non-empty {{layer: (N, K)}} dict, got "
+                        f"{type(features).__name__}")
+    if y.ndim != 1 or any(f.ndim != 2 or len(f) != len(y) for f in features.values()):
+        raise ValueError(f"cross_validate: expected features (N, K) and labels (N,), got "
+                         f"{[tuple(f.shape) for f in features.values()]} and {tuple(y.shape)}")
+    decays = sorted((checks.number("cross_validate", w, "weight decay", low=0, low_open=True) for w in weight_decays),
+                    reverse=True)
+    if not decays:
+        raise ValueError("cross_validate: expected at least one weight decay")
+    folds = checks.positive_int("cross_validate", folds, "folds")
+    smallest = min(int((y == c).sum()) for c in y.unique().tolist()) if len(y) else 0
+    k = min(folds, smallest)
+    if k < 2:
+        raise ValueError(f"cross_validate: every class needs at least 2 training images to validate on one, "
+                         f"the smallest has {smallest}")
+    num_classes = int(y.max()) + 1
+    parts = _folds(y, k, seed)
+    scores: dict[tuple[str, float], float] = {}
+    for layer, f in features.items():
+        for lam in decays:
+            accs = []
+            for held_out in parts:
+                fit_idx = torch.ones(len(y), dtype=torch.bool)
+                fit_idx[held_out] = False
+                probe = fit_softmax(f[fit_idx], y[fit_idx], num_classes, lam)
+                with torch.no_grad():
+                    accs.append(mean_class_accuracy(y[held_out], probe(f[held_out]).argmax(1)))
+            scores[(layer, lam)] = sum(accs) / len(accs)
+    best = max(scores.values())
+    layer, lam = next(key for key, v in scores.items() if v == best)  # dict order: layers, then larger λ first
+    return layer, lam, scores
+
+
+@dataclass
+class SelectedAccuracy:
+    """:func:`selected_accuracy`'s result."""
+
+    table: dict[int, tuple[float, float]]  # {n: (mean, std)} of the mean per-class test accuracy over the splits
+    choices: dict[int, list[tuple[str, float]]]  # {n: [(layer, λ) chosen in each split]}
+
+
+def selected_accuracy(features: Mapping[str, torch.Tensor], y: torch.Tensor, n_per_class: Sequence[int],
+                      weight_decays: Sequence[float] = (1e-3, 1e-2, 1e-1, 1.0), folds: int = 5, splits: int = 5,
+                      seed: int = 0, max_test_per_class: int | None = None) -> SelectedAccuracy:
+    """Zeiler and Fergus's table with the layer and the penalty chosen on training images only.
+
+    For each ``n`` and each of ``splits`` random splits (:func:`cnnlib.data.split_per_class`, seeds ``seed``,
+    ``seed + 1``, …): :func:`cross_validate` picks ``(layer, λ)`` among ``features × weight_decays`` on the ``n``
+    training images per class; :func:`fit_softmax` then fits that choice on all of them and the test images
+    (at most ``max_test_per_class`` per class) are scored once.
+
+    Args:
+        features: ``{layer: (N, K_layer)}`` for the whole collection; y: labels ``(N,)``.
+        n_per_class: training images per class, each at least 2 (cross-validation needs one to hold out).
+
+    Returns:
+        :class:`SelectedAccuracy`: the ``{n: (mean, std)}`` table (std over splits, ``ddof=0``) and the choices.
+    """
+    if not isinstance(features, Mapping) or not features:
+        raise TypeError(f"selected_accuracy: expected features as a non-empty {{layer: (N, K)}} dict, got "
+                        f"{type(features).__name__}")
+    if any(f.ndim != 2 or len(f) != len(y) for f in features.values()) or y.ndim != 1:
+        raise ValueError(f"selected_accuracy: expected features (N, K) and labels (N,), got "
+                         f"{[tuple(f.shape) for f in features.values()]} and {tuple(y.shape)}")
+    num_classes = int(y.max()) + 1
+    table, choices = {}, {}
+    for n in n_per_class:
+        if checks.positive_int("selected_accuracy", n, "n_per_class") < 2:
+            raise ValueError(f"selected_accuracy: cross-validation needs at least 2 training images per class, "
+                             f"got n_per_class {n}")
+        accs, chosen = [], []
+        for s in range(splits):
+            train_idx, test_idx = split_per_class(y, n, seed=seed + s, n_test=max_test_per_class)
+            layer, lam, _ = cross_validate({k: f[train_idx] for k, f in features.items()}, y[train_idx],
+                                           weight_decays, folds, seed=seed + s)
+            probe = fit_softmax(features[layer][train_idx], y[train_idx], num_classes, lam)
+            with torch.no_grad():
+                accs.append(mean_class_accuracy(y[test_idx], probe(features[layer][test_idx]).argmax(1)))
+            chosen.append((layer, lam))
+        a = torch.tensor(accs, dtype=torch.float64)
+        table[n] = (float(a.mean()), float(a.std(unbiased=False)))
+        choices[n] = chosen
+    return SelectedAccuracy(table, choices)

@@ -106,3 +106,31 @@ def test_follow_projects_other_maps_without_mining_again():
     assert len(fig.axes) == 2 * 2 * 2 and fig.axes[2].get_ylabel() == "patch"  # 2 maps × (projection, patch) × 2 epochs
     with pytest.raises(ValueError, match=r"follow: expected feature maps of 'conv5' \(64 maps\) in 0\.\.63, got 64"):
         evolution.follow(models, X, evo, [64])
+
+
+def test_initial_model_rebuilds_epoch_0_of_the_shipped_run():
+    from cnnlib import pretrained
+
+    name = "zfnet-small-fashion"
+    snap = pretrained.load_snapshot(name, pretrained.available()[name][0])
+    state = torch.get_rng_state()
+    start = evolution.initial_model(name, device="cpu")
+    assert torch.equal(torch.get_rng_state(), state)  # the global random state is left alone
+    torch.manual_seed(snap["config"]["seed"])
+    expected = ZFNetSmall(**snap["model_kwargs"])
+    for (n, a), (_, b) in zip(start.state_dict().items(), expected.state_dict().items()):
+        torch.testing.assert_close(a, b.half().float() if b.is_floating_point() else b, rtol=0, atol=0, msg=n)
+    assert not start.training
+    other = evolution.initial_model(name, seed=snap["config"]["seed"] + 1, device="cpu")
+    epoch1 = pretrained.load(name, epoch=pretrained.available()[name][0], device="cpu")
+
+    def distance(a, b):
+        wa, wb = (torch.cat([p.flatten() for p in m.features.parameters()]) for m in (a, b))
+        return ((wa - wb).norm() / wb.norm()).item()
+
+    # one epoch of SGD moves the weights a little from the run's start; an independent start is far away
+    assert distance(epoch1, start) < 0.5 < 1.2 < distance(epoch1, other)
+    with pytest.raises(ValueError, match="initial_model: unknown series"):
+        evolution.initial_model("no-such-net")
+    with pytest.raises(ValueError, match="initial_model: expected an integer seed"):
+        evolution.initial_model(name, seed=1.5)

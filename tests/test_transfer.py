@@ -75,3 +75,57 @@ def test_split_protocol_and_accuracy_vs_train_size():
 def test_softmax_probe_is_a_module_on_standardised_features():
     probe = transfer.SoftmaxProbe(torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64), 2)
     assert isinstance(probe, nn.Module) and probe(torch.zeros(4, 3)).shape == (4, 2)
+
+
+def test_split_protocol_caps_the_test_images_per_class():
+    y = torch.arange(3).repeat_interleave(torch.tensor([20, 6, 4]))
+    seen = []
+
+    def remember(train_idx, test_idx):
+        seen.append(test_idx)
+        return y[test_idx]
+
+    transfer.split_protocol(y, [2], remember, splits=2, max_test_per_class=3)
+    for test_idx in seen:
+        assert torch.bincount(y[test_idx]).tolist() == [3, 3, 2]  # capped at 3; the class of 4 has only 2 left
+
+
+def _two_layers():
+    """3 classes × 12 images: layer "noise" carries no information, layer "signal" separates the classes."""
+    torch.manual_seed(3)
+    y = torch.arange(3).repeat_interleave(12)
+    return y, {"noise": torch.randn(36, 8), "signal": torch.randn(3, 8)[y] * 3 + torch.randn(36, 8)}
+
+
+def test_cross_validate_picks_the_informative_layer_and_breaks_ties_in_order():
+    y, features = _two_layers()
+    layer, lam, scores = transfer.cross_validate(features, y, [1e-2, 1.0], folds=4)
+    assert layer == "signal" and scores[(layer, lam)] == max(scores.values())
+    assert set(scores) == {(k, w) for k in features for w in (1e-2, 1.0)}
+    assert min(scores[("signal", w)] for w in (1e-2, 1.0)) > 0.9 > 0.6 > max(scores[("noise", w)] for w in (1e-2, 1.0))
+    same = transfer.cross_validate({"a": features["signal"], "b": features["signal"]}, y, [1.0, 1e-2], folds=4)
+    assert same[0] == "a"
+    with pytest.raises(ValueError, match="at least 2 training images"):
+        transfer.cross_validate({"a": features["signal"][:3]}, torch.arange(3), [1.0])
+    with pytest.raises(TypeError, match="cross_validate: expected features as a non-empty"):
+        transfer.cross_validate(features["signal"], y, [1.0])
+
+
+def test_selected_accuracy_chooses_without_looking_at_the_test_images():
+    y, features = _two_layers()
+    result = transfer.selected_accuracy(features, y, [4], weight_decays=[1e-2, 1.0], folds=4, splits=2)
+    assert [layer for layer, _ in result.choices[4]] == ["signal", "signal"]
+    # Replace every feature of the test images of split 0 by garbage: its choice cannot change. (One split
+    # only: the test images of split 0 are training images of split 1.)
+    garbage = {k: f.clone() for k, f in features.items()}
+    _, test_idx = transfer.split_per_class(y, 4, seed=0)
+    garbage["noise"][test_idx] = 100.0 * torch.eye(8)[y[test_idx]]  # a "layer" perfect on the test images
+    garbage["signal"][test_idx] = torch.randn(len(test_idx), 8)
+    cheated = transfer.selected_accuracy(garbage, y, [4], weight_decays=[1e-2, 1.0], folds=4, splits=1)
+    assert cheated.choices[4] == result.choices[4][:1]
+    lam = result.choices[4][0][1]
+    expected = transfer.accuracy_vs_train_size(features["signal"], y, [4], splits=1, weight_decay=lam)
+    first = transfer.selected_accuracy(features, y, [4], weight_decays=[1e-2, 1.0], folds=4, splits=1)
+    assert first.table[4] == pytest.approx(expected[4])  # the chosen probe, refitted on all training images
+    with pytest.raises(ValueError, match="at least 2 training images per class"):
+        transfer.selected_accuracy(features, y, [1])
