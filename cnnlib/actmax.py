@@ -50,6 +50,7 @@ from tqdm.auto import tqdm
 from . import checks
 from .hooks import LayerOutputs
 from .models import activations
+from .progress import hidden
 from .snapshots import checked_file, sha256
 
 
@@ -197,7 +198,7 @@ def maximize(model: nn.Module, layer: str, channel: int, shape: tuple[int, int, 
     x = (init_std * torch.randn(1, *shape, generator=gen)).to(dev, dtype)
     history = []
     with LayerOutputs(model, [layer], fn=fn, detach=False) as out:
-        for step in tqdm(range(1, steps + 1), desc=f"{layer}[{channel}]", leave=False, disable=not progress):
+        for step in tqdm(range(1, steps + 1), desc=f"{layer}[{channel}]", leave=False, disable=hidden(progress)):
             x = x.detach().requires_grad_(True)
             out.clear()
             model(x)
@@ -506,7 +507,7 @@ def visualize(model: nn.Module, layer: str, channel: int, shape: tuple[int, int,
     opt = torch.optim.Adam([p], lr=lr)
     history = []
     with LayerOutputs(model, [layer], fn=fn, detach=False) as out:
-        for step in tqdm(range(1, steps + 1), desc=f"{layer}[{channel}]", leave=False, disable=not progress):
+        for step in tqdm(range(1, steps + 1), desc=f"{layer}[{channel}]", leave=False, disable=hidden(progress)):
             z = param.to_image(p, h, w)  # (N, C, H, W)
             out.clear()
             model(transform(z, *robustness.sample(gen)))

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from . import checks
 from .devices import device as default_device
+from .progress import hidden
 
 
 class ConvAutoencoder(nn.Module):
@@ -74,7 +75,7 @@ def fit_autoencoder(model: nn.Module, X: torch.Tensor, *, num_epochs: int = 3, l
     for epoch in range(num_epochs):
         order, total = torch.randperm(len(X), generator=gen), 0.0
         for i in tqdm(range(0, len(X), batch_size), desc=f"autoencoder epoch {epoch + 1}", leave=False,
-                      disable=not progress):
+                      disable=hidden(progress)):
             xb = X[order[i: i + batch_size]].to(dev)  # (B, C, H, W)
             out = model(xb)
             if out.shape != xb.shape:

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from . import checks
 from .models import activations
+from .progress import hidden
 from .topk import mine_topk, project_units
 
 
@@ -223,7 +224,7 @@ def strongest_projections(models: Mapping[int, nn.Module], X: torch.Tensor, chan
     checks.images("strongest_projections", X)
     epochs, layers = sorted(models), list(channels)
     mined: dict[str, list] = {layer: [] for layer in layers}
-    for epoch in tqdm(epochs, desc="mining the snapshots", leave=False, disable=not progress):
+    for epoch in tqdm(epochs, desc="mining the snapshots", leave=False, disable=hidden(progress)):
         tops = mine_topk(models[epoch], X, layers, k=1, batch_size=batch_size, progress=False)
         for layer in layers:
             mined[layer].append(tops[layer])

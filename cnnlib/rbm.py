@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import checks
+from .progress import hidden
 
 MAX_ENUMERATE = 20  # exact sums over 2^n states are offered up to n = 20 (a million states)
 
@@ -330,7 +331,7 @@ def fit_rbm(rbm: RBM, X: torch.Tensor, *, num_epochs: int = 5, lr: float = 0.05,
         m = 0.5 if epoch == 0 else momentum
         order, total = torch.randperm(len(X), generator=gen).to(X.device), 0.0
         for i in tqdm(range(0, len(X), batch_size), desc=f"RBM {rbm.n_visible}-{rbm.n_hidden} epoch {epoch + 1}",
-                      leave=False, disable=not progress):
+                      leave=False, disable=hidden(progress)):
             xb = X[order[i: i + batch_size]]  # (B, D)
             grad = cd_gradient(rbm, xb, k=k, generator=gen)
             with torch.no_grad():

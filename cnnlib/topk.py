@@ -26,6 +26,7 @@ from . import checks
 from .deconvnet import path_to, project
 from .hooks import LayerOutputs
 from .layers import pair
+from .progress import hidden
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ def mine_topk(
     checks.eval_mode("mine_topk", model)
     best: dict[str, list[torch.Tensor]] = {}
     with LayerOutputs(model, layers, fn="mine_topk") as batch_out:
-        for start in tqdm(range(0, len(X), batch_size), desc="mining top-k", leave=False, disable=not progress):
+        for start in tqdm(range(0, len(X), batch_size), desc="mining top-k", leave=False, disable=hidden(progress)):
             batch_out.clear()
             model(checks.to_model("mine_topk", model, X[start: start + batch_size]))
             for name in layers:

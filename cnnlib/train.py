@@ -24,6 +24,7 @@ from tqdm import tqdm  # text bars on stderr: live in Jupyter, dropped from the 
 
 from . import checks, snapshots
 from .devices import device as default_device
+from .progress import hidden
 
 
 @dataclass
@@ -206,7 +207,7 @@ def train_epoch(
     correct = torch.zeros((), device=dev, dtype=torch.long)
     seen = 0
     try:
-        for i in tqdm(range(0, len(X), batch_size), desc=desc, leave=False, disable=not progress or rank != 0):
+        for i in tqdm(range(0, len(X), batch_size), desc=desc, leave=False, disable=hidden(progress) or rank != 0):
             idx = order[i: i + batch_size]
             if augment:
                 flip, offsets = augment_params(len(idx), X.shape[-1], gen)

@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from . import checks
 from .data import split_per_class
 from .hooks import LayerOutputs
+from .progress import hidden
 
 
 @torch.no_grad()
@@ -56,7 +57,7 @@ def extract_features(model: nn.Module, X: torch.Tensor, layers: Sequence[str], b
     checks.eval_mode("extract_features", model)
     out: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
     with LayerOutputs(model, layers, fn="extract_features") as seen:
-        for start in tqdm(range(0, len(X), batch_size), desc="features", leave=False, disable=not progress):
+        for start in tqdm(range(0, len(X), batch_size), desc="features", leave=False, disable=hidden(progress)):
             seen.clear()
             xb = checks.to_model("extract_features", model, X[start: start + batch_size])
             model(transform(xb) if transform is not None else xb)
@@ -181,7 +182,7 @@ def split_protocol(y: torch.Tensor, n_per_class: Sequence[int],
     out = {}
     for n in n_per_class:
         accs = []
-        for s in tqdm(range(splits), desc=f"{n} per class", leave=False, disable=not progress):
+        for s in tqdm(range(splits), desc=f"{n} per class", leave=False, disable=hidden(progress)):
             train_idx, test_idx = split_per_class(y, n, seed=seed + s, n_test=max_test_per_class)
             accs.append(mean_class_accuracy(y[test_idx], train_and_predict(train_idx, test_idx).cpu()))
         a = torch.tensor(accs, dtype=torch.float64)
