@@ -1,7 +1,10 @@
 """cnnlib: the library behind the course *Comprehension of Deep Learning*.
 
-One module per idea: ``devices`` (where to compute, seeding), ``data`` (offline datasets), ``perceptron``,
-``mlp``, ``layers`` (convolution, pooling, ReLU from scratch), ``train``, ``plotting``, ``widgets``.
+One module per idea: ``devices`` (where to compute, seeding), ``checks`` (clear errors for bad input), ``data``
+(offline datasets), ``perceptron``, ``mlp``, ``layers`` (convolution, pooling, ReLU from scratch), ``models``
+(ZFNet-small), ``hooks`` (keeping a layer's output), ``train``, ``snapshots`` (the course's weight files, checked),
+``pretrained`` (trained networks), ``hed`` (HED's VGG16 trunk), ``deconvnet``, ``topk``, ``autoencoder``,
+``occlusion``, ``evolution``, ``transfer``, ``actmax``, ``plotting``, ``widgets``.
 """
 
 from .devices import device, seed_everything

@@ -20,6 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from . import checks
 from .devices import device as default_device
 
 
@@ -28,6 +29,10 @@ class ConvAutoencoder(nn.Module):
 
     def __init__(self, in_channels: int = 1, width: int = 16, code_channels: int = 4):
         super().__init__()
+        in_channels = checks.positive_int("ConvAutoencoder", in_channels, "in_channels")
+        width = checks.positive_int("ConvAutoencoder", width, "width")
+        code_channels = checks.positive_int("ConvAutoencoder", code_channels, "code_channels")
+        self.in_channels = in_channels
         self.encoder = nn.Sequential(OrderedDict([
             ("conv1", nn.Conv2d(in_channels, width, 3, stride=2, padding=1)), ("relu1", nn.ReLU()),  # 28 → 14
             ("conv2", nn.Conv2d(width, code_channels, 3, stride=2, padding=1)), ("relu2", nn.ReLU()),  # 14 → 7
@@ -40,8 +45,10 @@ class ConvAutoencoder(nn.Module):
         ]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4:
-            raise ValueError(f"ConvAutoencoder: expected images (N, C, H, W), got {tuple(x.shape)}")
+        checks.images("ConvAutoencoder", x, ndim=4, channels=self.in_channels)
+        if x.shape[-1] % 4 or x.shape[-2] % 4:
+            raise ValueError(f"ConvAutoencoder: expected a height and width divisible by 4 (two stride-2 layers), "
+                             f"got {tuple(x.shape)}")
         return self.decoder(self.encoder(x))
 
 
@@ -52,8 +59,15 @@ def fit_autoencoder(model: nn.Module, X: torch.Tensor, *, num_epochs: int = 3, l
     Returns:
         The mean training loss of each epoch.
     """
-    dev = device or default_device()
+    X = checks.images("fit_autoencoder", X, ndim=4)
+    num_epochs = checks.positive_int("fit_autoencoder", num_epochs, "num_epochs")
+    lr = checks.number("fit_autoencoder", lr, "lr", 0, low_open=True)
+    batch_size = checks.positive_int("fit_autoencoder", batch_size, "batch_size")
+    seed = checks.positive_int("fit_autoencoder", seed, "seed", 0)
+    checks.model_device("fit_autoencoder", model)
+    dev = torch.device(device) if device is not None else default_device()
     model.to(dev).train()
+    checks.to_model("fit_autoencoder", model, X[:1], "X")  # the dtype of the parameters
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
     losses = []
@@ -61,8 +75,12 @@ def fit_autoencoder(model: nn.Module, X: torch.Tensor, *, num_epochs: int = 3, l
         order, total = torch.randperm(len(X), generator=gen), 0.0
         for i in tqdm(range(0, len(X), batch_size), desc=f"autoencoder epoch {epoch + 1}", leave=False,
                       disable=not progress):
-            xb = X[order[i: i + batch_size]].to(dev)
-            loss = F.mse_loss(model(xb), xb)
+            xb = X[order[i: i + batch_size]].to(dev)  # (B, C, H, W)
+            out = model(xb)
+            if out.shape != xb.shape:
+                raise ValueError(f"fit_autoencoder: expected the model to return the shape of its input "
+                                 f"{tuple(xb.shape)}, got {tuple(out.shape)}")
+            loss = F.mse_loss(out, xb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

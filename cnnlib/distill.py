@@ -18,7 +18,7 @@ Checkpoints are written every few minutes; the same command continues an interru
 
 Command (what ``make photonet`` runs): ``python -m cnnlib.distill --out data/zfnet-photo --work _build/photonet
 --stop-at 1001`` trains ``zf7s2`` (ZF's 7×7/2 first layer) and ``alex11s4`` (AlexNet's 11×11/4) and ships float16
-snapshots with a sha256 manifest of their own (``SHA256SUMS.json``), checked by :func:`load`. The shipped runs
+snapshots with a sha256 manifest of their own (``MANIFEST.json``), checked by :func:`load`. The shipped runs
 were stopped at step 1001 of the 1600 scheduled by the project's deadline; without ``--stop-at`` the whole
 schedule runs.
 """
@@ -336,8 +336,8 @@ def train(name: str, cfg: Config, work: str | os.PathLike, device=None, log=prin
 def export(model: torch.nn.Module, name: str, cfg: Config, work: str | os.PathLike,
            out: str | os.PathLike = PHOTO_DIR) -> Path:
     """Write ``out/<name>.pt`` (float16 weights, configuration, training history) and update
-    ``out/SHA256SUMS.json``."""
-    from .pretrained import sha256
+    ``out/MANIFEST.json``."""
+    from .snapshots import sha256
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -347,7 +347,7 @@ def export(model: torch.nn.Module, name: str, cfg: Config, work: str | os.PathLi
             "state_dict": {k: v.detach().cpu().half() for k, v in model.state_dict().items()}}
     path = out / f"{name}.pt"
     torch.save(snap, path)
-    sums_path = out / "SHA256SUMS.json"
+    sums_path = out / "MANIFEST.json"
     sums = json.loads(sums_path.read_text()) if sums_path.exists() else {}
     sums[path.name] = {"sha256": sha256(path), "bytes": path.stat().st_size}
     sums_path.write_text(json.dumps(dict(sorted(sums.items())), indent=1) + "\n")
@@ -356,26 +356,10 @@ def export(model: torch.nn.Module, name: str, cfg: Config, work: str | os.PathLi
 
 def load_snapshot(name: str = "zf7s2", folder: str | os.PathLike | None = None) -> dict:
     """The shipped snapshot ``name`` (see :data:`ARCHS`), after checking its sha256 against
-    ``SHA256SUMS.json``; a file that does not match is refused with a ``ValueError``."""
-    from .pretrained import sha256
+    ``MANIFEST.json``; a file that does not match is refused with a ``ValueError``."""
+    from .snapshots import checked_file
 
-    folder = Path(folder or PHOTO_DIR)
-    sums_path = folder / "SHA256SUMS.json"
-    if not sums_path.exists():
-        raise FileNotFoundError(f"load_snapshot: {sums_path} is missing (run 'make photonet')")
-    sums = json.loads(sums_path.read_text())
-    file = f"{name}.pt"
-    if file not in sums:
-        raise ValueError(f"load_snapshot: unknown photo network {name!r}: expected one of "
-                         f"{sorted(f.removesuffix('.pt') for f in sums)}")
-    path = folder / file
-    if not path.exists():
-        raise FileNotFoundError(f"load_snapshot: {path} is missing (listed in {sums_path.name}; run 'make photonet')")
-    got = sha256(path)
-    if got != sums[file]["sha256"]:
-        raise ValueError(f"load_snapshot: {path} is corrupted or truncated: sha256 {got[:12]}…, "
-                         f"{path.stat().st_size} bytes; {sums_path.name} says {sums[file]['sha256'][:12]}…, "
-                         f"{sums[file]['bytes']} bytes. Restore it with 'git checkout -- {path}' or 'make photonet'.")
+    path = checked_file("load_snapshot", Path(folder or PHOTO_DIR), f"{name}.pt", "re-create it with 'make photonet'")
     return torch.load(path, map_location="cpu", weights_only=True)
 
 

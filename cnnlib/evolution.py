@@ -27,8 +27,20 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
+from . import checks
 from .models import activations
 from .topk import mine_topk, project_units
+
+
+def _check_models(fn: str, models) -> None:
+    """``{epoch: model}``: a non-empty mapping of int epochs to modules, each with parameters, in eval mode."""
+    if not isinstance(models, Mapping) or not models:
+        raise TypeError(f"{fn}: expected models as a non-empty {{epoch: model}} dict, got {type(models).__name__}"
+                        f"{' (empty)' if isinstance(models, Mapping) else ''}")
+    for e, m in models.items():
+        checks.positive_int(fn, e, "epoch (a key of models)", 0)
+        checks.model_device(fn, m)
+        checks.eval_mode(fn, m)
 
 
 def linear_cka(X: torch.Tensor, Y: torch.Tensor) -> float:
@@ -40,10 +52,17 @@ def linear_cka(X: torch.Tensor, Y: torch.Tensor) -> float:
     Returns:
         CKA in [0, 1]: 1 for representations equal up to rotation and isotropic scaling.
     """
+    for name, A in (("X", X), ("Y", Y)):
+        checks.tensor("linear_cka", A, name)
+        if A.ndim < 2:
+            raise ValueError(f"linear_cka: expected {name} of shape (n, p), got {tuple(A.shape)}")
+        checks.finite("linear_cka", checks.floating("linear_cka", A, name), name)
     if X.shape[0] != Y.shape[0] or X.shape[0] < 2:
         raise ValueError(f"linear_cka: expected the same n >= 2 inputs in both, got {X.shape[0]} and {Y.shape[0]}")
-    X = X.flatten(1).double()
-    Y = Y.flatten(1).double()
+    # float64 for the sums of squares; MPS has no float64, so the CPU computes it there
+    dev = torch.device("cpu") if X.device.type == "mps" else X.device
+    X = X.detach().flatten(1).to(dev).to(torch.float64)
+    Y = Y.detach().flatten(1).to(dev).to(torch.float64)
     X = X - X.mean(0)
     Y = Y - Y.mean(0)
     if X.shape[0] < X.shape[1] + Y.shape[1]:  # fewer images than units: n × n Gram matrices
@@ -69,15 +88,24 @@ def layer_similarity(models: Mapping[int, nn.Module], X: torch.Tensor, layers: S
     Returns:
         ``{layer: {epoch: CKA}}``.
     """
-    if not models:
-        raise ValueError("layer_similarity: expected at least one snapshot")
+    _check_models("layer_similarity", models)
+    layers = checks.layer_list("layer_similarity", layers)
+    checks.images("layer_similarity", X)
     reference = max(models) if reference is None else reference
     if reference not in models:
         raise ValueError(f"layer_similarity: reference epoch {reference} is not among {sorted(models)}")
-    dev = next(models[reference].parameters()).device
-    acts = {e: activations(m, X.to(dev), list(layers)) for e, m in models.items()}
+    acts = {e: activations(m, X, layers) for e, m in models.items()}
     return {layer: {e: linear_cka(acts[e][layer], acts[reference][layer]) for e in sorted(models)}
             for layer in layers}
+
+
+def _channels(fn: str, channels, K: int | None, layer: str) -> list[int]:
+    """A non-empty list of feature-map numbers in ``0 .. K − 1``."""
+    if isinstance(channels, (str, int)) or not isinstance(channels, Sequence) or not channels:
+        raise TypeError(f"{fn}: expected a non-empty list of feature maps for layer {layer!r}, got {channels!r}")
+    top = None if K is None else K - 1
+    return [checks.positive_int(fn, c, f"feature maps of {layer!r}" + (f" ({K} maps)" if K else ""), 0, top)
+            for c in channels]
 
 
 @dataclass
@@ -110,10 +138,14 @@ def follow(models: Mapping[int, nn.Module], X: torch.Tensor, evolution: Evolutio
            channels: Sequence[int]) -> Evolution:
     """The same mined :class:`Evolution` with other feature maps projected: no new pass over ``X``, one
     deconvnet projection per epoch and map (``models`` and ``X`` as they were mined)."""
+    _check_models("follow", models)
+    if not isinstance(evolution, Evolution):
+        raise TypeError(f"follow: expected an Evolution (from strongest_projections), got {type(evolution).__name__}")
+    missing = [e for e in evolution.epochs if e not in models]
+    if missing:
+        raise ValueError(f"follow: the evolution was mined at epochs {evolution.epochs}, models lacks {missing}")
     K = evolution.top_value.shape[1]
-    channels = [int(c) for c in channels]
-    if not channels or max(channels) >= K or min(channels) < 0:
-        raise ValueError(f"evolution: layer {evolution.layer!r} has {K} feature maps, got channels {channels}")
+    channels = _channels("follow", channels, K, evolution.layer)
     projections, patches = [], []
     for e, epoch in enumerate(evolution.epochs):  # each map's strongest unit at this epoch, one image per map
         recon_patch = [project_units(models[epoch], X, evolution.layer, c, evolution.top_image[e, c: c + 1],
@@ -140,8 +172,14 @@ def strongest_projections(models: Mapping[int, nn.Module], X: torch.Tensor, chan
     Returns:
         ``{layer: Evolution}``, epochs in increasing order.
     """
-    if not models or not channels:
-        raise ValueError("strongest_projections: expected at least one snapshot and one layer")
+    _check_models("strongest_projections", models)
+    if not isinstance(channels, Mapping) or not channels:
+        raise TypeError(f"strongest_projections: expected channels as a non-empty {{layer: [maps]}} dict, got "
+                        f"{channels!r}")
+    checks.layer_list("strongest_projections", list(channels), "the layers (keys of channels)")
+    for layer, maps in channels.items():
+        _channels("strongest_projections", maps, None, layer)
+    checks.images("strongest_projections", X)
     epochs, layers = sorted(models), list(channels)
     mined: dict[str, list] = {layer: [] for layer in layers}
     for epoch in tqdm(epochs, desc="mining the snapshots", leave=False, disable=not progress):
@@ -156,5 +194,6 @@ def strongest_projections(models: Mapping[int, nn.Module], X: torch.Tensor, chan
         top_position = torch.stack([t.position[:, 0] for t in tops])  # (E, K, 2)
         empty = torch.zeros(len(epochs), 0)
         mined_only = Evolution(layer, epochs, top_value, top_image, top_position, [], empty, empty)
-        out[layer] = follow(models, X, mined_only, channels[layer])
+        maps = _channels("strongest_projections", channels[layer], top_value.shape[1], layer)
+        out[layer] = follow(models, X, mined_only, maps)
     return out

@@ -39,10 +39,7 @@ class LayerOutputs:
         self.layers = checks.layer_list(fn, layers)
         self.modules = {}
         for name in self.layers:
-            try:
-                self.modules[name] = named_layer(model, name)
-            except ValueError as e:
-                raise ValueError(f"{fn}: {e}") from None
+            self.modules[name] = named_layer(model, name, fn)
         self.outputs: dict[str, torch.Tensor] = {}
         self._handles: list = []
 

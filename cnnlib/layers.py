@@ -20,26 +20,41 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from . import checks
 
-def _pair(v, name: str) -> tuple[int, int]:
+
+def pair(v, name: str = "size", fn: str = "pair") -> tuple[int, int]:
+    """``(along H, along W)`` from an int or a pair of ints (how ``nn.Conv2d``/``nn.MaxPool2d`` store kernel
+    sizes, strides and paddings); a clear ``TypeError`` naming ``fn`` and ``name`` for anything else."""
+    if isinstance(v, bool):
+        raise TypeError(f"{fn}: expected {name} to be an int or a pair of ints, got {v!r}")
     if isinstance(v, int):
         v = (v, v)
-    if not (isinstance(v, (tuple, list)) and len(v) == 2 and all(isinstance(a, int) for a in v)):
-        raise TypeError(f"{name}: expected an int or a pair of ints, got {v!r}")
+    if not (isinstance(v, (tuple, list)) and len(v) == 2 and all(isinstance(a, int) and not isinstance(a, bool)
+                                                                  for a in v)):
+        raise TypeError(f"{fn}: expected {name} to be an int or a pair of ints, got {v!r}")
     return int(v[0]), int(v[1])
 
 
-def _check_4d(x: torch.Tensor, fn: str) -> None:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{fn}: expected a torch.Tensor of shape (N, C, H, W), got {type(x).__name__}")
-    if x.ndim != 4:
-        hint = " (add a batch dimension with x[None] or x.unsqueeze(0))" if x.ndim == 3 else ""
-        raise ValueError(f"{fn}: expected a 4-D input (N, C, H, W), got shape {tuple(x.shape)}{hint}")
+def _check_4d(x, fn: str) -> torch.Tensor:
+    """A finite float batch ``(N, C, H, W)`` with at least one image, else a clear error."""
+    if isinstance(x, torch.Tensor) and x.ndim == 3:
+        raise ValueError(f"{fn}: expected a 4-D input (N, C, H, W), got shape {tuple(x.shape)} "
+                         "(add a batch dimension with x[None] or x.unsqueeze(0))")
+    return checks.images(fn, x, ndim=4)
 
 
-def output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
-    """Output length of a convolution or pooling along one axis: ``⌊(size + 2·padding − kernel) / stride⌋ + 1``."""
-    return (size + 2 * padding - kernel) // stride + 1
+def output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, ceil_mode: bool = False) -> int:
+    """Output length of a convolution or pooling along one axis: ``⌊(size + 2·padding − kernel) / stride⌋ + 1``.
+
+    With ``ceil_mode`` (pooling only) the division rounds up, but the last window must start inside the input
+    or its left padding (PyTorch's and Caffe's rule)."""
+    if not ceil_mode:
+        return (size + 2 * padding - kernel) // stride + 1
+    out = -(-(size + 2 * padding - kernel) // stride) + 1
+    if (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
 
 
 def conv2d(
@@ -60,18 +75,22 @@ def conv2d(
     Returns:
         ``(N, O, H_out, W_out)``.
     """
-    _check_4d(x, "conv2d")
+    x = _check_4d(x, "conv2d")
+    checks.tensor("conv2d", weight, "weight")
     if weight.ndim != 4:
         raise ValueError(f"conv2d: expected weight of shape (O, C, kH, kW), got {tuple(weight.shape)}")
+    if weight.dtype != x.dtype or (bias is not None and bias.dtype != x.dtype):
+        raise TypeError(f"conv2d: expected weight and bias of the dtype of x ({x.dtype}), got {weight.dtype}"
+                        f"{'' if bias is None else f' and {bias.dtype}'}")
     O, C, kH, kW = weight.shape
     if x.shape[1] != C:
         raise ValueError(
             f"conv2d: input has {x.shape[1]} channels but the filters expect {C} "
             f"(x {tuple(x.shape)}, weight {tuple(weight.shape)})"
         )
-    if bias is not None and bias.shape != (O,):
-        raise ValueError(f"conv2d: expected bias of shape ({O},), got {tuple(bias.shape)}")
-    (sh, sw), (ph, pw) = _pair(stride, "stride"), _pair(padding, "padding")
+    if bias is not None and (not isinstance(bias, torch.Tensor) or bias.shape != (O,)):
+        raise ValueError(f"conv2d: expected bias of shape ({O},), got {getattr(bias, 'shape', bias)}")
+    (sh, sw), (ph, pw) = pair(stride, "stride", "conv2d"), pair(padding, "padding", "conv2d")
     if sh < 1 or sw < 1 or ph < 0 or pw < 0:
         raise ValueError(f"conv2d: stride must be >= 1 and padding >= 0, got stride={stride}, padding={padding}")
     N, _, H, W = x.shape
@@ -90,19 +109,29 @@ def conv2d(
     return y
 
 
-def _windows(x: torch.Tensor, kernel_size, stride, fn: str) -> torch.Tensor:
-    """All pooling windows of ``x`` as a tensor ``(N, C, H_out, W_out, kH·kW)``."""
-    _check_4d(x, fn)
-    kH, kW = _pair(kernel_size, "kernel_size")
-    sH, sW = (kH, kW) if stride is None else _pair(stride, "stride")
-    if min(kH, kW, sH, sW) < 1:
-        raise ValueError(f"{fn}: kernel_size and stride must be >= 1, got {kernel_size}, {stride}")
+def pool_windows(x: torch.Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+                 fn: str = "pool_windows") -> torch.Tensor:
+    """Every pooling window of ``x`` ``(N, C, H, W)`` exactly as ``nn.MaxPool2d(kernel_size, stride, padding,
+    ceil_mode=ceil_mode)`` takes them: ``(N, C, H_out, W_out, kH·kW)``, window positions in row-major order.
+
+    Positions outside the input (the padding, and the overhang of the last window with ``ceil_mode``) hold
+    ``−∞``, which a max ignores. ``stride`` defaults to the kernel size; ``H_out`` is :func:`output_size`.
+    """
+    x = _check_4d(x, fn)
+    kH, kW = pair(kernel_size, "kernel_size", fn)
+    sH, sW = (kH, kW) if stride is None else pair(stride, "stride", fn)
+    pH, pW = pair(padding, "padding", fn)
+    if min(kH, kW, sH, sW) < 1 or min(pH, pW) < 0 or 2 * pH > kH or 2 * pW > kW:
+        raise ValueError(f"{fn}: expected kernel_size and stride >= 1 and 0 <= padding <= kernel_size / 2, got "
+                         f"{kernel_size}, {stride}, {padding}")
     H, W = x.shape[2:]
-    if kH > H or kW > W:
-        raise ValueError(f"{fn}: a {kH}×{kW} window does not fit a {H}×{W} input")
-    H_out, W_out = output_size(H, kH, sH), output_size(W, kW, sW)
+    if kH > H + 2 * pH or kW > W + 2 * pW:
+        raise ValueError(f"{fn}: a {kH}×{kW} window does not fit a {H}×{W} input with padding {padding}")
+    H_out, W_out = output_size(H, kH, sH, pH, ceil_mode), output_size(W, kW, sW, pW, ceil_mode)
+    span_h, span_w = (H_out - 1) * sH + kH, (W_out - 1) * sW + kW  # rows and columns the windows cover
+    xp = F.pad(x, (pW, max(span_w - W - pW, 0), pH, max(span_h - H - pH, 0)), value=float("-inf"))
     cols = [
-        x[:, :, u: u + sH * (H_out - 1) + 1: sH, v: v + sW * (W_out - 1) + 1: sW]
+        xp[:, :, u: u + sH * (H_out - 1) + 1: sH, v: v + sW * (W_out - 1) + 1: sW]
         for u in range(kH)
         for v in range(kW)
     ]
@@ -118,18 +147,17 @@ def max_pool2d(x: torch.Tensor, kernel_size: int | tuple[int, int] = 2, stride=N
     Returns:
         ``(N, C, H_out, W_out)``.
     """
-    return _windows(x, kernel_size, stride, "max_pool2d").amax(dim=-1)
+    return pool_windows(x, kernel_size, stride, fn="max_pool2d").amax(dim=-1)
 
 
 def avg_pool2d(x: torch.Tensor, kernel_size: int | tuple[int, int] = 2, stride=None) -> torch.Tensor:
     """Average pooling from scratch, equal to ``F.avg_pool2d`` (no padding): ``y = mean`` over each window."""
-    return _windows(x, kernel_size, stride, "avg_pool2d").mean(dim=-1)
+    return pool_windows(x, kernel_size, stride, fn="avg_pool2d").mean(dim=-1)
 
 
 def relu(x: torch.Tensor) -> torch.Tensor:
     """Rectified linear unit ``y = max(x, 0)``, elementwise; any shape."""
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"relu: expected a torch.Tensor, got {type(x).__name__}")
+    checks.tensor("relu", x)
     return torch.where(x > 0, x, torch.zeros_like(x))
 
 
@@ -149,13 +177,21 @@ KERNELS: dict[str, torch.Tensor] = {
 def apply_kernel(image: torch.Tensor, kernel: torch.Tensor | str, stride: int = 1, padding: int = 1) -> torch.Tensor:
     """Convolve a gray image ``(1, H, W)`` (or ``(H, W)``) with one 2-D kernel; returns ``(H_out, W_out)``."""
     if isinstance(kernel, str):
-        if kernel not in KERNELS:
-            raise ValueError(f"unknown kernel {kernel!r}: expected one of {tuple(KERNELS)}")
-        kernel = KERNELS[kernel]
-    if kernel.ndim != 2:
+        kernel = KERNELS[checks.one_of("apply_kernel", kernel, tuple(KERNELS), "kernel")]
+    checks.tensor("apply_kernel", kernel, "kernel")
+    if kernel.ndim != 2 or kernel.numel() == 0:
         raise ValueError(f"apply_kernel: expected a 2-D kernel (kH, kW), got shape {tuple(kernel.shape)}")
+    checks.finite("apply_kernel", checks.floating("apply_kernel", kernel, "kernel"), "kernel")
+    checks.tensor("apply_kernel", image, "image")
     if image.ndim == 2:
         image = image[None]
     if image.ndim != 3 or image.shape[0] != 1:
         raise ValueError(f"apply_kernel: expected a gray image (1, H, W) or (H, W), got {tuple(image.shape)}")
+    image = checks.images("apply_kernel", image, ndim=3, name="image")
+    stride = checks.positive_int("apply_kernel", stride, "stride")
+    padding = checks.positive_int("apply_kernel", padding, "padding", 0)
+    if output_size(image.shape[1], kernel.shape[0], stride, padding) < 1 or \
+            output_size(image.shape[2], kernel.shape[1], stride, padding) < 1:
+        raise ValueError(f"apply_kernel: a {tuple(kernel.shape)} kernel does not fit a {tuple(image.shape[1:])} "
+                         f"image with padding {padding}")
     return conv2d(image[None], kernel[None, None].to(image), stride=stride, padding=padding)[0, 0]

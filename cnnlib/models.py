@@ -46,6 +46,27 @@ from . import checks
 from .layers import output_size
 
 
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` (Srivastava et al. 2014: each unit kept with probability ``1 − p``, kept ones scaled by
+    ``1 / (1 − p)``) whose masks the trainer may draw itself.
+
+    While :func:`cnnlib.train.train_epoch` runs, ``sampler(shape, p)`` gives the keep-mask of this process's
+    share of the global mini-batch, drawn for the whole global batch: every example gets the same mask in one
+    process as in ``K`` (DistributedDataParallel), and the processes never share masks. Otherwise (and always in
+    eval mode) it is ``nn.Dropout``; in one process on the CPU both draw the very same masks.
+    """
+
+    def __init__(self, p: float = 0.5):
+        super().__init__(p)
+        self.sampler = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.sampler is None or self.p in (0, 1):
+            return super().forward(x)
+        keep = self.sampler(x.shape, self.p).to(device=x.device, dtype=x.dtype)  # 0/1, the shape of x
+        return x * (keep / (1 - self.p))
+
+
 def _pooled(size: int) -> int:
     return output_size(size, 3, 2, 1)
 
@@ -79,13 +100,14 @@ class ZFNetSmall(nn.Module):
         lrn: bool = True,
     ):
         super().__init__()
-        if in_channels < 1 or num_classes < 2 or len(widths) != 5:
-            raise ValueError(
-                f"ZFNetSmall: expected in_channels >= 1, num_classes >= 2 and 5 widths; "
-                f"got {in_channels}, {num_classes}, {widths}"
-            )
-        if image_size < 8:
-            raise ValueError(f"ZFNetSmall: image_size must be at least 8 (three 3×3/2 poolings), got {image_size}")
+        in_channels = checks.positive_int("ZFNetSmall", in_channels, "in_channels")
+        num_classes = checks.positive_int("ZFNetSmall", num_classes, "num_classes", 2)
+        image_size = checks.positive_int("ZFNetSmall", image_size, "image_size (three 3×3/2 poolings)", 8)
+        if isinstance(widths, str) or not hasattr(widths, "__len__") or len(widths) != 5:
+            raise ValueError(f"ZFNetSmall: expected 5 widths (conv1..conv5), got {widths!r}")
+        widths = tuple(checks.positive_int("ZFNetSmall", w, "widths") for w in widths)
+        fc_width = checks.positive_int("ZFNetSmall", fc_width, "fc_width")
+        dropout = checks.number("ZFNetSmall", dropout, "dropout", 0, 1)
         self.in_channels, self.image_size, self.num_classes = in_channels, image_size, num_classes
         c1, c2, c3, c4, c5 = widths
         norm = (lambda: nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)) if lrn else nn.Identity
@@ -102,8 +124,8 @@ class ZFNetSmall(nn.Module):
         side = _pooled(_pooled(_pooled(image_size)))
         self.classifier = nn.Sequential(OrderedDict([
             ("flatten", nn.Flatten()),
-            ("fc6", nn.Linear(c5 * side * side, fc_width)), ("relu6", nn.ReLU()), ("drop6", nn.Dropout(dropout)),
-            ("fc7", nn.Linear(fc_width, fc_width)), ("relu7", nn.ReLU()), ("drop7", nn.Dropout(dropout)),
+            ("fc6", nn.Linear(c5 * side * side, fc_width)), ("relu6", nn.ReLU()), ("drop6", Dropout(dropout)),
+            ("fc7", nn.Linear(fc_width, fc_width)), ("relu7", nn.ReLU()), ("drop7", Dropout(dropout)),
             ("fc8", nn.Linear(fc_width, num_classes)),
         ]))
         self.reset_parameters()
@@ -119,8 +141,10 @@ class ZFNetSmall(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expected = (self.in_channels, self.image_size, self.image_size)
+        checks.tensor("ZFNetSmall", x)
         if x.ndim != 4 or tuple(x.shape[1:]) != expected:
             raise ValueError(f"ZFNetSmall: expected input (N, {', '.join(map(str, expected))}), got {tuple(x.shape)}")
+        checks.floating("ZFNetSmall", x)
         return self.classifier(self.features(x))
 
     def layer(self, name: str) -> nn.Module:
@@ -130,8 +154,15 @@ class ZFNetSmall(nn.Module):
 
 def layer_shapes(model: nn.Module, input_shape: tuple[int, ...]) -> list[tuple[str, tuple[int, ...], int]]:
     """Run a zero batch ``(1, *input_shape)`` through ``model`` and list, for every leaf module,
-    ``(name, output shape without the batch dimension, number of parameters)``."""
+    ``(name, output shape without the batch dimension, number of parameters)``.
+
+    The hooks only read the shape of each output (nothing is kept), so no copy is needed."""
     device = checks.model_device("layer_shapes", model)
+    if isinstance(input_shape, int) or not isinstance(input_shape, (tuple, list, torch.Size)) or not input_shape:
+        raise TypeError(f"layer_shapes: expected input_shape as a tuple without the batch dimension, e.g. "
+                        f"(1, 28, 28), got {input_shape!r}")
+    input_shape = tuple(checks.positive_int("layer_shapes", s, "input_shape sizes") for s in input_shape)
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
     rows, hooks = [], []
     for name, mod in model.named_modules():
         if len(list(mod.children())) == 0:
@@ -143,7 +174,7 @@ def layer_shapes(model: nn.Module, input_shape: tuple[int, ...]) -> list[tuple[s
     try:
         model.eval()
         with torch.no_grad():
-            model(torch.zeros(1, *input_shape, device=device))
+            model(torch.zeros(1, *input_shape, device=device, dtype=dtype))
     finally:
         model.train(was)
         for h in hooks:
@@ -151,9 +182,12 @@ def layer_shapes(model: nn.Module, input_shape: tuple[int, ...]) -> list[tuple[s
     return rows
 
 
-def named_layer(model: nn.Module, name: str) -> nn.Module:
+def named_layer(model: nn.Module, name: str, fn: str = "named_layer") -> nn.Module:
     """The sub-module of ``model`` called ``name``: a full dotted name (``"features.conv3"``) or, if unique,
     its last part (``"conv3"``). Raises ``ValueError`` listing the names there are."""
+    checks.module(fn, model)
+    if not isinstance(name, str):
+        raise TypeError(f"{fn}: expected a layer name (a string), got {name!r} ({type(name).__name__})")
     modules = dict(model.named_modules())
     if name in modules and name:
         return modules[name]
@@ -162,8 +196,8 @@ def named_layer(model: nn.Module, name: str) -> nn.Module:
         return next(iter(short.values()))
     names = [n for n in modules if n]
     if len(short) > 1:
-        raise ValueError(f"layer name {name!r} is ambiguous: {sorted(short)}")
-    raise ValueError(f"unknown layer {name!r}: expected one of {names}")
+        raise ValueError(f"{fn}: layer name {name!r} is ambiguous: {sorted(short)}")
+    raise ValueError(f"{fn}: unknown layer {name!r}: expected one of {names}")
 
 
 def activations(model: nn.Module, x: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:

@@ -16,21 +16,28 @@ from dataclasses import dataclass, field
 
 import torch
 
+from . import checks
 
-def _check_xy(X: torch.Tensor, y: torch.Tensor | None = None) -> None:
-    if not isinstance(X, torch.Tensor) or X.ndim != 2:
-        got = tuple(X.shape) if isinstance(X, torch.Tensor) else type(X).__name__
-        raise ValueError(f"X: expected a 2-D tensor (N, D), got {got}")
+
+def _check_xy(fn: str, X, y=None) -> None:
+    """``X`` a finite float ``(N, D)`` with ``N >= 1``; ``y`` (if given) integer 0/1 targets ``(N,)``."""
+    checks.tensor(fn, X, "X")
+    if X.ndim != 2 or X.shape[0] == 0:
+        raise ValueError(f"{fn}: expected X to be a non-empty 2-D tensor (N, D), got {tuple(X.shape)}")
+    checks.finite(fn, checks.floating(fn, X, "X"), "X")
     if y is not None:
+        checks.tensor(fn, y, "y")
         if y.shape != (X.shape[0],):
-            raise ValueError(f"y: expected shape ({X.shape[0]},) to match X, got {tuple(y.shape)}")
+            raise ValueError(f"{fn}: expected y of shape ({X.shape[0]},) to match X, got {tuple(y.shape)}")
+        if y.is_floating_point():
+            raise TypeError(f"{fn}: expected integer targets y (0 or 1), got dtype {y.dtype}")
         bad = set(torch.unique(y).tolist()) - {0, 1}
         if bad:
-            raise ValueError(f"y: the perceptron's targets are 0 or 1, got also {sorted(bad)}")
+            raise ValueError(f"{fn}: the perceptron's targets are 0 or 1, got also {sorted(bad)}")
 
 
-def predict(X: torch.Tensor, w: torch.Tensor, b: float | torch.Tensor) -> torch.Tensor:
-    """Binary output of the perceptron: ``step(X @ w + b)``.
+def predict_labels(X: torch.Tensor, w: torch.Tensor, b: float | torch.Tensor) -> torch.Tensor:
+    """Binary output of the perceptron, its class labels: ``step(X @ w + b)``.
 
     Args:
         X: ``(N, D)`` inputs; w: ``(D,)`` weights; b: bias.
@@ -38,11 +45,18 @@ def predict(X: torch.Tensor, w: torch.Tensor, b: float | torch.Tensor) -> torch.
     Returns:
         int64 ``(N,)`` of 0/1.
     """
-    _check_xy(X)
+    _check_xy("predict_labels", X)
+    checks.tensor("predict_labels", w, "w")
     if w.shape != (X.shape[1],):
-        raise ValueError(
-            f"w: expected shape ({X.shape[1]},) for inputs with {X.shape[1]} features, got {tuple(w.shape)}")
-    return (X @ w + b > 0).long()
+        raise ValueError(f"predict_labels: expected w of shape ({X.shape[1]},) for inputs with {X.shape[1]} "
+                         f"features, got {tuple(w.shape)}")
+    checks.finite("predict_labels", checks.floating("predict_labels", w, "w"), "w")
+    if isinstance(b, torch.Tensor):
+        if b.numel() != 1:
+            raise ValueError(f"predict_labels: expected a single bias b, got shape {tuple(b.shape)}")
+        b = float(b)
+    b = checks.number("predict_labels", b, "b")
+    return (X @ w.to(X) + b > 0).long()
 
 
 @dataclass(frozen=True)
@@ -75,12 +89,17 @@ def train_perceptron(
         A :class:`PerceptronResult` with the final weights, whether it converged, the number of mistakes
         in each epoch and the weights after each epoch.
     """
-    _check_xy(X, y)
-    if lr <= 0:
-        raise ValueError(f"lr: expected a positive learning rate, got {lr}")
-    X = X.double()
-    w = torch.zeros(X.shape[1], dtype=torch.float64) if w0 is None else w0.detach().clone().double()
-    b = float(b0)
+    _check_xy("train_perceptron", X, y)
+    lr = checks.number("train_perceptron", lr, "lr", 0, low_open=True)
+    max_epochs = checks.positive_int("train_perceptron", max_epochs, "max_epochs")
+    X, y = X.detach().cpu().double(), y.cpu()  # one example at a time: the CPU, in float64 (MPS has none)
+    if w0 is not None:
+        checks.tensor("train_perceptron", w0, "w0")
+        if w0.shape != (X.shape[1],):
+            raise ValueError(f"train_perceptron: expected w0 of shape ({X.shape[1]},), got {tuple(w0.shape)}")
+        checks.finite("train_perceptron", checks.floating("train_perceptron", w0, "w0"), "w0")
+    w = torch.zeros(X.shape[1], dtype=torch.float64) if w0 is None else w0.detach().cpu().clone().double()
+    b = checks.number("train_perceptron", b0, "b0")
     mistakes_per_epoch, history = [], []
     converged = False
     for _ in range(max_epochs):

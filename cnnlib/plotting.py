@@ -17,9 +17,14 @@ from matplotlib import animation
 from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch, Rectangle
 
+from . import checks
+
 
 def to_numpy_image(img: torch.Tensor) -> np.ndarray:
-    """``(C, H, W)`` or ``(H, W)`` tensor → ``(H, W)`` or ``(H, W, 3)`` array for ``imshow``."""
+    """``(C, H, W)`` or ``(H, W)`` tensor → ``(H, W)`` or ``(H, W, 3)`` array for ``imshow`` (on the CPU)."""
+    checks.tensor("to_numpy_image", img, "img")
+    if img.numel() == 0:
+        raise ValueError(f"to_numpy_image: expected an image, got an empty tensor {tuple(img.shape)}")
     img = img.detach().cpu().float()
     if img.ndim == 3:
         if img.shape[0] == 1:
@@ -46,9 +51,19 @@ def show_images(
 
     ``normalize=True`` rescales each image to its own [min, max] (for filters and feature maps).
     """
+    if isinstance(images, torch.Tensor) and images.ndim != 4:
+        raise ValueError(f"show_images: expected images (N, C, H, W) or a list of (C, H, W), got "
+                         f"{tuple(images.shape)}")
+    if not isinstance(images, (torch.Tensor, Sequence)) or isinstance(images, str):
+        raise TypeError(f"show_images: expected a tensor (N, C, H, W) or a list of images, got "
+                        f"{type(images).__name__}")
     images = list(images)
-    if titles is not None and len(titles) != len(images):
-        raise ValueError(f"show_images: {len(images)} images but {len(titles)} titles")
+    if not images:
+        raise ValueError("show_images: expected at least one image")
+    if titles is not None and (isinstance(titles, str) or len(titles) != len(images)):
+        raise ValueError(f"show_images: {len(images)} images but titles {titles!r}")
+    ncols = checks.positive_int("show_images", ncols, "ncols")
+    size = checks.number("show_images", size, "size", 0, low_open=True)
     n = len(images)
     ncols = max(1, min(ncols, n))
     nrows = int(np.ceil(n / ncols))
@@ -81,14 +96,28 @@ def plot_decision_regions(
     margin: float = 0.3,
 ):
     """Colour the plane by ``predict_fn`` (``(M, 2)`` → class ``(M,)``) and scatter the points ``X (N, 2)``, ``y``."""
-    if X.ndim != 2 or X.shape[1] != 2:
+    checks.tensor("plot_decision_regions", X, "X")
+    if X.ndim != 2 or X.shape[1] != 2 or len(X) == 0:
         raise ValueError(f"plot_decision_regions: expected 2-D points (N, 2), got {tuple(X.shape)}")
+    checks.finite("plot_decision_regions", checks.floating("plot_decision_regions", X, "X"), "X")
+    checks.tensor("plot_decision_regions", y, "y")
+    if y.shape != (len(X),):
+        raise ValueError(f"plot_decision_regions: expected labels y of shape ({len(X)},), got {tuple(y.shape)}")
+    if not callable(predict_fn):
+        raise TypeError(f"plot_decision_regions: expected predict_fn to be a function, got {predict_fn!r}")
+    resolution = checks.positive_int("plot_decision_regions", resolution, "resolution", 2)
+    margin = checks.number("plot_decision_regions", margin, "margin", 0)
+    X, y = X.detach().cpu().float(), y.detach().cpu()
     lo, hi = X.min(0).values - margin, X.max(0).values + margin
     g1, g2 = torch.meshgrid(torch.linspace(lo[0], hi[0], resolution), torch.linspace(lo[1], hi[1], resolution),
                             indexing="xy")
     grid = torch.stack([g1.flatten(), g2.flatten()], 1)
     with torch.no_grad():
-        z = predict_fn(grid).reshape(g1.shape).float()
+        z = predict_fn(grid)
+    if not isinstance(z, torch.Tensor) or z.numel() != grid.shape[0]:
+        raise ValueError(f"plot_decision_regions: expected predict_fn to return one class per point ({grid.shape[0]}),"
+                         f" got {getattr(z, 'shape', type(z).__name__)}")
+    z = z.detach().cpu().reshape(g1.shape).float()
     ax.contourf(g1.numpy(), g2.numpy(), z.numpy(), levels=[-0.5, 0.5, 1.5], colors=["#cfe2f3", "#f9d9c5"], alpha=0.9)
     for c, marker, color in ((0, "o", "#1f77b4"), (1, "s", "#d62728")):
         pts = X[y == c]
@@ -102,9 +131,16 @@ def plot_decision_regions(
 
 def plot_curves(curves: dict[str, Sequence[float]], xlabel: str = "epoch", ylabel: str = "", title: str = "", ax=None):
     """Several named curves against 1, 2, 3, … on one axis (e.g. train and test accuracy per epoch)."""
+    if not isinstance(curves, dict) or not curves:
+        raise TypeError(f"plot_curves: expected a non-empty {{name: values}} dict, got {type(curves).__name__}")
+    for name, values in curves.items():
+        if isinstance(values, str) or not isinstance(values, (Sequence, np.ndarray, torch.Tensor)) \
+                or len(values) == 0:
+            raise TypeError(f"plot_curves: expected curve {name!r} as a non-empty list of numbers, got {values!r}")
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.2))
     for name, values in curves.items():
+        values = values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else values
         ax.plot(range(1, len(values) + 1), values, marker="o", ms=3, label=name)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -137,6 +173,8 @@ def show_to_scale(
     Returns:
         The ``Figure``; ``fig.axes[i]`` shows map ``i`` with x limits ``(0, W_i)``.
     """
+    if isinstance(maps, torch.Tensor) and maps.ndim == 2:
+        raise TypeError("show_to_scale: expected a list of maps, got one map (H, W); write [m]")
     arrays = [to_numpy_image(m) for m in maps]
     if any(a.ndim != 2 for a in arrays):
         raise ValueError(f"show_to_scale: expected 2-D maps (H, W), got shapes {[a.shape for a in arrays]}")
@@ -180,8 +218,12 @@ def jshtml_slider(draw: Callable, states: Sequence, figsize=(6, 3), dpi: int = 6
     """
     from IPython.display import HTML
 
-    if len(states) == 0:
-        raise ValueError("jshtml_slider: expected at least one state")
+    if not callable(draw):
+        raise TypeError(f"jshtml_slider: expected draw(fig, state) to be a function, got {draw!r}")
+    if not isinstance(states, Sequence) or isinstance(states, str) or len(states) == 0:
+        raise ValueError(f"jshtml_slider: expected a non-empty list of states, got {states!r}")
+    dpi = checks.positive_int("jshtml_slider", dpi, "dpi")
+    interval = checks.positive_int("jshtml_slider", interval, "interval")
     fig = plt.figure(figsize=figsize, dpi=dpi)
 
     def frame(k):
@@ -228,6 +270,8 @@ def plot_confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, class_name
     """
     from .train import confusion_matrix
 
+    if isinstance(class_names, str) or not isinstance(class_names, Sequence) or not class_names:
+        raise TypeError(f"plot_confusion_matrix: expected a non-empty list of class names, got {class_names!r}")
     K = len(class_names)
     C = confusion_matrix(y_true, y_pred, K).numpy()  # (K, K)
     if ax is None:
@@ -250,8 +294,12 @@ def plot_confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, class_name
 
 def mosaic(images: torch.Tensor, ncols: int = 3, pad: int = 1, fill: float = 1.0) -> torch.Tensor:
     """Tile ``images`` ``(k, C, h, w)`` into one image ``(C, H, W)``, ``ncols`` per row, ``pad`` pixels apart."""
-    if images.ndim != 4:
-        raise ValueError(f"mosaic: expected (k, C, h, w), got {tuple(images.shape)}")
+    checks.tensor("mosaic", images, "images")
+    if images.ndim != 4 or len(images) == 0:
+        raise ValueError(f"mosaic: expected a non-empty batch (k, C, h, w), got {tuple(images.shape)}")
+    ncols = checks.positive_int("mosaic", ncols, "ncols")
+    pad = checks.positive_int("mosaic", pad, "pad", 0)
+    fill = checks.number("mosaic", fill, "fill")
     k, C, h, w = images.shape
     nrows = -(-k // ncols)
     out = images.new_full((C, nrows * (h + pad) - pad, ncols * (w + pad) - pad), fill)
@@ -268,8 +316,8 @@ def normalize_projection(r: torch.Tensor, quantile: float = 1.0) -> torch.Tensor
     ``quantile < 1`` scales by that quantile of the magnitudes instead (e.g. 0.999: the few strongest pixels
     saturate), so that a projection with a handful of large values does not show as a blank gray square.
     """
-    if not 0 < quantile <= 1:
-        raise ValueError(f"normalize_projection: quantile must be in (0, 1], got {quantile}")
+    r = checks.images("normalize_projection", r, ndim=4, name="r")  # one projection (C, h, w): r[None]
+    quantile = checks.number("normalize_projection", quantile, "quantile", 0, 1, low_open=True)
     mags = r.flatten(1).abs().float()
     scale = (mags.amax(1) if quantile == 1 else mags.quantile(quantile, dim=1)).clamp_min(1e-12)
     return (r / scale.to(r.dtype).view(-1, 1, 1, 1) * 0.5 + 0.5).clamp(0, 1)
@@ -285,8 +333,13 @@ def plot_top_projections(rows: Sequence[tuple[str, torch.Tensor, torch.Tensor]],
             :func:`cnnlib.topk.top_projections`.
         quantile: contrast of the projections, see :func:`normalize_projection`.
     """
-    if len(rows) == 0:
-        raise ValueError("plot_top_projections: expected at least one feature map")
+    if not isinstance(rows, Sequence) or len(rows) == 0 or not all(
+            isinstance(row, (tuple, list)) and len(row) == 3 for row in rows):
+        raise ValueError("plot_top_projections: expected a non-empty list of (label, reconstructions, patches), "
+                         f"got {type(rows).__name__}")
+    for label, recon, patches in rows:
+        checks.images("plot_top_projections", recon, ndim=4, name=f"the reconstructions of {label!r}")
+        checks.images("plot_top_projections", patches, ndim=4, name=f"the patches of {label!r}")
     fig, axes = plt.subplots(len(rows), 2, figsize=(2 * size, size * len(rows) + (0.4 if title else 0)), squeeze=False)
     for (label, recon, patches), (ax_r, ax_p) in zip(rows, axes):
         ax_r.imshow(to_numpy_image(mosaic(normalize_projection(recon, quantile))), cmap="gray", vmin=0, vmax=1)
@@ -382,6 +435,12 @@ def plot_evolution(evolution, title: str = "", size: float = 0.9, quantile: floa
         quantile: contrast of the projections, see :func:`normalize_projection`.
         patches: also show, under each row, the image patches the projections come from.
     """
+    for attr in ("projections", "patches", "channels", "epochs"):
+        if not hasattr(evolution, attr):
+            raise TypeError(f"plot_evolution: expected an Evolution (cnnlib.evolution), got {type(evolution).__name__}")
+    if evolution.projections.ndim != 5 or evolution.projections.shape[1] == 0:
+        raise ValueError("plot_evolution: the evolution has no projected feature maps (use evolution.follow with "
+                         "some channels)")
     E, M = evolution.projections.shape[:2]
     rows = 2 * M if patches else M
     fig, axes = plt.subplots(rows, E, figsize=(size * E + 0.6, size * rows + (0.5 if title else 0.2)), squeeze=False)

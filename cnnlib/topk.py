@@ -23,8 +23,9 @@ import torch.nn as nn
 from tqdm.auto import tqdm
 
 from . import checks
-from .deconvnet import _pair, path_to, project
+from .deconvnet import path_to, project
 from .hooks import LayerOutputs
+from .layers import pair
 
 
 @dataclass(frozen=True)
@@ -48,10 +49,19 @@ class ReceptiveField:
 
 def receptive_field(model: nn.Module, layer: str) -> ReceptiveField:
     """The receptive field of ``layer``'s units, from the conv/pool geometry of the stack below it."""
+    checks.module("receptive_field", model)
+    if not isinstance(layer, str):
+        raise TypeError(f"receptive_field: expected a layer name (a string), got {layer!r}")
     R, J, P = [1, 1], [1, 1], [0, 0]
-    for _, m in path_to(model, layer):
+    try:
+        path = path_to(model, layer)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"receptive_field: {e}") from None
+    for _, m in path:
         if isinstance(m, (nn.Conv2d, nn.MaxPool2d)):
-            k, s, p = _pair(m.kernel_size), _pair(m.stride), _pair(m.padding)
+            k = pair(m.kernel_size, "kernel_size", "receptive_field")
+            s = pair(m.stride if m.stride is not None else m.kernel_size, "stride", "receptive_field")
+            p = pair(m.padding, "padding", "receptive_field")
             for d in range(2):
                 R[d] += (k[d] - 1) * J[d]
                 P[d] += p[d] * J[d]
@@ -66,8 +76,16 @@ def crop(image: torch.Tensor, rf: ReceptiveField, i: int, j: int, inside: bool =
     the unit's field, shifted to lie inside the image (the whole image once ``R`` exceeds it). Use it when the
     fields of deep units are larger than the images and a zero border would fill most of the patch.
     """
+    image = checks.images("crop", image, ndim=3, name="image")
+    if not isinstance(rf, ReceptiveField):
+        raise TypeError(f"crop: expected rf to be a ReceptiveField (from receptive_field), got {type(rf).__name__}")
     C, H, W = image.shape
+    i = checks.positive_int("crop", i, "row i", 0)
+    j = checks.positive_int("crop", j, "column j", 0)
     top, bottom, left, right = rf.box(i, j)
+    if top >= H or left >= W or bottom <= 0 or right <= 0:
+        raise ValueError(f"crop: unit ({i}, {j}) sees rows {top}..{bottom - 1}, columns {left}..{right - 1}: "
+                         f"outside the {H}×{W} image")
     if inside:
         h, w = min(rf.size[0], H), min(rf.size[1], W)
         t, l = min(max(top, 0), H - h), min(max(left, 0), W - w)
@@ -145,8 +163,19 @@ def project_units(model: nn.Module, X: torch.Tensor, layer: str, channel: int, i
     Returns:
         ``(reconstructions, patches)``, each ``(k, C, R, R)`` on the CPU (``k = len(image_index)``).
     """
-    dev = next(model.parameters()).device
-    images = X[image_index].to(dev)  # (k, C, H, W)
+    X = checks.images("project_units", X)
+    dev = checks.model_device("project_units", model)
+    checks.tensor("project_units", image_index, "image_index")
+    checks.tensor("project_units", position, "position")
+    if image_index.ndim != 1 or len(image_index) == 0 or image_index.is_floating_point() \
+            or position.shape != (len(image_index), 2) or position.is_floating_point():
+        raise ValueError(f"project_units: expected integer image_index (k,) and position (k, 2) with k >= 1, got "
+                         f"{image_index.dtype} {tuple(image_index.shape)} and {position.dtype} {tuple(position.shape)}")
+    if int(image_index.min()) < 0 or int(image_index.max()) >= len(X):
+        raise ValueError(f"project_units: image_index must lie in 0..{len(X) - 1}, got "
+                         f"{int(image_index.min())}..{int(image_index.max())}")
+    channel = checks.positive_int("project_units", channel, "channel", 0)
+    images = checks.to_model("project_units", model, X[image_index.cpu()])  # (k, C, H, W)
     recon = project(model, images, layer, channel, position=position.to(dev), ties=ties).cpu()
     rf = receptive_field(model, layer)
     rows = [(crop(recon[n], rf, *map(int, p), inside), crop(images[n].cpu(), rf, *map(int, p), inside))
@@ -163,6 +192,8 @@ def top_projections(model: nn.Module, X: torch.Tensor, top: TopK, channel: int, 
         ``(reconstructions, patches)``, each ``(k, C, R, R)``: the projection of each unit cropped to its
         receptive field, and the image patch under it (Zeiler & Fergus's Fig. 2, one cell).
     """
-    if not 0 <= channel < len(top.values):
-        raise ValueError(f"top_projections: layer {top.layer!r} has {len(top.values)} feature maps, got {channel}")
+    if not isinstance(top, TopK):
+        raise TypeError(f"top_projections: expected top to be a TopK (from mine_topk), got {type(top).__name__}")
+    channel = checks.positive_int("top_projections", channel, f"channel (layer {top.layer!r} has "
+                                  f"{len(top.values)} feature maps)", 0, len(top.values) - 1)
     return project_units(model, X, top.layer, channel, top.image_index[channel], top.position[channel], ties, inside)

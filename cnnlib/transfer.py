@@ -74,10 +74,15 @@ class SoftmaxProbe(nn.Module):
         super().__init__()
         self.register_buffer("mean", mean)
         self.register_buffer("std", std)
-        self.linear = nn.Linear(mean.numel(), num_classes, dtype=mean.dtype)
+        self.linear = nn.Linear(mean.numel(), num_classes, dtype=mean.dtype, device=mean.device)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.linear((features.to(self.mean.dtype) - self.mean) / self.std)  # (N, num_classes) logits
+        """Logits ``(N, num_classes)`` of features ``(N, K)`` (moved to the probe's device and dtype)."""
+        checks.tensor("SoftmaxProbe", features, "features")
+        if features.ndim != 2 or features.shape[1] != self.mean.numel():
+            raise ValueError(f"SoftmaxProbe: expected features (N, {self.mean.numel()}), got {tuple(features.shape)}")
+        f = features.to(self.mean.device).to(self.mean.dtype)
+        return self.linear((f - self.mean) / self.std)  # (N, num_classes) logits
 
 
 def fit_softmax(features: torch.Tensor, y: torch.Tensor, num_classes: int | None = None, weight_decay: float = 1e-2,
@@ -85,13 +90,27 @@ def fit_softmax(features: torch.Tensor, y: torch.Tensor, num_classes: int | None
     """Multinomial logistic regression on ``features`` ``(N, K)`` with labels ``y`` ``(N,)``.
 
     Minimises ``mean cross-entropy + ½ · weight_decay · ‖W‖²_F`` (the bias is not penalised) with L-BFGS, in
-    float64, starting from zero: the result depends only on the data.
+    float64, starting from zero: the result depends only on the data. The probe lives on the features' device
+    (on the CPU for features on Apple's MPS, which has no float64).
     """
-    if features.ndim != 2 or y.shape != (len(features),):
-        raise ValueError(f"fit_softmax: expected features (N, K) and labels (N,), got {tuple(features.shape)} "
-                         f"and {tuple(y.shape)}")
+    checks.tensor("fit_softmax", features, "features")
+    checks.tensor("fit_softmax", y, "y")
+    if features.ndim != 2 or y.shape != (len(features),) or len(y) == 0:
+        raise ValueError(f"fit_softmax: expected features (N, K) and labels (N,) with N >= 1, got "
+                         f"{tuple(features.shape)} and {tuple(y.shape)}")
+    checks.finite("fit_softmax", checks.floating("fit_softmax", features, "features"), "features")
+    if y.dtype != torch.int64:
+        raise TypeError(f"fit_softmax: expected int64 labels y, got dtype {y.dtype} (convert with y.long())")
+    if int(y.min()) < 0:
+        raise ValueError(f"fit_softmax: expected labels >= 0, got {int(y.min())}")
     num_classes = int(y.max()) + 1 if num_classes is None else num_classes
-    f = features.double()
+    num_classes = checks.positive_int("fit_softmax", num_classes, f"num_classes (labels go up to {int(y.max())})",
+                                      max(2, int(y.max()) + 1))
+    weight_decay = checks.number("fit_softmax", weight_decay, "weight_decay", 0)
+    max_iter = checks.positive_int("fit_softmax", max_iter, "max_iter")
+    dev = torch.device("cpu") if features.device.type == "mps" else features.device
+    f = features.detach().to(dev).double()
+    y = y.to(dev)
     std = f.std(0, unbiased=False)
     probe = SoftmaxProbe(f.mean(0), torch.where(std > 0, std, torch.ones_like(std)), num_classes)
     nn.init.zeros_(probe.linear.weight)
@@ -111,9 +130,14 @@ def fit_softmax(features: torch.Tensor, y: torch.Tensor, num_classes: int | None
 
 def mean_class_accuracy(y_true: torch.Tensor, y_pred: torch.Tensor) -> float:
     """The accuracy of each class present in ``y_true``, averaged over those classes."""
-    if y_true.shape != y_pred.shape or y_true.numel() == 0:
+    for name, labels in (("y_true", y_true), ("y_pred", y_pred)):
+        checks.tensor("mean_class_accuracy", labels, name)
+        if labels.is_floating_point():
+            raise TypeError(f"mean_class_accuracy: expected integer labels {name}, got dtype {labels.dtype}")
+    if y_true.ndim != 1 or y_true.shape != y_pred.shape or y_true.numel() == 0:
         raise ValueError(f"mean_class_accuracy: expected two label vectors of one shape, got {tuple(y_true.shape)} "
                          f"and {tuple(y_pred.shape)}")
+    y_true, y_pred = y_true.cpu(), y_pred.cpu()
     return float(torch.stack([(y_pred[y_true == c] == c).double().mean() for c in y_true.unique()]).mean())
 
 
@@ -132,6 +156,15 @@ def split_protocol(y: torch.Tensor, n_per_class: Sequence[int],
     Returns:
         ``{n: (mean, std)}`` of the mean per-class test accuracy over the splits (std over splits, ``ddof=0``).
     """
+    checks.tensor("split_protocol", y, "y")
+    if y.ndim != 1 or y.is_floating_point() or len(y) == 0:
+        raise ValueError(f"split_protocol: expected integer labels y (N,), got {y.dtype} {tuple(y.shape)}")
+    if isinstance(n_per_class, int) or not isinstance(n_per_class, Sequence) or not n_per_class:
+        raise TypeError(f"split_protocol: expected n_per_class as a non-empty list of ints, got {n_per_class!r}")
+    n_per_class = [checks.positive_int("split_protocol", n, "n_per_class") for n in n_per_class]
+    splits = checks.positive_int("split_protocol", splits, "splits")
+    if not callable(train_and_predict):
+        raise TypeError(f"split_protocol: expected train_and_predict to be a function, got {train_and_predict!r}")
     out = {}
     for n in n_per_class:
         accs = []
@@ -147,6 +180,13 @@ def accuracy_vs_train_size(features: torch.Tensor, y: torch.Tensor, n_per_class:
                            seed: int = 0, weight_decay: float = 1e-2) -> dict[int, tuple[float, float]]:
     """:func:`split_protocol` with a :func:`fit_softmax` on fixed ``features`` ``(N, K)`` per split: Zeiler and
     Fergus's "ImageNet-pretrained" rows."""
+    checks.tensor("accuracy_vs_train_size", features, "features")
+    checks.tensor("accuracy_vs_train_size", y, "y")
+    if features.ndim != 2 or y.shape != (len(features),):
+        raise ValueError(f"accuracy_vs_train_size: expected features (N, K) and labels (N,), got "
+                         f"{tuple(features.shape)} and {tuple(y.shape)}")
+    checks.finite("accuracy_vs_train_size", checks.floating("accuracy_vs_train_size", features, "features"),
+                  "features")
 
     @torch.no_grad()
     def softmax_on_features(train_idx, test_idx):

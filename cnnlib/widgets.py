@@ -10,17 +10,16 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import torch
 
-from . import data, layers, mlp, perceptron, plotting
+from . import checks, data, layers, mlp, perceptron, plotting
 
 PERCEPTRON_DATASETS = ("separable", "xor")
 
 
-def _points(dataset: str):
+def _points(fn: str, dataset: str):
+    checks.one_of(fn, dataset, PERCEPTRON_DATASETS, "dataset")
     if dataset == "separable":
         return data.make_separable(n=40, margin=0.2, seed=1)
-    if dataset == "xor":
-        return data.xor(n_per_corner=10, noise=0.12, seed=1)
-    raise ValueError(f"dataset: expected one of {PERCEPTRON_DATASETS}, got {dataset!r}")
+    return data.xor(n_per_corner=10, noise=0.12, seed=1)
 
 
 def perceptron_view(w1: float = 1.0, w2: float = -1.0, b: float = 0.0, dataset: str = "separable"):
@@ -29,11 +28,12 @@ def perceptron_view(w1: float = 1.0, w2: float = -1.0, b: float = 0.0, dataset: 
     The title counts the misclassified points: move the weights until it reads 0 (possible for
     ``"separable"``, impossible for ``"xor"``).
     """
-    X, y = _points(dataset)
-    w = torch.tensor([float(w1), float(w2)])
-    mistakes = int((perceptron.predict(X, w, b) != y).sum())
+    w1, w2, b = (checks.number("perceptron_view", v, name) for v, name in ((w1, "w1"), (w2, "w2"), (b, "b")))
+    X, y = _points("perceptron_view", dataset)
+    w = torch.tensor([w1, w2])
+    mistakes = int((perceptron.predict_labels(X, w, b) != y).sum())
     fig, ax = plt.subplots(figsize=(4.6, 4))
-    plotting.plot_decision_regions(ax, X, y, lambda G: perceptron.predict(G, w, b))
+    plotting.plot_decision_regions(ax, X, y, lambda G: perceptron.predict_labels(G, w, b))
     ax.set_title(f"w = ({w1:.1f}, {w2:.1f}), b = {b:.1f}:  {mistakes} of {len(y)} misclassified")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
@@ -43,10 +43,18 @@ def perceptron_view(w1: float = 1.0, w2: float = -1.0, b: float = 0.0, dataset: 
 
 def mlp_view(hidden_units: int = 4, lr: float = 0.5, num_epochs: int = 400, seed: int = 0):
     """Train a from-scratch MLP ``2 → hidden_units → 2`` (tanh) on noisy XOR; show regions and loss curve."""
+    _check_mlp_view("mlp_view", hidden_units, lr, num_epochs, seed)
     fig = plt.figure(figsize=(8.5, 3.6))
     draw_mlp_view(fig, hidden_units, lr, num_epochs, seed)
     plt.close(fig)
     return fig
+
+
+def _check_mlp_view(fn: str, hidden_units, lr, num_epochs, seed) -> None:
+    checks.positive_int(fn, hidden_units, "hidden_units")
+    checks.number(fn, lr, "lr", 0, low_open=True)
+    checks.positive_int(fn, num_epochs, "num_epochs")
+    checks.positive_int(fn, seed, "seed", 0)
 
 
 def draw_mlp_view(fig, hidden_units: int = 4, lr: float = 0.5, num_epochs: int = 400, seed: int = 0,
@@ -60,8 +68,7 @@ def draw_mlp_view(fig, hidden_units: int = 4, lr: float = 0.5, num_epochs: int =
     Returns:
         The training accuracy as a fraction in [0, 1].
     """
-    if hidden_units < 1:
-        raise ValueError(f"hidden_units: expected >= 1, got {hidden_units}")
+    _check_mlp_view("draw_mlp_view", hidden_units, lr, num_epochs, seed)
     X, y = data.xor(n_per_corner=25, noise=0.15, seed=0)
     params = mlp.init_params([2, int(hidden_units), 2], seed=seed)
     losses = mlp.fit_scratch(params, X, y, lr=lr, num_epochs=num_epochs)
@@ -86,16 +93,19 @@ def parse_kernel(text: str) -> torch.Tensor:
 
     Rows are separated by ``;`` or new lines, numbers by spaces or commas.
     """
+    if not isinstance(text, str):
+        raise TypeError(f"parse_kernel: expected the kernel as text, got {type(text).__name__}")
     rows = [r for r in text.replace("\n", ";").split(";") if r.strip()]
     try:
         values = [[float(v) for v in r.replace(",", " ").split()] for r in rows]
-    except ValueError as e:
-        raise ValueError(f"kernel: expected numbers like '1 0 -1; 2 0 -2; 1 0 -1', got {text!r}") from e
+    except ValueError:
+        raise ValueError(f"parse_kernel: expected numbers like '1 0 -1; 2 0 -2; 1 0 -1', got {text!r}") from None
     n = len(values)
     if n == 0 or any(len(r) != n for r in values):
-        raise ValueError("kernel: expected a square grid of numbers (n rows of n), "
+        raise ValueError("parse_kernel: expected a square grid of numbers (n rows of n), "
                          f"got rows of lengths {[len(r) for r in values]}")
-    return torch.tensor(values)
+    kernel = torch.tensor(values)
+    return checks.finite("parse_kernel", kernel, "the kernel")
 
 
 def kernel_view(photo: str = "camera", kernel: str = "vertical edges (Sobel x)", custom: str = "", pool: str = "max"):
@@ -104,14 +114,18 @@ def kernel_view(photo: str = "camera", kernel: str = "vertical edges (Sobel x)",
     ``kernel`` names one of :data:`cnnlib.layers.KERNELS`, or is ``"custom"`` to use the ``custom`` text
     (see :func:`parse_kernel`). ``pool`` is ``"max"`` or ``"avg"``.
     """
-    if pool not in ("max", "avg"):
-        raise ValueError(f"pool: expected 'max' or 'avg', got {pool!r}")
+    checks.one_of("kernel_view", pool, ("max", "avg"), "pool")
+    checks.one_of("kernel_view", kernel, ("custom",) + tuple(layers.KERNELS), "kernel")
+    checks.one_of("kernel_view", photo, data.PHOTOS + data.TEXTURES, "photo")
     if kernel == "custom":
-        k = parse_kernel(custom)
-    elif kernel in layers.KERNELS:
-        k = layers.KERNELS[kernel]
+        try:
+            k = parse_kernel(custom)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"kernel_view: {e}") from None
+        if k.shape[0] > 128:
+            raise ValueError(f"kernel_view: expected a kernel of at most 128×128, got {tuple(k.shape)}")
     else:
-        raise ValueError(f"kernel: expected 'custom' or one of {tuple(layers.KERNELS)}, got {kernel!r}")
+        k = layers.KERNELS[kernel]
     img = data.load_photo(photo, size=128, gray=True)  # (1, 128, W)
     fmap = layers.apply_kernel(img, k, padding=k.shape[0] // 2)  # same size as the input for odd kernels
     rect = layers.relu(fmap)
@@ -125,7 +139,7 @@ def kernel_view(photo: str = "camera", kernel: str = "vertical edges (Sobel x)",
     ]
     fig, axes = plt.subplots(1, 4, figsize=(12, 3.3))
     for ax, (m, title, cmap) in zip(axes, panels):
-        m = m.detach().numpy()
+        m = m.detach().cpu().numpy()
         if cmap == "RdBu_r":
             lim = max(abs(m.min()), abs(m.max()), 1e-8)
             im = ax.imshow(m, cmap=cmap, vmin=-lim, vmax=lim)
@@ -148,11 +162,20 @@ def activations_view(model, images: torch.Tensor, index: int = 0,
     Args:
         model: e.g. ``cnnlib.pretrained.load()``; images: ``(N, C, H, W)``; index: which image.
     """
+    _check_activations_view("activations_view", model, images, index, layers_to_show, maps_per_layer)
     rows = len([n for n in layers_to_show if n != "fc8"])
     fig = plt.figure(figsize=(1.25 * (maps_per_layer + 1), 1.3 * max(rows, 1)))
     draw_activations(fig, model, images, index, layers_to_show, maps_per_layer, class_names)
     plt.close(fig)
     return fig
+
+
+def _check_activations_view(fn: str, model, images, index, layers_to_show, maps_per_layer) -> None:
+    checks.module(fn, model)
+    checks.images(fn, images, ndim=4, name="images")
+    checks.positive_int(fn, index, "index", 0, len(images) - 1)
+    checks.layer_list(fn, layers_to_show, "layers_to_show")
+    checks.positive_int(fn, maps_per_layer, "maps_per_layer")
 
 
 def draw_activations(fig, model, images: torch.Tensor, index: int = 0,
@@ -175,10 +198,7 @@ def draw_activations(fig, model, images: torch.Tensor, index: int = 0,
     """
     from .models import activations
 
-    if not 0 <= index < len(images):
-        raise ValueError(f"index: expected 0..{len(images) - 1}, got {index}")
-    if maps_per_layer < 1:
-        raise ValueError(f"maps_per_layer: expected >= 1, got {maps_per_layer}")
+    _check_activations_view("draw_activations", model, images, index, layers_to_show, maps_per_layer)
     x = images[index: index + 1]  # (1, C, H, W)
     names = list(layers_to_show) + ([] if "fc8" in layers_to_show else ["fc8"])
     acts = activations(model, x, names)
@@ -188,7 +208,8 @@ def draw_activations(fig, model, images: torch.Tensor, index: int = 0,
     title = ", ".join(f"{label(int(k))} {float(p):.0%}" for p, k in zip(top.values, top.indices))
     rows = [n for n in layers_to_show if acts[n].ndim == 4]
     if not rows:
-        raise ValueError(f"layers_to_show: expected at least one layer with feature maps, got {tuple(layers_to_show)}")
+        raise ValueError(f"draw_activations: expected in layers_to_show at least one layer with feature maps, got "
+                         f"{tuple(layers_to_show)}")
     axes = fig.subplots(len(rows), maps_per_layer + 1, squeeze=False)
     for r, name in enumerate(rows):
         a = acts[name][0]  # (C, h, w)
@@ -199,11 +220,19 @@ def draw_activations(fig, model, images: torch.Tensor, index: int = 0,
             axes[r, c].set_yticks([])
         for c in range(min(maps_per_layer, a.shape[0])):
             # black = 0 or below (what the ReLU after a conv layer passes on as 0), even for an all-negative map
-            axes[r, c + 1].imshow(a[c].numpy(), cmap="magma", vmin=0, vmax=max(float(a[c].max()), 1e-6))
+            axes[r, c + 1].imshow(a[c].cpu().numpy(), cmap="magma", vmin=0, vmax=max(float(a[c].max()), 1e-6))
     axes[0, 0].set_title("input", fontsize=8)
     fig.suptitle(f"image {index}: {title}", fontsize=10)
     fig.tight_layout()
     return probs
+
+
+def _check_mined(fn: str, mined, layer) -> None:
+    """``mined`` a non-empty ``{layer: result}`` dict and ``layer`` one of its keys."""
+    if not isinstance(mined, dict) or not mined:
+        raise TypeError(f"{fn}: expected the mined results as a non-empty {{layer: ...}} dict, got "
+                        f"{type(mined).__name__}")
+    checks.one_of(fn, layer, list(mined), "layer (one of the mined layers)")
 
 
 def top_projections_view(model, X: torch.Tensor, tops: dict, layer: str = "conv1", channel: int = 0):
@@ -215,8 +244,7 @@ def top_projections_view(model, X: torch.Tensor, tops: dict, layer: str = "conv1
     """
     from .topk import top_projections
 
-    if layer not in tops:
-        raise ValueError(f"layer: expected one of the mined layers {list(tops)}, got {layer!r}")
+    _check_mined("top_projections_view", tops, layer)
     recon, patches = top_projections(model, X, tops[layer], channel)
     fig = plotting.plot_top_projections([(f"{layer} map {channel}", recon, patches)], size=2.6)
     plt.close(fig)
@@ -238,8 +266,7 @@ def draw_top_projections(fig, model, X: torch.Tensor, tops: dict, layer: str = "
     """
     from .topk import top_projections
 
-    if layer not in tops:
-        raise ValueError(f"layer: expected one of the mined layers {list(tops)}, got {layer!r}")
+    _check_mined("draw_top_projections", tops, layer)
     recon, patches = top_projections(model, X, tops[layer], channel)  # each (k, C, R, R)
     ax_r, ax_p = fig.subplots(1, 2)
     ax_r.imshow(plotting.to_numpy_image(plotting.mosaic(plotting.normalize_projection(recon))), cmap="gray",
@@ -292,8 +319,7 @@ def evolution_view(models, X: torch.Tensor, evolutions: dict, layer: str = "conv
     """
     from .evolution import follow
 
-    if layer not in evolutions:
-        raise ValueError(f"layer: expected one of the mined layers {list(evolutions)}, got {layer!r}")
+    _check_mined("evolution_view", evolutions, layer)
     evo = follow(models, X, evolutions[layer], [channel])
     fig = plotting.plot_evolution(evo, title=f"{layer}, map {channel}: strongest activation at each epoch",
                                   size=1.1, patches=True)
@@ -308,10 +334,12 @@ def draw_evolution_epoch(fig, evolutions: dict, epoch: int):
     Returns:
         ``{layer: (M,) strongest activations}`` at that epoch.
     """
+    if not isinstance(evolutions, dict) or not evolutions:
+        raise TypeError(f"draw_evolution_epoch: expected a non-empty {{layer: Evolution}} dict, got "
+                        f"{type(evolutions).__name__}")
     layers = list(evolutions)
     epochs = evolutions[layers[0]].epochs
-    if epoch not in epochs:
-        raise ValueError(f"epoch: expected one of the snapshots {epochs}, got {epoch}")
+    checks.one_of("draw_evolution_epoch", epoch, epochs, "epoch (one of the snapshots)")
     e = epochs.index(epoch)
     M = max(len(evolutions[layer].channels) for layer in layers)
     axes = fig.subplots(len(layers), M, squeeze=False)
@@ -348,8 +376,9 @@ def draw_transfer(fig, features: dict, y: torch.Tensor, class_names, layer: str,
     from .data import split_per_class
     from .transfer import fit_softmax, mean_class_accuracy
 
-    if layer not in features:
-        raise ValueError(f"layer: expected one of {list(features)}, got {layer!r}")
+    _check_mined("draw_transfer", features, layer)
+    checks.positive_int("draw_transfer", n_per_class, "n_per_class")
+    checks.positive_int("draw_transfer", split, "split", 0)
     train_idx, test_idx = split_per_class(y, n_per_class, seed=split)
     probe = fit_softmax(features[layer][train_idx], y[train_idx], len(class_names), weight_decay)
     with torch.no_grad():
@@ -363,6 +392,9 @@ def draw_transfer(fig, features: dict, y: torch.Tensor, class_names, layer: str,
 
 def transfer_view(features: dict, y: torch.Tensor, class_names, layer: str, n_per_class: int = 5, split: int = 0):
     """:func:`draw_transfer` in a new figure, for ``interact``."""
+    _check_mined("transfer_view", features, layer)
+    checks.positive_int("transfer_view", n_per_class, "n_per_class")
+    checks.positive_int("transfer_view", split, "split", 0)
     fig = plt.figure(figsize=(6.2, 5.2))
     draw_transfer(fig, features, y, class_names, layer, n_per_class, split)
     plt.close(fig)

@@ -1,5 +1,7 @@
 """Regularized activation maximization: the climb, each regularizer, and the errors."""
 
+import json
+
 import pytest
 import torch
 import torch.nn as nn
@@ -76,3 +78,316 @@ def test_bad_arguments_raise_clear_errors():
     with pytest.raises(ValueError, match="has 10 units, got channel=10"):
         actmax.maximize(model, "fc8", 10, (1, 28, 28), steps=1)
     assert all(len(m._forward_hooks) == 0 for m in model.modules())
+
+
+# --- parameterizations ------------------------------------------------------------------------------------------
+
+
+def test_fourier_scale_is_one_over_frequency_with_a_floor_at_the_constant_term():
+    s = actmax.fourier_scale(8, 8)  # (8, 5): rows f_y = 0, 1/8, ..., -1/8; columns f_x = 0, 1/8, ..., 4/8
+    assert s.shape == (8, 5)
+    assert s[0, 0] == 8 and s[0, 1] == 8 and s[1, 0] == 8 and s[7, 0] == 8  # f = 0 floored at 1/8, f = 1/8
+    assert s[0, 2] == 4 and s[0, 4] == 2
+    torch.testing.assert_close(s[4, 4], torch.tensor(2 ** 0.5))  # f = sqrt(0.5² + 0.5²)
+
+
+@pytest.mark.parametrize("h, w", [(8, 8), (7, 10), (9, 5)])
+def test_fourier_parameterization_round_trips_an_image(h, w):
+    x = torch.rand(2, 3, h, w, dtype=torch.float64)
+    coeffs = actmax.image_to_fourier(x)
+    assert coeffs.shape == (2, 3, h, w // 2 + 1, 2)
+    torch.testing.assert_close(actmax.fourier_to_image(coeffs, h, w), x)
+
+
+def test_one_fourier_coefficient_is_a_cosine_of_amplitude_one_over_frequency():
+    h = w = 16
+    c = torch.zeros(1, 1, h, w // 2 + 1, 2, dtype=torch.float64)
+    c[0, 0, 0, 2, 0] = 1.0  # frequency f_x = 2/16 cycles per pixel, f = 1/8, scale 8
+    x = actmax.fourier_to_image(c, h, w)[0, 0]
+    j = torch.arange(w, dtype=torch.float64)
+    # orthonormal irfft2 of one (non-DC, non-Nyquist) coefficient c: 2·c·cos(2π f_x j) / sqrt(H W)
+    expected = (2 * 8 * torch.cos(2 * torch.pi * 2 / 16 * j) / 16).expand(h, w)
+    torch.testing.assert_close(x, expected)
+
+
+def test_colour_decorrelation_is_the_inverse_of_its_correlation():
+    M = actmax.COLOR_MATRIX
+    assert M.norm(dim=0).max() == pytest.approx(1.0)
+    gram = M.T @ M  # columns of U·sqrt(S) are orthogonal: MᵀM is (nearly) diagonal, the grey axis largest
+    assert (gram - torch.diag(gram.diagonal())).abs().max() < 0.02 * gram.diagonal().max()
+    assert gram.diagonal().argmax() == 0 and (M[:, 0] > 0).all()
+    z = torch.randn(1, 3, 200, 200, dtype=torch.float64)
+    rgb = actmax.decorrelated_to_rgb(z)
+    torch.testing.assert_close(actmax.rgb_to_decorrelated(rgb), z)
+    cov = torch.cov(rgb.flatten(2)[0])  # white z → RGB correlated as M Mᵀ (the measured ImageNet correlation)
+    torch.testing.assert_close(cov, (M @ M.T).double(), atol=0.01, rtol=0.05)
+    correlated = (torch.linalg.cholesky((M @ M.T).double()) @ torch.randn(3, 40000, dtype=torch.float64))
+    white = actmax.rgb_to_decorrelated(correlated.view(1, 3, 200, 200))
+    torch.testing.assert_close(torch.cov(white.flatten(2)[0]), torch.eye(3, dtype=torch.float64), atol=0.03, rtol=0)
+
+
+@pytest.mark.parametrize("fourier, decorrelate", [(False, False), (True, False), (False, True), (True, True)])
+def test_every_parameterization_is_inverted_by_from_image(fourier, decorrelate):
+    param = actmax.Parameterization(fourier, decorrelate)
+    p = param.random(2, (3, 12, 9), 0.1, torch.Generator().manual_seed(0)).double()
+    x = param.to_image(p, 12, 9)
+    assert x.shape == (2, 3, 12, 9)
+    torch.testing.assert_close(param.to_image(param.from_image(x), 12, 9), x)
+    if not fourier and not decorrelate:
+        assert torch.equal(x, p)
+
+
+# --- transformations --------------------------------------------------------------------------------------------
+
+
+def test_jitter_by_k_is_a_shift_and_mirrors_the_border():
+    x = torch.arange(64.0).view(1, 1, 8, 8)
+    moved = actmax.shift(x, 2, -3)  # down 2, left 3
+    torch.testing.assert_close(moved[..., 2:, :5], x[..., :6, 3:])
+    torch.testing.assert_close(moved[..., 0, :5], x[..., 2, 3:])  # the mirrored row above the top
+    assert torch.equal(actmax.shift(x, 0, 0), x)
+
+
+def test_rescale_zooms_about_the_centre_and_rotate_turns_counter_clockwise():
+    ramp = torch.arange(8.0).view(1, 1, 1, 8).expand(1, 1, 8, 8)
+    zoomed = actmax.rescale(ramp, 2.0)  # twice as large: the ramp's slope halves, the centre 3.5 stays
+    torch.testing.assert_close(zoomed[0, 0, 3], 3.5 + 0.5 * (torch.arange(8.0) - 3.5))
+    torch.testing.assert_close(actmax.rescale(ramp, 1.0), ramp)
+    x = torch.rand(2, 3, 9, 9)
+    torch.testing.assert_close(actmax.rotate(x, 90), torch.rot90(x, 1, (2, 3)), atol=1e-5, rtol=0)
+    torch.testing.assert_close(actmax.rotate(x, -90), torch.rot90(x, -1, (2, 3)), atol=1e-5, rtol=0)
+    torch.testing.assert_close(actmax.rotate(x, 0), x)
+    disc = ((torch.arange(21.0) - 10).view(-1, 1) ** 2 + (torch.arange(21.0) - 10) ** 2 <= 16).float()[None, None]
+    torch.testing.assert_close(actmax.rotate(disc, 37), disc, atol=0.6, rtol=0)  # a disc is turned into itself
+    assert actmax.rotate(disc, 37).sum() == pytest.approx(float(disc.sum()), rel=0.05)
+
+
+def test_robustness_draws_every_shift_in_range_repeatably_and_switches_off():
+    rob = actmax.Robustness(jitter=2, scale=(0.9, 1.1), rotate=10)
+    draws = [rob.sample(torch.Generator().manual_seed(0)) for _ in range(2)]
+    assert draws[0] == draws[1]
+    gen = torch.Generator().manual_seed(1)
+    many = [rob.sample(gen) for _ in range(500)]
+    assert {d[0] for d in many} == {-2, -1, 0, 1, 2} == {d[1] for d in many}
+    assert all(0.9 <= d[2] <= 1.1 and -10 <= d[3] <= 10 for d in many)
+    off = actmax.Robustness().sample(gen)
+    assert off == (0, 0, 1.0, 0.0)
+    x = torch.rand(1, 3, 10, 10)
+    assert torch.equal(actmax.transform(x, *off), x)
+
+
+# --- objectives -------------------------------------------------------------------------------------------------
+
+
+def test_objectives_read_a_unit_a_channel_mean_and_a_logit():
+    out = torch.arange(2 * 3 * 3 * 3, dtype=torch.float32).view(2, 3, 3, 3)
+    assert torch.equal(actmax.objective(out, 1), out[:, 1, 1, 1])
+    assert torch.equal(actmax.objective(out, 2, "channel"), out[:, 2].mean((1, 2)))
+    logits = torch.tensor([[1.0, 5.0], [2.0, -1.0]])
+    assert torch.equal(actmax.objective(logits, 1), torch.tensor([5.0, -1.0]))
+
+
+def test_diversity_is_one_for_copies_and_zero_for_images_seen_by_different_channels():
+    a = torch.rand(1, 4, 5, 5)
+    assert actmax.diversity(torch.cat([a, a, 2 * a])).item() == pytest.approx(1.0, abs=1e-6)
+    b = torch.zeros(2, 2, 3, 3)
+    b[0, 0] = 1.0  # image 0 lights channel 0 only, image 1 channel 1 only: their Gram matrices are orthogonal
+    b[1, 1] = 1.0
+    assert actmax.diversity(b).item() == pytest.approx(0.0, abs=1e-7)
+
+
+# --- the climb --------------------------------------------------------------------------------------------------
+
+
+def _tiny_classifier():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(8, 8, 3, padding=1),
+                          nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
+    return model.eval()
+
+
+@pytest.mark.parametrize("fourier, decorrelate, robust", [(True, True, True), (False, False, False)])
+def test_the_climb_raises_the_objective_well_above_random_inputs(fourier, decorrelate, robust):
+    model = _tiny_classifier()
+    kw = dict(param=actmax.Parameterization(fourier, decorrelate),
+              robustness=actmax.ROBUST if robust else actmax.Robustness(), steps=60, lr=0.05, seed=3)
+    v = actmax.visualize(model, "6", 2, (3, 32, 32), **kw)
+    assert v.images.shape == (1, 3, 32, 32) and v.images.min() >= 0 and v.images.max() <= 1
+    with torch.no_grad():
+        found = model(v.images)[0, 2]
+        random = model(torch.rand(256, 3, 32, 32))[:, 2]
+    assert found > random.max() + 3 * random.std()
+    assert v.objective[-1] > v.objective[0]
+    again = actmax.visualize(model, "6", 2, (3, 32, 32), **kw)
+    assert torch.equal(again.images, v.images)  # seeded
+    assert all(p.grad is None for p in model.parameters())
+    assert all(len(m._forward_hooks) == 0 for m in model.modules())
+
+
+def test_channel_objective_with_diversity_and_yosinski_regularizers():
+    model = _tiny_classifier()
+    reg = actmax.Regularizers(decay=0.001, blur_every=8, blur_width=0.5, norm_pct=5, contrib_pct=5)
+    v = actmax.visualize(model, "1", 5, (3, 24, 24), kind="channel", reg=reg, batch=3, diversity_weight=1.0,
+                         steps=60, seed=0)
+    assert v.images.shape == (3, 3, 24, 24)
+    with torch.no_grad():
+        found = model[:2](v.images)[:, 5].mean((1, 2))  # (3,)
+        random = model[:2](torch.rand(256, 3, 24, 24))[:, 5].mean((1, 2))
+    assert found.min() > random.max()
+    assert not torch.equal(v.images[0], v.images[1])
+
+
+# --- recognisability --------------------------------------------------------------------------------------------
+
+
+class _Checkerboard(nn.Module):
+    """Class 1's logit is 40 × the image's correlation with a one-pixel checkerboard: a 'fooling' detector
+    tuned to one exact pixel grid; class 0's logit is 0."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        i = torch.arange(size)
+        self.register_buffer("board", ((i.view(-1, 1) + i) % 2 * 2 - 1.0).expand(3, size, size).clone())
+        self.scale = nn.Parameter(torch.tensor(40.0 / (3 * size * size)))
+
+    def forward(self, x):
+        s = self.scale * (x - 0.5).mul(self.board).flatten(1).sum(1)
+        return torch.stack([torch.zeros_like(s), s], 1)
+
+
+def test_a_fooling_pattern_loses_its_class_under_transformations_and_a_constant_image_keeps_it():
+    model = _Checkerboard(32).eval()
+    board = (model.board[None] + 1) / 2  # (1, 3, 32, 32) in {0, 1}
+    p = actmax.class_probability(model, board, 1)
+    torch.testing.assert_close(p, torch.sigmoid(torch.tensor([20.0])))
+    moved = actmax.transformed_probability(model, board, 1, n=32, seed=0)
+    assert p.item() > 0.99 and moved.item() < 0.75
+    grey = torch.full((2, 3, 32, 32), 0.7)  # every transformation of a constant image is the same image
+    torch.testing.assert_close(actmax.transformed_probability(model, grey, [0, 1]),
+                               actmax.class_probability(model, grey, [0, 1]))
+    half = actmax.class_probability(model, grey, 0, preprocess=lambda x: x * 0)
+    torch.testing.assert_close(half, torch.full((2,), 0.5))
+
+
+# --- bad input ----------------------------------------------------------------------------------------------------
+
+_M = ZFNetSmall().eval()
+_T = _tiny_classifier()
+_X = torch.rand(1, 3, 8, 8)
+_BAD = [
+    ("gaussian_blur", lambda: actmax.gaussian_blur(torch.zeros(3, 8, 8), 1.0), ValueError),
+    ("gaussian_blur", lambda: actmax.gaussian_blur(torch.zeros(1, 1, 8, 8, dtype=torch.uint8), 1.0), TypeError),
+    ("gaussian_blur", lambda: actmax.gaussian_blur(_X, -1.0), ValueError),
+    ("gaussian_blur", lambda: actmax.gaussian_blur(_X, float("nan")), ValueError),
+    ("regularize", lambda: actmax.regularize(_X, torch.rand(1, 3, 4, 4), 1, actmax.Regularizers()), ValueError),
+    ("regularize", lambda: actmax.regularize(_X, _X, 0, actmax.Regularizers()), ValueError),
+    ("regularize", lambda: actmax.regularize(_X, _X, 1, {"decay": 0.1}), TypeError),
+    ("regularize", lambda: actmax.regularize(_X * float("nan"), _X, 1, actmax.Regularizers()), ValueError),
+    ("Regularizers", lambda: actmax.Regularizers(norm_pct=120), ValueError),
+    ("Regularizers", lambda: actmax.Regularizers(decay=1.0), ValueError),
+    ("maximize", lambda: actmax.maximize(_M, "conv9", 0, (1, 28, 28), steps=1), ValueError),
+    ("maximize", lambda: actmax.maximize(_M, "fc8", 10, (1, 28, 28), steps=1), ValueError),
+    ("maximize", lambda: actmax.maximize(_M, ["fc8"], 0, (1, 28, 28), steps=1), TypeError),
+    ("maximize", lambda: actmax.maximize(_M, "fc8", 0, (1, 28, 28), steps=0), ValueError),
+    ("maximize", lambda: actmax.maximize(_M, "fc8", 0, (28, 28), steps=1), ValueError),
+    ("maximize", lambda: actmax.maximize(_M, "fc8", 0, (1, 28, 28), steps=1, lr=-1.0), ValueError),
+    ("maximize", lambda: actmax.maximize(_M, "fc8", 0, (1, 28, 28), steps=1, bounds=(1, 0)), ValueError),
+    ("maximize", lambda: actmax.maximize(_M, "fc8", -1, (1, 28, 28), steps=1), ValueError),
+    ("maximize", lambda: actmax.maximize(nn.ReLU(), "0", 0, (1, 28, 28), steps=1), ValueError),
+    ("maximize", lambda: actmax.maximize(ZFNetSmall().train(), "fc8", 0, (1, 28, 28), steps=1), ValueError),
+    ("unit_activation", lambda: actmax.unit_activation(_M, "fc8", 0, torch.rand(1, 28, 28)), ValueError),
+    ("unit_activation", lambda: actmax.unit_activation(_M, "fc8", 0, torch.rand(1, 1, 28, 28).double()),
+     TypeError),
+    ("fourier_scale", lambda: actmax.fourier_scale(0, 8), ValueError),
+    ("fourier_scale", lambda: actmax.fourier_scale(8, 2.5), TypeError),
+    ("fourier_to_image", lambda: actmax.fourier_to_image(torch.zeros(1, 3, 8, 5, 2), 8, 10), ValueError),
+    ("fourier_to_image", lambda: actmax.fourier_to_image(torch.zeros(1, 3, 8, 5), 8, 8), ValueError),
+    ("image_to_fourier", lambda: actmax.image_to_fourier(torch.zeros(3, 8, 8)), ValueError),
+    ("decorrelated_to_rgb", lambda: actmax.decorrelated_to_rgb(torch.zeros(1, 1, 8, 8)), ValueError),
+    ("rgb_to_decorrelated", lambda: actmax.rgb_to_decorrelated(torch.zeros(1, 4, 8, 8)), ValueError),
+    ("rgb_to_decorrelated", lambda: actmax.rgb_to_decorrelated(torch.zeros(1, 3, 8, 8, dtype=torch.int64)),
+     TypeError),
+    ("shift", lambda: actmax.shift(_X, 8, 0), ValueError),
+    ("shift", lambda: actmax.shift(_X, 1.5, 0), TypeError),
+    ("shift", lambda: actmax.shift(torch.zeros(0, 3, 8, 8), 1, 0), ValueError),
+    ("rescale", lambda: actmax.rescale(_X, 0.0), ValueError),
+    ("rescale", lambda: actmax.rescale(_X, "2"), TypeError),
+    ("rotate", lambda: actmax.rotate(_X, float("inf")), ValueError),
+    ("rotate", lambda: actmax.rotate(_X[0], 10), ValueError),
+    ("Robustness", lambda: actmax.Robustness(jitter=-1), ValueError),
+    ("Robustness", lambda: actmax.Robustness(scale=(1.1, 0.9)), ValueError),
+    ("objective", lambda: actmax.objective(torch.zeros(2, 5), 1, "channel"), ValueError),
+    ("objective", lambda: actmax.objective(torch.zeros(2, 5), 5), ValueError),
+    ("objective", lambda: actmax.objective(torch.zeros(2, 5), 1, "logit"), ValueError),
+    ("objective", lambda: actmax.objective([1.0, 2.0], 1), TypeError),
+    ("diversity", lambda: actmax.diversity(torch.zeros(1, 3, 4, 4)), ValueError),
+    ("diversity", lambda: actmax.diversity(torch.zeros(2, 3)), ValueError),
+    ("visualize", lambda: actmax.visualize(_T, "6", 2, (1, 16, 16), steps=1), ValueError),
+    ("visualize", lambda: actmax.visualize(_T, "6", 2, (3, 16, 16), steps=1, diversity_weight=1.0), ValueError),
+    ("visualize", lambda: actmax.visualize(_T, "6", 2, (3, 16, 16), steps=1, kind="mean"), ValueError),
+    ("visualize", lambda: actmax.visualize(_T, "6", 2, (3, 16, 16), steps=1, kind="channel"), ValueError),
+    ("visualize", lambda: actmax.visualize(_T, "6", 4, (3, 16, 16), steps=1), ValueError),
+    ("visualize", lambda: actmax.visualize(_T, "nope", 0, (3, 16, 16), steps=1), ValueError),
+    ("visualize", lambda: actmax.visualize(_T, "6", 0, (3, 16, 16), steps=1, param="fourier"), TypeError),
+    ("visualize", lambda: actmax.visualize(_T, "6", 0, (3, 16, 16), steps=1, batch=0), ValueError),
+    ("visualize", lambda: actmax.visualize(_T, "6", 0, (3, 16, 16), steps=1, lr=0), ValueError),
+    ("visualize", lambda: actmax.visualize("model", "6", 0, (3, 16, 16), steps=1), TypeError),
+    ("class_probability", lambda: actmax.class_probability(_T, _X, [0, 1]), ValueError),
+    ("class_probability", lambda: actmax.class_probability(_T, _X, 0.5), ValueError),
+    ("class_probability", lambda: actmax.class_probability(_T, _X[0], 0), ValueError),
+    ("class_probability", lambda: actmax.class_probability(_T, _X, 9), ValueError),
+    ("transformed_probability", lambda: actmax.transformed_probability(_T, _X, 0, n=0), ValueError),
+    ("transformed_probability", lambda: actmax.transformed_probability(_T, _X.byte(), 0), TypeError),
+    ("transformed_probability", lambda: actmax.transformed_probability(_T, _X, 0, robustness=(8, 1, 10)),
+     TypeError),
+]
+
+
+@pytest.mark.parametrize("fn, call, error", _BAD, ids=[f"{i}-{b[0]}" for i, b in enumerate(_BAD)])
+def test_bad_input_raises_a_clear_error_naming_the_function(fn, call, error):
+    with pytest.raises(error, match=f"^{fn}"):
+        call()
+
+
+# --- shipped renders ----------------------------------------------------------------------------------------------
+
+
+def test_renders_load_after_their_checksum_and_refuse_a_corrupted_file(tmp_path):
+    from PIL import Image
+
+    img = (torch.rand(3, 6, 5) * 255).round().to(torch.uint8)
+    Image.fromarray(img.permute(1, 2, 0).numpy()).save(tmp_path / "class-x.png")
+    (tmp_path / "results.json").write_text('{"images": {}}')
+    with pytest.raises(FileNotFoundError, match="^load_render: .*MANIFEST.json is missing"):
+        actmax.load_render("class-x.png", tmp_path)
+    actmax.write_render_manifest(tmp_path)
+    torch.testing.assert_close(actmax.load_render("class-x.png", tmp_path), img.float() / 255)
+    assert actmax.render_results(tmp_path) == {"images": {}}
+    with pytest.raises(FileNotFoundError, match="^load_render: 'class-y.png' is not among the 2 shipped"):
+        actmax.load_render("class-y.png", tmp_path)
+    data = bytearray((tmp_path / "class-x.png").read_bytes())
+    data[-20] ^= 0xFF
+    (tmp_path / "class-x.png").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="^load_render: .* does not match its sha256"):
+        actmax.load_render("class-x.png", tmp_path)
+    (tmp_path / "MANIFEST.json").write_text("{not json")
+    with pytest.raises(ValueError, match="^render_results: .* is not valid JSON"):
+        actmax.render_results(tmp_path)
+
+
+def test_the_shipped_renders_match_their_manifest():
+    manifest = json.loads((actmax.RENDER_DIR / "MANIFEST.json").read_text())
+    assert "results.json" in manifest and any(name.startswith("class-all_on-") for name in manifest)
+    for name in manifest:
+        if name.endswith(".png"):
+            assert actmax.load_render(name).shape == (3, 128, 128)
+
+
+def test_contribution_clipping_adds_nothing_at_the_norm_clippings_percentile_and_acts_above_it():
+    torch.manual_seed(0)
+    x, grad = torch.randn(1, 3, 10, 10), torch.randn(1, 3, 10, 10)
+    norm_only = actmax.regularize(x, grad, 1, actmax.Regularizers(norm_pct=20))
+    both = actmax.regularize(x, grad, 1, actmax.Regularizers(norm_pct=20, contrib_pct=20))
+    assert torch.equal(both, norm_only) and int((norm_only[0, 0] == 0).sum()) == 20
+    more = actmax.regularize(x, grad, 1, actmax.Regularizers(norm_pct=20, contrib_pct=40))
+    assert int((more[0, 0] == 0).sum()) == 40

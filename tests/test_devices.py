@@ -9,7 +9,18 @@ import cnnlib
 def test_device_is_available_backend():
     d = cnnlib.device()
     assert d.type in ("cuda", "mps", "cpu")
-    assert torch.zeros(1, device=d).device.type == d.type
+    x, w = torch.randn(2, 3, 9, 9), torch.randn(4, 3, 3, 3)
+    on_device = torch.nn.functional.conv2d(x.to(d), w.to(d))  # it computes there, and gives the CPU's answer
+    assert on_device.device.type == d.type
+    torch.testing.assert_close(on_device.cpu(), torch.nn.functional.conv2d(x, w), atol=1e-3, rtol=1e-3)
+
+
+@pytest.mark.parametrize("cuda, mps, want", [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")])
+def test_device_prefers_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, want):
+    monkeypatch.delenv("CNNLIB_DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert cnnlib.device() == torch.device(want)
 
 
 def test_device_override(monkeypatch):

@@ -88,7 +88,7 @@ def test_strongest_projections_project_each_maps_strongest_unit_over_the_data():
             torch.testing.assert_close(evo.patches[e, m], crop(X[n], R, i, j))
     fig = plotting.plot_evolution(evo, title="conv3")
     assert len(fig.axes) == 4 and fig.axes[1].get_title() == "epoch 2" and fig.axes[0].get_ylabel() == "map 0"
-    with pytest.raises(ValueError, match="has 96 feature maps"):
+    with pytest.raises(ValueError, match=r"strongest_projections: expected feature maps of 'conv3' \(96 maps\) .* 96"):
         evolution.strongest_projections(models, X, {"conv3": [96]}, progress=False)
 
 
@@ -104,5 +104,5 @@ def test_follow_projects_other_maps_without_mining_again():
     assert torch.equal(other.values, direct.values) and other.channels == [7, 1]
     fig = plotting.plot_evolution(other, patches=True)
     assert len(fig.axes) == 2 * 2 * 2 and fig.axes[2].get_ylabel() == "patch"  # 2 maps × (projection, patch) × 2 epochs
-    with pytest.raises(ValueError, match="has 64 feature maps"):
+    with pytest.raises(ValueError, match=r"follow: expected feature maps of 'conv5' \(64 maps\) in 0\.\.63, got 64"):
         evolution.follow(models, X, evo, [64])

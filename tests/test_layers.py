@@ -72,5 +72,21 @@ def test_bad_inputs_raise_clear_errors():
         layers.max_pool2d(torch.randn(1, 1, 2, 2), 3)
     with pytest.raises(TypeError, match="int or a pair"):
         layers.max_pool2d(torch.randn(1, 1, 4, 4), 2.5)
-    with pytest.raises(ValueError, match="unknown kernel"):
+    with pytest.raises(ValueError, match="apply_kernel: expected kernel to be one of"):
         layers.apply_kernel(torch.randn(1, 8, 8), "nope")
+
+
+@pytest.mark.parametrize("kernel, stride, padding, ceil_mode", [(3, 2, 1, False), (3, 2, 1, True), (2, 2, 0, True),
+                                                                (3, 1, 0, False), ((3, 2), (2, 1), (1, 0), True)])
+def test_pool_windows_are_torchs_windows(kernel, stride, padding, ceil_mode):
+    """The max over each window is F.max_pool2d with the same geometry (padding and ceil_mode included), and
+    output_size gives its shape."""
+    from cnnlib.layers import output_size, pair, pool_windows
+
+    x = torch.randn(2, 3, 7, 10)
+    windows = pool_windows(x, kernel, stride, padding, ceil_mode)
+    want = F.max_pool2d(x, kernel, stride, padding, ceil_mode=ceil_mode)
+    torch.testing.assert_close(windows.amax(-1), want)
+    (k0, k1), (s0, s1), (p0, p1) = pair(kernel), pair(stride), pair(padding)
+    assert windows.shape == (2, 3, output_size(7, k0, s0, p0, ceil_mode), output_size(10, k1, s1, p1, ceil_mode),
+                             k0 * k1)

@@ -49,5 +49,5 @@ def test_bad_inputs():
         mlp.make_mlp([2, 2], activation="softsign")
     with pytest.raises(ValueError, match="sizes"):
         mlp.init_params([3])
-    with pytest.raises(ValueError, match=r"X: expected \(N, 2\)"):
+    with pytest.raises(ValueError, match=r"forward: expected X of shape \(N, 2\)"):
         mlp.forward(mlp.init_params([2, 2]), torch.randn(3, 5))

@@ -11,7 +11,7 @@ def test_converges_on_separable_data():
     res = perceptron.train_perceptron(X, y, lr=1.0, max_epochs=200)
     assert res.converged
     assert res.mistakes_per_epoch[-1] == 0
-    assert (perceptron.predict(X, res.w, res.b) == y).all()
+    assert (perceptron.predict_labels(X, res.w, res.b) == y).all()
 
 
 def test_novikoff_bound_holds():
@@ -44,8 +44,8 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="targets are 0 or 1"):
         perceptron.train_perceptron(torch.randn(4, 2), torch.tensor([0, 1, 2, 1]))
     with pytest.raises(ValueError, match=r"2-D tensor \(N, D\)"):
-        perceptron.predict(torch.randn(4), torch.randn(4), 0.0)
-    with pytest.raises(ValueError, match="w: expected shape"):
-        perceptron.predict(torch.randn(4, 3), torch.randn(2), 0.0)
-    with pytest.raises(ValueError, match="positive learning rate"):
+        perceptron.predict_labels(torch.randn(4), torch.randn(4), 0.0)
+    with pytest.raises(ValueError, match="predict_labels: expected w of shape"):
+        perceptron.predict_labels(torch.randn(4, 3), torch.randn(2), 0.0)
+    with pytest.raises(ValueError, match=r"train_perceptron: expected lr in \(0, inf\]"):
         perceptron.train_perceptron(torch.randn(4, 2), torch.tensor([0, 1, 0, 1]), lr=0)

@@ -19,20 +19,24 @@ def _weights(work, name="tiny"):
 
 
 def test_resume_gives_the_same_weights(tmp_path):
-    cfg = train.SnapshotConfig(**TINY)
+    cfg = train.SnapshotConfig(**{**TINY, "dropout": 0.5})  # dropout on: its masks must resume too
     cpu = torch.device("cpu")
     train.train_snapshots(cfg, tmp_path / "a", tmp_path / "wa", device=cpu, progress=False)
     train.train_snapshots(cfg, tmp_path / "b", tmp_path / "wb", device=cpu, progress=False, stop_after=1)
     checkpoint = torch.load(tmp_path / "wb/tiny/checkpoint.pt", weights_only=False)
     assert len(train.History(**checkpoint["history"]).test_acc) == 1
+    assert "cuda_rng" in checkpoint and (checkpoint["cuda_rng"] is not None) == torch.cuda.is_available()
     hist = train.train_snapshots(cfg, tmp_path / "b", tmp_path / "wb", device=cpu, progress=False)
     assert len(hist.test_acc) == 3
     for k, v in _weights(tmp_path / "wa").items():
         assert torch.equal(v, _weights(tmp_path / "wb")[k]), k
     assert pretrained.available(tmp_path / "a") == {"tiny": [1, 3]}
-    with pytest.raises(ValueError, match="another configuration"):
-        train.train_snapshots(train.SnapshotConfig(**{**TINY, "lr": 0.1}), tmp_path / "b", tmp_path / "wb",
-                              device=cpu, progress=False)
+    with pytest.raises(ValueError, match="^train_snapshots: .* another configuration"):
+        train.train_snapshots(train.SnapshotConfig(**{**TINY, "dropout": 0.5, "lr": 0.1}), tmp_path / "b",
+                              tmp_path / "wb", device=cpu, progress=False)
+    (tmp_path / "wb/tiny/checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="^train_snapshots: .*checkpoint.pt is corrupted"):
+        train.train_snapshots(cfg, tmp_path / "b", tmp_path / "wb", device=cpu, progress=False)
 
 
 def _free_port():
@@ -43,8 +47,9 @@ def _free_port():
 
 @pytest.mark.enable_socket
 def test_two_process_ddp_matches_one_process(tmp_path):
+    """With dropout on: each example gets the mask it gets in one process (so the ranks' masks differ)."""
     args = ["-m", "cnnlib.train", "--name", "tiny", "--dataset", "digits", "--epochs", "1", "--snapshots", "1",
-            "--batch-size", "64", "--dropout", "0", "--no-progress", "--device", "cpu"]
+            "--batch-size", "64", "--dropout", "0.5", "--no-progress", "--device", "cpu"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     one = subprocess.run([sys.executable, *args, "--out", str(tmp_path / "o1"), "--work", str(tmp_path / "w1")],
                          capture_output=True, text=True, env=env, timeout=300)
@@ -56,7 +61,7 @@ def test_two_process_ddp_matches_one_process(tmp_path):
     assert two.returncode == 0, two.stderr[-3000:]
     w1, w2 = _weights(tmp_path / "w1"), _weights(tmp_path / "w2")
     torch.manual_seed(0)
-    w0 = ZFNetSmall(in_channels=1, image_size=8, dropout=0.0).state_dict()
+    w0 = ZFNetSmall(in_channels=1, image_size=8, dropout=0.5).state_dict()
     for k in w1:
         # the same weights up to float summation order (seen: <= 3e-5), after steps that moved them far more
         assert float((w1[k] - w0[k]).abs().max()) > 1e-3, k
@@ -129,5 +134,32 @@ def test_shipped_zfnet_small_snapshots():
         _, acc = train.evaluate(model, X, y)
         assert abs(acc - snap["test_acc"]) < 2e-3, (epoch, acc, snap["test_acc"])  # float16 storage: tiny changes
     cfg = train.SnapshotConfig(**{**snap["config"], "snapshot_epochs": tuple(snap["config"]["snapshot_epochs"])})
-    if epoch == cfg.num_epochs:  # the finished run must reach the course's target
-        assert acc >= 0.92
+    assert epoch == cfg.num_epochs, "the shipped series must hold the finished run"
+    assert acc >= 0.92  # the course's target for the finished run
+
+
+def test_train_and_pretrained_do_not_import_each_other():
+    """The snapshot files are cnnlib.snapshots' business: train needs it, not pretrained (which needs train)."""
+    code = ("import sys, cnnlib.train, cnnlib.snapshots; "
+            "print(sorted(m for m in sys.modules if m in ('cnnlib.pretrained', 'cnnlib.hed')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr[-2000:]
+
+
+def test_checked_file_refuses_a_changed_or_unlisted_file(tmp_path):
+    import json
+
+    from cnnlib import snapshots
+
+    f = tmp_path / "w.pt"
+    f.write_bytes(b"weights")
+    (tmp_path / "MANIFEST.json").write_text(json.dumps({"w.pt": {"sha256": snapshots.sha256(f), "bytes": 7}}))
+    assert snapshots.checked_file("load_x", tmp_path, "w.pt", "run x") == f
+    with pytest.raises(ValueError, match="load_x: 'v.pt' is not in"):
+        snapshots.checked_file("load_x", tmp_path, "v.pt", "run x")
+    f.write_bytes(b"weightz")
+    with pytest.raises(ValueError, match="load_x: .* does not match"):
+        snapshots.checked_file("load_x", tmp_path, "w.pt", "run x")
+    (tmp_path / "MANIFEST.json").write_text("{not json")
+    with pytest.raises(ValueError, match="load_x: .* is corrupted"):
+        snapshots.checked_file("load_x", tmp_path, "w.pt", "run x")

@@ -33,7 +33,7 @@ def test_evaluate_matches_direct_computation():
     logits = model(X)
     assert loss == pytest.approx(float(F.cross_entropy(logits, y)), rel=1e-5)
     assert acc == pytest.approx(float((logits.argmax(1) == y).float().mean()))
-    assert torch.allclose(train.predict(model, X, batch_size=4), logits.detach())
+    assert torch.allclose(train.predict_logits(model, X, batch_size=4), logits.detach())
 
 
 def test_fit_rejects_mismatched_data():
@@ -54,3 +54,56 @@ def test_confusion_matrix_by_hand():
         train.confusion_matrix(torch.tensor([0, 3]), torch.tensor([0, 1]), 3)
     with pytest.raises(ValueError, match="one shape"):
         train.confusion_matrix(torch.tensor([0, 1]), torch.tensor([0]), 3)
+
+
+def test_dropout_masks_of_the_global_batch():
+    """The trainer's masks: in one process exactly torch's dropout on the CPU; in two, each rank takes its rows
+    of the one global mask (so the ranks' masks differ, and together they are the one-process mask)."""
+    from cnnlib.models import Dropout
+
+    x = torch.randn(6, 50)
+    drop = Dropout(0.5).train()
+    torch.manual_seed(3)
+    want = F.dropout(x, 0.5, training=True)
+    torch.manual_seed(3)
+    drop.sampler = train._global_masks(6, 0, 1)
+    assert torch.equal(drop(x), want)
+    keeps = []
+    for rank in (0, 1):
+        torch.manual_seed(3)  # every process seeds its generator alike
+        drop.sampler = train._global_masks(6, rank, 2)
+        keeps.append(drop(x[rank::2]) != 0)
+    assert not torch.equal(keeps[0], keeps[1])
+    assert torch.equal(keeps[0], want[0::2] != 0) and torch.equal(keeps[1], want[1::2] != 0)
+    drop.sampler = None
+    assert torch.equal(drop.eval()(x), x)
+
+
+def test_fit_with_dropout_is_torch_dropout_in_one_process():
+    """ZFNet-small's Dropout under fit() gives the weights that torch's nn.Dropout gives: nothing changed in one
+    process."""
+    from cnnlib.models import Dropout, ZFNetSmall
+
+    X, y = torch.rand(40, 1, 8, 8), torch.randint(0, 10, (40,))
+    weights = []
+    for plain in (False, True):
+        torch.manual_seed(0)
+        model = ZFNetSmall(image_size=8, dropout=0.5)
+        if plain:
+            for name in ("drop6", "drop7"):
+                setattr(model.classifier, name, torch.nn.Dropout(0.5))
+        assert any(isinstance(m, Dropout) for m in model.modules()) != plain
+        train.fit(model, X, y, num_epochs=2, batch_size=16, device="cpu", progress=False)
+        weights.append(model.state_dict())
+    for k in weights[0]:
+        assert torch.equal(weights[0][k], weights[1][k]), k
+
+
+def test_evaluate_and_predict_restore_the_mode_even_after_an_error():
+    model = mlp.make_mlp([4, 3]).train()
+    with pytest.raises(ValueError, match="evaluate: the model has 3 classes, got label 7"):
+        train.evaluate(model, torch.randn(5, 4), torch.tensor([0, 1, 2, 7, 0]))
+    assert model.training
+    model.eval()
+    train.predict_logits(model, torch.randn(5, 4))
+    assert not model.training

@@ -194,7 +194,7 @@ def test_transfer_view_draws_the_confusion_matrix_of_one_split():
     counts = frame.axes[0].images[0].get_array()
     assert counts.sum() == len(test_idx)
     assert widgets.transfer_view(features, y, ["a", "b", "c"], "f").axes
-    with pytest.raises(ValueError, match="layer: expected one of"):
+    with pytest.raises(ValueError, match=r"^transfer_view: expected layer .* one of \['f'\], got 'g'"):
         widgets.transfer_view(features, y, ["a", "b", "c"], "g")
 
 
