@@ -16,9 +16,11 @@ a restart resumes); training alternates: make chunk ``k``, then train ``steps //
 ``0 … k``, so the network sees fresh crops from the start; then the remaining steps on all chunks.
 Checkpoints are written every few minutes; the same command continues an interrupted run.
 
-Command (what ``make photonet`` runs): ``python -m cnnlib.distill --out data/zfnet-photo --work _build/photonet``
-trains ``zf7s2`` (ZF's 7×7/2 first layer) and ``alex11s4`` (AlexNet's 11×11/4) and ships float16 snapshots
-with a sha256 manifest of their own (``MANIFEST.json``), checked by :func:`load`.
+Command (what ``make photonet`` runs): ``python -m cnnlib.distill --out data/zfnet-photo --work _build/photonet
+--stop-at 1001`` trains ``zf7s2`` (ZF's 7×7/2 first layer) and ``alex11s4`` (AlexNet's 11×11/4) and ships float16
+snapshots with a sha256 manifest of their own (``MANIFEST.json``), checked by :func:`load`. The shipped runs
+were stopped at step 1001 of the 1600 scheduled by the project's deadline; without ``--stop-at`` the whole
+schedule runs.
 """
 
 from __future__ import annotations
