@@ -103,3 +103,9 @@ clean:
 photonet: setup
 	mkdir -p _build/photonet
 	$(BIN)/python -m cnnlib.distill --out data/zfnet-photo --work _build/photonet --stop-at 1001 2>&1 | tee -a _build/photonet/make.log
+
+## Chapter 9's EfficientNet-Lite0 feature visualizations (45 images, their recognisability and a sha256 manifest in
+## data/actmax/); resumable: images already rendered are kept. Minutes per image on a busy 2-core CPU.
+.PHONY: actmax
+actmax: setup
+	$(BIN)/python scripts/render_actmax.py 2>&1 | tee -a _build/actmax.log
