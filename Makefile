@@ -108,4 +108,5 @@ photonet: setup
 ## data/actmax/); resumable: images already rendered are kept. Minutes per image on a busy 2-core CPU.
 .PHONY: actmax
 actmax: setup
+	mkdir -p _build
 	$(BIN)/python scripts/render_actmax.py 2>&1 | tee -a _build/actmax.log
