@@ -31,6 +31,9 @@ import torch.fx as fx
 import torch.nn as nn
 import torch.nn.functional as F
 
+#: The cost model: a layer whose output windows would cover more than this share of its map runs on whole maps.
+WHOLE_ABOVE = 0.5
+
 
 class IncrementalFallbackWarning(UserWarning):
     """A layer was computed on whole maps, not incrementally (exact, only slower)."""
@@ -258,9 +261,11 @@ class _Run:
         return torch.where(inside[:, None].to(dev), vals.permute(0, 3, 1, 2), base)
 
     # -- layers --------------------------------------------------------------------------------------------
-    def sliding(self, v: Window, out_clean: torch.Tensor, k, s, p, d, fill, fn, can_overhang=True):
+    def sliding(self, v: Window, out_clean: torch.Tensor, k, s, p, d, fill, fn, fn_whole, can_overhang=True):
         """A convolution-like layer (kernel ``k``, stride ``s``, padding ``p``, dilation ``d``, pairs) on the
-        windows: ``fn(window)`` computes it without padding. Returns the output :class:`Window`."""
+        windows: ``fn(window)`` computes it without padding, ``fn_whole(maps)`` as the layer is. Returns the
+        output :class:`Window`; a whole one when the windows would cover more than ``WHOLE_ABOVE`` of the map
+        (gathering them would cost more than it saves)."""
         H, W = v.clean.shape[-2:]
         Ho, Wo = out_clean.shape[-2:]
         starts, sizes, pads = [], [], []
@@ -276,6 +281,8 @@ class _Run:
             if not can_overhang and after > p[dim]:
                 return None
             pads.append((p[dim], after))
+        if sizes[0] * sizes[1] > WHOLE_ABOVE * Ho * Wo:  # cheaper to run the layer on whole maps
+            return Window(fn_whole(materialize(v)), torch.zeros_like(v.r), torch.zeros_like(v.c), out_clean)
         (ro, ri), (co, ci) = starts
         hin = (sizes[0] - 1) * s[0] + (k[0] - 1) * d[0] + 1
         win = (sizes[1] - 1) * s[1] + (k[1] - 1) * d[1] + 1
@@ -473,13 +480,13 @@ class Engine:
         if isinstance(m, nn.Conv2d) and type(m).forward is nn.Conv2d.forward and m.padding_mode == "zeros" \
                 and not isinstance(m.padding, str):
             return run.sliding(v, out_clean, m.kernel_size, m.stride, m.padding, m.dilation, 0.0,
-                               lambda t: F.conv2d(t, m.weight, m.bias, m.stride, 0, m.dilation, m.groups))
+                               lambda t: F.conv2d(t, m.weight, m.bias, m.stride, 0, m.dilation, m.groups), m)
         if isinstance(m, nn.MaxPool2d) and not m.return_indices:
             k, s, p, d = _pair(m.kernel_size), _pair(m.stride or m.kernel_size), _pair(m.padding), _pair(m.dilation)
-            return run.sliding(v, out_clean, k, s, p, d, float("-inf"), lambda t: F.max_pool2d(t, k, s, 0, d))
+            return run.sliding(v, out_clean, k, s, p, d, float("-inf"), lambda t: F.max_pool2d(t, k, s, 0, d), m)
         if isinstance(m, nn.AvgPool2d) and m.divisor_override is None and (m.count_include_pad or m.padding == 0):
             k, s, p = _pair(m.kernel_size), _pair(m.stride or m.kernel_size), _pair(m.padding)
-            return run.sliding(v, out_clean, k, s, p, (1, 1), 0.0, lambda t: F.avg_pool2d(t, k, s, 0),
+            return run.sliding(v, out_clean, k, s, p, (1, 1), 0.0, lambda t: F.avg_pool2d(t, k, s, 0), m,
                                can_overhang=False)
         if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
             return self._adaptive(run, v, out_clean, isinstance(m, nn.AdaptiveMaxPool2d))
@@ -495,7 +502,7 @@ class Engine:
                                                                F.adaptive_avg_pool2d)(t, (Ho, Wo)))
         k = (H // Ho, W // Wo)
         fn = (lambda t: F.max_pool2d(t, k, k)) if is_max else (lambda t: F.avg_pool2d(t, k, k))
-        return run.sliding(v, out_clean, k, k, (0, 0), (1, 1), 0.0, fn)
+        return run.sliding(v, out_clean, k, k, (0, 0), (1, 1), 0.0, fn, fn)
 
     def _whole_window(self, v, out_clean, fn):
         B = v.data.shape[0]
@@ -549,7 +556,7 @@ class Engine:
             s, pad, d = _pair(p.get("stride", 1)), _pair(p.get("padding", 0)), _pair(p.get("dilation", 1))
             k = tuple(p["weight"].shape[-2:])
             return run.sliding(v, out_clean, k, s, pad, d, 0.0, lambda t: F.conv2d(
-                t, p["weight"], p.get("bias"), s, 0, d, p.get("groups", 1)))
+                t, p["weight"], p.get("bias"), s, 0, d, p.get("groups", 1)), lambda t: f(t, *args[1:], **kwargs))
         if f is F.pad:
             p = dict(zip(("pad", "mode", "value"), args[1:]), **kwargs)
             if p.get("mode", "constant") != "constant" or (p.get("value") or 0) != 0 or len(p["pad"]) != 4:

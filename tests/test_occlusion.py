@@ -153,7 +153,8 @@ def _assert_same_maps(a, b):
 
 
 @pytest.mark.parametrize("name,size,stride", [(n, s, t) for n, grid in GRIDS.items() for s, t in grid])
-def test_incremental_maps_equal_the_plain_maps(name, size, stride):
+def test_incremental_maps_equal_the_plain_maps(name, size, stride, monkeypatch):
+    monkeypatch.setattr(incremental, "WHOLE_ABOVE", 1.01)  # windows wherever they are smaller than the map
     model, x, layer = MODELS[name]()
     kw = dict(size=size, stride=stride, fill=0.0, layer=layer, progress=False)
     with warnings.catch_warnings():
@@ -165,7 +166,9 @@ def test_incremental_maps_equal_the_plain_maps(name, size, stride):
     assert fast.channel == plain.channel and fast.base_feature == plain.base_feature
 
 
-def test_incremental_windows_are_exact_through_strides_pads_groups_and_pools():
+@pytest.mark.parametrize("whole_above", [incremental.WHOLE_ABOVE, 1.01])  # 1.01: windows all the way down
+def test_incremental_windows_are_exact_through_strides_pads_groups_and_pools(whole_above, monkeypatch):
+    monkeypatch.setattr(incremental, "WHOLE_ABOVE", whole_above)
     torch.manual_seed(3)
     model = nn.Sequential(
         nn.Conv2d(2, 6, 5, stride=2, padding=3), nn.BatchNorm2d(6), nn.ReLU6(),
