@@ -75,10 +75,12 @@ snapshots: setup
 	mkdir -p _build
 	$(BIN)/python -m cnnlib.train --out data --work _build/train 2>&1 | tee _build/train-zfnet-small-fashion.log
 
-## Speed, not correctness: the trainer against a bare PyTorch loop; top-k mining against a plain forward pass.
+## Speed, not correctness: occlusion and the deconvnet against Captum, top-k mining against a forward pass to
+## conv5, the trainer against a bare loop; prints the report and writes _build/bench.md and bench/REPORT.md
+## (shown in the book's appendix). `make bench BENCH_FLAGS=--book` also times the whole book from a cold cache.
+BENCH_FLAGS ?=
 bench: setup
-	$(BIN)/python bench/bench_train.py
-	$(BIN)/python bench/bench_topk.py
+	$(BIN)/python bench/report.py $(BENCH_FLAGS)
 
 audit:
 	$(BIN)/python ../shared/tools/nbaudit.py chapters

@@ -44,6 +44,12 @@ def main():
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=128)
     a = p.parse_args()
+    measure(a.steps, a.repeats, a.batch_size)
+
+
+def measure(steps: int = 100, repeats: int = 3, batch_size: int = 128, log=print) -> dict:
+    """Time both loops and the matrix multiply; print and return the figures."""
+    a = argparse.Namespace(steps=steps, repeats=repeats, batch_size=batch_size)
     dev = cnnlib.device()
     X, y = data.load_fashion_mnist("train")
     n = a.steps * a.batch_size
@@ -85,6 +91,7 @@ def main():
     gemm = 5 * 2 * 2048**3 / (time.perf_counter() - t0) / 1e9
 
     bare, trainer = min(times["bare"]), min(times["trainer"])
+    print = log  # noqa: A001 — the report collects the lines
     print(f"device {dev}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{a.steps} steps of batch {a.batch_size}")
     print(f"bare loop : {bare:7.2f} s  {n / bare:8.0f} img/s  {a.steps * step_flops / bare / 1e9:6.1f} GFLOP/s")
@@ -93,6 +100,8 @@ def main():
     print(f"trainer / bare time ratio: {trainer / bare:.3f}  (goal <= 1.05)")
     print(f"one step: {step_flops / 1e9:.2f} GFLOP; sgemm 2048^3: {gemm:.0f} GFLOP/s; "
           f"trainer reaches {a.steps * step_flops / trainer / 1e9 / gemm:.0%} of it")
+    return dict(bare=bare, trainer=trainer, gflops=gflops, gemm=gemm, step_gflop=step_flops / 1e9,
+                steps=a.steps, batch_size=a.batch_size, device=str(dev))
 
 
 if __name__ == "__main__":

@@ -15,11 +15,18 @@ The centres lie on a grid of step ``stride`` starting at ``stride // 2``, so the
 ``⌈H / stride⌉ × ⌈W / stride⌉`` cells, each standing for the ``stride × stride`` block of pixels around its centre;
 squares are cut off at the image border. The occluded images are run in batches (with a progress bar).
 
+By default the batches go through the network *incrementally* (:mod:`cnnlib.incremental`, after Nakandala et
+al.'s Krypton, SIGMOD 2019): each layer recomputes only the window of its maps that the square can reach and
+takes the rest from the clean image's activations, computed once. The maps are the same as pushing every
+occluded image through the whole network (``method="plain"``), up to float round-off.
+
 :func:`occlude` makes one occluded image; :func:`occlusion_maps` the three maps.
 """
 
 from __future__ import annotations
 
+import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,14 +34,21 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
+from . import checks, incremental
+from .hooks import LayerOutputs
 from .models import named_layer
 
 
-def _fill_value(fill, C: int, like: torch.Tensor) -> torch.Tensor:
+def _fill_value(fn: str, fill, C: int, like: torch.Tensor) -> torch.Tensor:
     """``fill`` (a number or ``C`` numbers, one per channel) as a ``(C, 1, 1)`` tensor."""
-    value = torch.as_tensor(fill, dtype=like.dtype, device=like.device).flatten()
+    if isinstance(fill, torch.Tensor):
+        value = fill.detach().to(like.device, like.dtype).flatten()
+    else:
+        values = list(fill) if isinstance(fill, Sequence) and not isinstance(fill, str) else [fill]
+        value = torch.tensor([checks.number(fn, v, "fill") for v in values], dtype=like.dtype, device=like.device)
     if value.numel() not in (1, C):
-        raise ValueError(f"occlusion: fill must be one number or {C} (one per channel), got {value.numel()}")
+        raise ValueError(f"{fn}: fill must be one number or {C} (one per channel), got {value.numel()}")
+    checks.finite(fn, value, "fill")
     return value.expand(C).reshape(C, 1, 1)
 
 
@@ -46,17 +60,29 @@ def _square(center: int, size: int, limit: int) -> slice:
 def occlude(x: torch.Tensor, center: tuple[int, int], size: int, fill=0.0) -> torch.Tensor:
     """A copy of image ``x`` ``(C, H, W)`` with the ``size × size`` square centred at ``center = (row, column)``
     set to ``fill`` (a number, or one per channel; the "gray" in the model's input space). Rows
-    ``row − size // 2 … row − size // 2 + size − 1``, cut off at the border."""
-    if x.ndim != 3:
-        raise ValueError(f"occlude: expected one image (C, H, W), got {tuple(x.shape)}")
+    ``row − size // 2 … row − size // 2 + size − 1``, cut off at the border; a square that misses the image
+    entirely is an error."""
+    x = checks.images("occlude", x, ndim=3)
     C, H, W = x.shape
+    size = checks.positive_int("occlude", size, "size")
+    if not isinstance(center, Sequence) or len(center) != 2:
+        raise TypeError(f"occlude: expected center to be (row, column), got {center!r}")
+    if any(isinstance(v, bool) or not isinstance(v, (int, torch.Tensor)) or int(v) != v for v in center):
+        raise TypeError(f"occlude: expected center to be two integers (row, column), got {center!r}")
+    row, col = (int(v) for v in center)
+    rows, cols = _square(row, size, H), _square(col, size, W)
+    if rows.start >= rows.stop or cols.start >= cols.stop:
+        raise ValueError(f"occlude: the {size}×{size} square centred at {(row, col)} lies outside the "
+                         f"{H}×{W} image")
     out = x.clone()
-    out[:, _square(center[0], size, H), _square(center[1], size, W)] = _fill_value(fill, C, x)
+    out[:, rows, cols] = _fill_value("occlude", fill, C, x)
     return out
 
 
 def centers(length: int, stride: int) -> torch.Tensor:
     """The occluder centres along one side: ``stride // 2, stride // 2 + stride, …`` below ``length``."""
+    length = checks.positive_int("centers", length, "length")
+    stride = checks.positive_int("centers", stride, "stride")
     return torch.arange(stride // 2, length, stride)
 
 
@@ -78,6 +104,46 @@ class OcclusionMaps:
     base_feature: float | None  # total activation of the map on the unoccluded image
     size: int
     stride: int
+    method: str = "plain"  # "incremental" or "plain": how the maps were computed
+    batch_size: int = 0  # occluded images per pass (the last one chosen, if chosen automatically)
+
+
+METHODS = ("incremental", "plain")
+
+
+class _BatchSizer:
+    """Batch sizes: the given one, or — for ``None`` — doubling from ``start`` while the time per occluded
+    image falls by at least 5 % (a short probe on the first batches, which count as work, not waste)."""
+
+    def __init__(self, fixed: int | None, start: int, cap: int, sync):
+        self.fixed, self.size, self.cap, self.sync = fixed, fixed or start, cap, sync
+        self.best: float | None = None
+        self.settled = fixed is not None
+        self.t0 = 0.0
+
+    def next(self) -> int:
+        self.sync()
+        self.t0 = time.perf_counter()
+        return self.size
+
+    def done(self, n: int) -> None:
+        if self.settled or n < self.size:
+            return
+        self.sync()
+        per = (time.perf_counter() - self.t0) / n
+        if self.best is None or per < 0.95 * self.best:
+            self.best = per
+            if self.size * 2 <= self.cap:
+                self.size *= 2
+            else:
+                self.settled = True
+        else:
+            self.size //= 2  # back to the best
+            self.settled = True
+
+
+def _sync(dev: torch.device):
+    return (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else (lambda: None)
 
 
 @torch.no_grad()
@@ -90,15 +156,16 @@ def occlusion_maps(
     fill=0.0,
     layer: str | None = None,
     channel: int | None = None,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     progress: bool = True,
+    method: str = "incremental",
 ) -> OcclusionMaps:
     """Slide a ``size × size`` square of value ``fill`` over image ``x`` and map the classifier's response.
 
     Args:
-        model: a classifier returning logits ``(N, K)``; it runs on the device of its parameters, in the mode
-            the caller left it (use eval mode).
-        x: one image ``(C, H, W)`` or ``(1, C, H, W)``, as the model takes it (normalised if it expects that).
+        model: a classifier returning logits ``(N, K)``, in eval mode; it runs on the device of its parameters.
+        x: one image ``(C, H, W)`` or ``(1, C, H, W)``, float, as the model takes it (normalised if it expects
+            that); moved to the model's device.
         target: the class whose probability is mapped, e.g. the true class (default: the most probable class
             of the unoccluded image); or several classes, whose probabilities are summed (e.g. ImageNet's five
             domestic cats, to ask "a cat?" rather than "which breed?").
@@ -108,60 +175,102 @@ def occlusion_maps(
         layer, channel: also map the total activation of feature map ``channel`` of ``layer`` (a name for
             :func:`cnnlib.models.named_layer`, output ``(N, K, h, w)``); ``channel=None`` takes the map with the
             strongest single activation on the unoccluded image.
-        batch_size: occluded images per forward pass.
+        batch_size: occluded images per pass; ``None`` chooses it on the machine by a short probe (doubling
+            from 4 — incremental — or 1 — plain — while the time per image falls).
+        method: ``"incremental"`` (recompute only what the square can change, :mod:`cnnlib.incremental`; a
+            model ``torch.fx`` cannot trace falls back to ``"plain"`` with a warning) or ``"plain"`` (every
+            occluded image through the whole network).
 
     Returns:
         :class:`OcclusionMaps`, maps ``(⌈H / stride⌉, ⌈W / stride⌉)`` on the CPU.
     """
-    if x.ndim == 4 and x.shape[0] == 1:
+    fn = "occlusion_maps"
+    checks.module(fn, model)
+    x = checks.images(fn, x, ndim=(3, 4))
+    if x.ndim == 4:
+        if x.shape[0] != 1:
+            raise ValueError(f"{fn}: expected one image (C, H, W) or (1, C, H, W), got {tuple(x.shape)}")
         x = x[0]
-    if x.ndim != 3:
-        raise ValueError(f"occlusion_maps: expected one image (C, H, W) or (1, C, H, W), got {tuple(x.shape)}")
     C, H, W = x.shape
-    if not 1 <= size <= min(H, W) or not 1 <= stride <= min(H, W):
-        raise ValueError(f"occlusion_maps: size and stride must be 1..{min(H, W)} pixels, got {size}, {stride}")
-    dev = next(model.parameters()).device
-    x = x.to(dev)
-    fill_value = _fill_value(fill, C, x)
-    seen: list[torch.Tensor] = []
-    hook = named_layer(model, layer).register_forward_hook(lambda m, i, o: seen.append(o)) if layer else None
-    try:
+    size = checks.positive_int(fn, size, "size", maximum=min(H, W))
+    stride = checks.positive_int(fn, stride, "stride", maximum=min(H, W))
+    if batch_size is not None:
+        batch_size = checks.positive_int(fn, batch_size, "batch_size")
+    checks.one_of(fn, method, METHODS, "method")
+    checks.eval_mode(fn, model)
+    x = checks.to_model(fn, model, x)
+    dev = x.device
+    fill_value = _fill_value(fn, fill, C, x)
+    module = None
+    if layer is not None:
+        if not isinstance(layer, str):
+            raise TypeError(f"{fn}: expected layer to be a layer name (str), got {layer!r}")
+        try:
+            module = named_layer(model, layer)
+        except ValueError as e:
+            raise ValueError(f"{fn}: {e}") from None
+    if channel is not None:
+        channel = checks.positive_int(fn, channel, "channel", minimum=0)
+
+    with LayerOutputs(model, [layer] if layer else [], fn=fn) if layer else _nothing() as kept:
         logits = model(x[None])  # (1, K)
-        if logits.ndim != 2:
-            raise ValueError(f"occlusion_maps: the model must return logits (N, K), got {tuple(logits.shape)}")
-        base = logits.softmax(1)[0]  # (K,)
-        if target is None:
-            target = int(base.argmax())
-        classes = [int(t) for t in target] if isinstance(target, Sequence) else [int(target)]
-        if not classes or any(not 0 <= t < base.numel() for t in classes) or len(set(classes)) != len(classes):
-            raise ValueError(f"occlusion_maps: target must be a class 0..{base.numel() - 1} or distinct such "
-                             f"classes, got {target}")
-        target = tuple(classes) if isinstance(target, Sequence) else classes[0]
-        if layer is not None:
-            a = seen.pop()
-            if a.ndim != 4:
-                raise ValueError(f"occlusion_maps: layer {layer!r} gives {tuple(a.shape)}, expected (N, K, h, w)")
-            channel = int(a[0].flatten(1).amax(1).argmax()) if channel is None else int(channel)
-            if not 0 <= channel < a.shape[1]:
-                raise ValueError(f"occlusion_maps: layer {layer!r} has {a.shape[1]} feature maps, got {channel}")
-            base_feature = float(a[0, channel].sum())
-        rows, cols = centers(H, stride), centers(W, stride)
-        grid = [(int(r), int(c)) for r in rows for c in cols]
-        probs, top_probs, top_classes, features = [], [], [], []
-        for start in tqdm(range(0, len(grid), batch_size), desc="occluding", leave=False, disable=not progress):
-            batch = x.expand(len(grid[start: start + batch_size]), C, H, W).clone()  # (B, C, H, W)
-            for b, (r, c) in enumerate(grid[start: start + batch_size]):
-                batch[b, :, _square(r, size, H), _square(c, size, W)] = fill_value
-            p = model(batch).softmax(1)  # (B, K)
-            probs.append(p[:, classes].sum(1))
-            top = p.max(1)
-            top_probs.append(top.values)
-            top_classes.append(top.indices)
+        if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
+            raise ValueError(f"{fn}: the model must return logits (N, K), got "
+                             f"{tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__}")
+        clean_feature = kept[layer] if layer else None
+    checks.finite(fn, logits, "the model's output on x")
+    base = logits.softmax(1)[0]  # (K,)
+    classes = [int(base.argmax())] if target is None else _targets(fn, target, base.numel())
+    if target is None:
+        target = classes[0]
+    target = tuple(classes) if isinstance(target, Sequence) else classes[0]
+    base_feature = None
+    if layer is not None:
+        a = clean_feature
+        if a.ndim != 4:
+            raise ValueError(f"{fn}: layer {layer!r} gives {tuple(a.shape)}, expected (N, K, h, w)")
+        channel = int(a[0].flatten(1).amax(1).argmax()) if channel is None else channel
+        if not 0 <= channel < a.shape[1]:
+            raise ValueError(f"{fn}: layer {layer!r} has {a.shape[1]} feature maps, got {channel}")
+        base_feature = float(a[0, channel].sum())
+
+    rows, cols = centers(H, stride), centers(W, stride)
+    grid = torch.cartesian_prod(rows, cols)  # (n, 2): centre row, column
+
+    engine, keep = None, None
+    if method == "incremental":
+        try:
+            engine = incremental.Engine(model, x[None])
             if layer is not None:
-                features.append(seen.pop()[:, channel].sum((1, 2)))
-    finally:
-        if hook is not None:
-            hook.remove()
+                keep = incremental.module_output_node(engine.graph, model, module)
+                if keep is None or not torch.allclose(engine.clean[keep], clean_feature, rtol=1e-5, atol=1e-6):
+                    raise ValueError(f"layer {layer!r} is not a node of the traced graph")
+        except ValueError as e:
+            warnings.warn(f"{fn}: plain path, not incremental: {e}", incremental.IncrementalFallbackWarning,
+                          stacklevel=2)
+            engine = None
+    sizer = _BatchSizer(batch_size, start=4 if engine is not None else 1, cap=256, sync=_sync(dev))
+    probs, top_probs, top_classes, features = [], [], [], []
+    bar = tqdm(total=len(grid), desc="occluding", leave=False, disable=not progress)
+    start = 0
+    while start < len(grid):
+        n = sizer.next()
+        chunk = grid[start: start + n]
+        if engine is not None:
+            logits, feat = engine.run(_input_windows(x, chunk, size, fill_value), keep, channel)
+        else:
+            logits, feat = _plain_batch(model, x, chunk, size, fill_value, layer, channel)
+        p = logits.softmax(1)  # (B, K)
+        probs.append(p[:, classes].sum(1))
+        top = p.max(1)
+        top_probs.append(top.values)
+        top_classes.append(top.indices)
+        if layer is not None:
+            features.append(feat)
+        sizer.done(len(chunk))
+        start += len(chunk)
+        bar.update(len(chunk))
+    bar.close()
     shape = (len(rows), len(cols))
     return OcclusionMaps(
         prob=torch.cat(probs).view(shape).cpu(),
@@ -170,5 +279,56 @@ def occlusion_maps(
         feature=torch.cat(features).view(shape).cpu() if layer is not None else None,
         rows=rows, cols=cols, target=target, base_prob=float(base[classes].sum()), base_class=int(base.argmax()),
         layer=layer, channel=channel if layer is not None else None,
-        base_feature=base_feature if layer is not None else None, size=size, stride=stride,
+        base_feature=base_feature, size=size, stride=stride,
+        method="incremental" if engine is not None else "plain", batch_size=sizer.size,
     )
+
+
+class _nothing:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return None
+
+
+def _targets(fn: str, target, K: int) -> list[int]:
+    items = list(target) if isinstance(target, Sequence) and not isinstance(target, str) else [target]
+    if isinstance(target, torch.Tensor):
+        items = target.flatten().tolist()
+    ok = items and all(not isinstance(t, bool) and isinstance(t, (int, torch.Tensor)) and int(t) == t
+                       for t in items)
+    classes = [int(t) for t in items] if ok else []
+    if not ok or any(not 0 <= t < K for t in classes) or len(set(classes)) != len(classes):
+        raise ValueError(f"{fn}: target must be a class 0..{K - 1} or distinct such classes, got {target!r}")
+    return classes
+
+
+def _input_windows(x: torch.Tensor, chunk: torch.Tensor, size: int, fill_value: torch.Tensor):
+    """The occluded part of each image of the batch: windows ``(B, C, s, s)`` (``s = size``, shifted inside
+    the image where the border cuts the square) for :meth:`cnnlib.incremental.Engine.run`."""
+    C, H, W = x.shape
+    h, w = min(size, H), min(size, W)
+    top, left = chunk[:, 0] - size // 2, chunk[:, 1] - size // 2  # (B,) the square's first row, column
+    r0, c0 = top.clamp(0, H - h), left.clamp(0, W - w)
+    rows = r0[:, None] + torch.arange(h)  # (B, h)
+    cols = c0[:, None] + torch.arange(w)
+    in_r = (rows >= top[:, None]) & (rows < top[:, None] + size)
+    in_c = (cols >= left[:, None]) & (cols < left[:, None] + size)
+    dev = x.device
+    data = x[:, rows[:, :, None].to(dev), cols[:, None, :].to(dev)].permute(1, 0, 2, 3)  # (B, C, h, w)
+    square = (in_r[:, :, None] & in_c[:, None, :])[:, None].to(dev)  # (B, 1, h, w)
+    data = torch.where(square, fill_value[None], data)
+    return incremental.Window(data, r0, c0, x[None])
+
+
+def _plain_batch(model, x, chunk, size, fill_value, layer, channel):
+    C, H, W = x.shape
+    batch = x.expand(len(chunk), C, H, W).clone()  # (B, C, H, W)
+    for b, (r, c) in enumerate(chunk.tolist()):
+        batch[b, :, _square(r, size, H), _square(c, size, W)] = fill_value
+    if layer is None:
+        return model(batch), None
+    with LayerOutputs(model, [layer], fn="occlusion_maps") as kept:
+        logits = model(batch)
+        return logits, kept[layer][:, channel].sum((1, 2))

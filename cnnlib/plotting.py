@@ -356,8 +356,8 @@ def plot_top_projections(rows: Sequence[tuple[str, torch.Tensor, torch.Tensor]],
     return fig
 
 
-def draw_occlusion(fig, image: torch.Tensor, maps, class_names: Sequence[str], projection: torch.Tensor | None = None,
-                   title: str = ""):
+def draw_occlusion_maps(fig, image: torch.Tensor, maps, class_names: Sequence[str],
+                        projection: torch.Tensor | None = None, title: str = ""):
     """Zeiler & Fergus's Fig. 7 for one image, drawn into the empty figure ``fig``: (a) the image with the
     occluder at the position where the target's probability falls lowest, (b) the total activation of the
     feature map ``maps.channel`` per occluder position (if ``maps.feature``), (c) ``projection`` — that map's
@@ -420,10 +420,10 @@ def draw_occlusion(fig, image: torch.Tensor, maps, class_names: Sequence[str], p
 
 def plot_occlusion(image: torch.Tensor, maps, class_names: Sequence[str], projection: torch.Tensor | None = None,
                    title: str = "", size: float = 2.0):
-    """:func:`draw_occlusion` in a new figure, one panel ``size`` inches wide (plus room for the legend)."""
+    """:func:`draw_occlusion_maps` in a new figure, one panel ``size`` inches wide (plus room for the legend)."""
     panels = 3 + (maps.feature is not None) + (projection is not None)
     fig = plt.figure(figsize=(size * panels + 1.6, size * 1.25 + (0.3 if title else 0)), layout="constrained")
-    return draw_occlusion(fig, image, maps, class_names, projection, title)
+    return draw_occlusion_maps(fig, image, maps, class_names, projection, title)
 
 
 def plot_evolution(evolution, title: str = "", size: float = 0.9, quantile: float = 1.0, patches: bool = False):

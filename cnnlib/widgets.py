@@ -291,14 +291,15 @@ def occlusion_view(model, x: torch.Tensor, image: torch.Tensor, class_names, tar
     ``fill``, ``layer``) and :func:`cnnlib.plotting.plot_occlusion` (``image``: what to show, ``(C, H, W)`` in
     [0, 1]; ``class_names``)."""
     fig = plt.figure(figsize=(9.6, 2.8), layout="constrained")
-    draw_occlusion(fig, model, x, image, class_names, target, size, stride, fill, layer)
+    occlude_and_draw(fig, model, x, image, class_names, target, size, stride, fill, layer)
     plt.close(fig)
     return fig
 
 
-def draw_occlusion(fig, model, x: torch.Tensor, image: torch.Tensor, class_names, target: int | None = None,
-                   size: int = 8, stride: int = 2, fill=0.0, layer: str | None = None):
-    """Draw :func:`occlusion_view` into an existing figure (a frame of :func:`cnnlib.plotting.jshtml_slider`).
+def occlude_and_draw(fig, model, x: torch.Tensor, image: torch.Tensor, class_names, target: int | None = None,
+                     size: int = 8, stride: int = 2, fill=0.0, layer: str | None = None):
+    """Compute the occlusion maps and draw them (:func:`cnnlib.plotting.draw_occlusion_maps`) into an existing
+    figure, e.g. a frame of :func:`cnnlib.plotting.jshtml_slider`; :func:`occlusion_view` in a new figure.
 
     Returns:
         The :class:`cnnlib.occlusion.OcclusionMaps` drawn.
@@ -306,7 +307,7 @@ def draw_occlusion(fig, model, x: torch.Tensor, image: torch.Tensor, class_names
     from .occlusion import occlusion_maps
 
     maps = occlusion_maps(model, x, target=target, size=size, stride=stride, fill=fill, layer=layer, progress=False)
-    plotting.draw_occlusion(fig, image, maps, class_names, title=f"occluder {size}×{size}, step {stride}")
+    plotting.draw_occlusion_maps(fig, image, maps, class_names, title=f"occluder {size}×{size}, step {stride}")
     return maps
 
 

@@ -143,7 +143,7 @@ def test_occlusion_view_and_slider_frame_show_the_maps():
     fig = widgets.occlusion_view(model, x, x, names, target=3, size=6, stride=4, layer="conv5")
     assert [ax.get_title()[:3] for ax in fig.axes if ax.get_title()] == ["(a)", "(b)", "(d)", "(e)"]
     frame = plt.figure()
-    maps = widgets.draw_occlusion(frame, model, x, x, names, target=3, size=6, stride=4)
+    maps = widgets.occlude_and_draw(frame, model, x, x, names, target=3, size=6, stride=4)
     want = occlusion_maps(model, x, target=3, size=6, stride=4, progress=False)
     assert torch.equal(maps.prob, want.prob)
     prob_panel = next(ax for ax in frame.axes if ax.get_title().startswith("(d)"))

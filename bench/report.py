@@ -1,0 +1,156 @@
+"""``make bench``: run the benchmarks, print the report and write it to ``_build/bench.md`` and
+``bench/REPORT.md`` (the copy the book's appendix includes).
+
+    .venv/bin/python bench/report.py [--repeats 2] [--quick] [--book] [--images 60000]
+
+Every figure is a ratio of two times measured side by side in this one run (each the best of its repeats), on
+the machine named at the top. ``--book`` also times executing and building the whole book from a cold cache
+(a fresh copy of the tracked files; several minutes). Nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+import bench_occlusion  # noqa: E402
+import bench_topk  # noqa: E402
+import bench_train  # noqa: E402
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    return (f"{cpu}, {os.cpu_count()} cores{gpu}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
+            f"Python {platform.python_version()}")
+
+
+def load() -> str:
+    try:
+        return " / ".join(f"{v:.1f}" for v in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def time_book(log=print) -> float:
+    """Seconds to execute and build the whole book from a cold cache, in a fresh copy of the tracked files."""
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    with tempfile.TemporaryDirectory() as tmp:
+        for f in files:
+            dst = Path(tmp) / f
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / f, dst)
+        jb = Path(sys.executable).parent / "jupyter-book"
+        env = {**os.environ, "TQDM_DISABLE": "1", "PYTHONPATH": tmp}
+        t0 = time.perf_counter()
+        subprocess.run([str(jb), "build", "--all", tmp, "-W", "-n", "--keep-going"], env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+        seconds = time.perf_counter() - t0
+    log(f"whole book, cold cache: {seconds:.0f} s")
+    return seconds
+
+
+def render(info: dict) -> str:
+    occ, dec, topk, train = info["occlusion"], info["deconvnet"], info["topk"], info["train"]
+    md = [
+        f"**Benchmark report**, measured {info['date']} on: **{info['machine']}**. Device: `{info['device']}`.",
+        f"Load average (1/5/15 min) before: {info['load_before']}, after: {info['load_after']}.",
+        f"Each time is the best of {info['repeats']} runs, the two sides alternating in one run; ratios above "
+        "1 mean cnnlib is faster. Written by `make bench` (`bench/report.py`).",
+        "",
+        "## Occlusion maps: cnnlib's defaults against Captum at its best `perturbations_per_eval`",
+        "",
+        "| case | cnnlib (default) | squares | Captum, default (1 per pass) | Captum, best "
+        "| its `perturbations_per_eval` | squares | speed-up vs Captum's best |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in occ:
+        default = f"{r['captum_default']:.3f} s" if r["captum_default"] is not None else "—"
+        md.append(f"| {r['case']} | {r['ours']:.3f} s ({r['method']}, batch {r['batch']}) | {r['squares_ours']} "
+                  f"| {default} | {r['captum_best']:.3f} s | {r['best_ppe']} | {r['squares_captum']} "
+                  f"| **{r['captum_best'] / r['ours']:.2f}×** |")
+    md += [
+        "",
+        "cnnlib centres its squares on a grid and cuts them at the border, Captum slides them inside the image, so "
+        "cnnlib computes at least as many squares; the ratio compares whole calls.",
+        "",
+        "## Deconvnet projection against Captum's `Deconvolution`",
+        "",
+        "| case | cnnlib `deconvnet.project` | Captum `Deconvolution` | ratio |",
+        "|---|---|---|---|",
+        f"| ZFNet-small, 9 images, one conv5 unit each | {dec['ours'] * 1000:.1f} ms | {dec['captum'] * 1000:.1f} ms "
+        f"| {dec['captum'] / dec['ours']:.2f}× |",
+        "",
+        "## Top-k mining against the fair floor",
+        "",
+        "| case | mining (top-9, conv1–conv5) | forward pass input → conv5 | mining / floor (goal ≤ 1.1) |",
+        "|---|---|---|---|",
+        f"| ZFNet-small, {topk['images']} Fashion-MNIST images | {topk['mine']:.2f} s | {topk['floor']:.2f} s "
+        f"| {topk['mine'] / topk['floor']:.3f} |",
+        "",
+        "## The trainer against a bare PyTorch loop",
+        "",
+        "| case | trainer | bare loop | trainer / bare (goal ≤ 1.05) | trainer GFLOP/s | sgemm 2048³ GFLOP/s "
+        "| share |",
+        "|---|---|---|---|---|---|---|",
+        f"| ZFNet-small, {train['steps']} steps of batch {train['batch_size']} | {train['trainer']:.2f} s "
+        f"| {train['bare']:.2f} s | {train['trainer'] / train['bare']:.3f} | {train['gflops']:.1f} "
+        f"| {train['gemm']:.0f} | {train['gflops'] / train['gemm']:.0%} |",
+        "",
+    ]
+    if info.get("book") is not None:
+        md += ["## The whole book", "",
+               f"Executing and building every chapter from a cold cache: **{info['book']:.0f} s**.", ""]
+    else:
+        md += ["## The whole book", "",
+               "Not measured in this run (`python bench/report.py --book` times executing and building every "
+               "chapter from a cold cache).", ""]
+    return "\n".join(md)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--quick", action="store_true", help="skip EfficientNet at stride 8; fewer mining images")
+    p.add_argument("--book", action="store_true", help="also time the whole book from a cold cache")
+    p.add_argument("--images", type=int, default=60000, help="images for the top-k mining benchmark")
+    a = p.parse_args()
+    info = dict(machine=machine(), device=str(torch.device("cuda" if torch.cuda.is_available() else "cpu")),
+                date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                repeats=a.repeats, load_before=load())
+    print(info["machine"])
+    info.update(bench_occlusion.measure(a.repeats, a.quick))
+    info["topk"] = bench_topk.measure(10000 if a.quick else a.images, 512, a.repeats)
+    info["train"] = bench_train.measure(100, max(a.repeats, 3), 128)
+    info["book"] = time_book() if a.book else None
+    info["load_after"] = load()
+    md = render(info)
+    for path in (ROOT / "_build" / "bench.md", ROOT / "bench" / "REPORT.md"):
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(md + "\n")
+    print()
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
