@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 from . import checks, incremental
 from .hooks import LayerOutputs
 from .models import named_layer
+from .progress import hidden
 
 
 def _fill_value(fn: str, fill, C: int, like: torch.Tensor) -> torch.Tensor:
@@ -251,7 +252,7 @@ def occlusion_maps(
             engine = None
     sizer = _BatchSizer(batch_size, start=4 if engine is not None else 1, cap=256, sync=_sync(dev))
     probs, top_probs, top_classes, features = [], [], [], []
-    bar = tqdm(total=len(grid), desc="occluding", leave=False, disable=not progress)
+    bar = tqdm(total=len(grid), desc="occluding", leave=False, disable=hidden(progress))
     start = 0
     while start < len(grid):
         n = sizer.next()
