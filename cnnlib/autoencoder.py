@@ -55,12 +55,13 @@ class ConvAutoencoder(nn.Module):
 
 def fit_autoencoder(model: nn.Module, X: torch.Tensor, *, num_epochs: int = 3, lr: float = 1e-3, batch_size: int = 128,
                     seed: int = 0, device=None, progress: bool = True) -> list[float]:
-    """Train ``model`` to reconstruct ``X`` ``(N, C, H, W)`` with Adam on the mean squared error.
+    """Train ``model`` to reconstruct ``X`` — images ``(N, C, H, W)`` or vectors ``(N, D)`` (the stacked
+    autoencoder of :mod:`cnnlib.rbm`) — with Adam on the mean squared error.
 
     Returns:
         The mean training loss of each epoch.
     """
-    X = checks.images("fit_autoencoder", X, ndim=4)
+    X = checks.images("fit_autoencoder", X, ndim=(2, 4))
     num_epochs = checks.positive_int("fit_autoencoder", num_epochs, "num_epochs")
     lr = checks.number("fit_autoencoder", lr, "lr", 0, low_open=True)
     batch_size = checks.positive_int("fit_autoencoder", batch_size, "batch_size")
@@ -76,7 +77,7 @@ def fit_autoencoder(model: nn.Module, X: torch.Tensor, *, num_epochs: int = 3, l
         order, total = torch.randperm(len(X), generator=gen), 0.0
         for i in tqdm(range(0, len(X), batch_size), desc=f"autoencoder epoch {epoch + 1}", leave=False,
                       disable=hidden(progress)):
-            xb = X[order[i: i + batch_size]].to(dev)  # (B, C, H, W)
+            xb = X[order[i: i + batch_size]].to(dev)  # (B, C, H, W) or (B, D)
             out = model(xb)
             if out.shape != xb.shape:
                 raise ValueError(f"fit_autoencoder: expected the model to return the shape of its input "
