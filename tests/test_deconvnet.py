@@ -500,23 +500,23 @@ class _Functional(nn.Module):
         self.dw = nn.Conv2d(6, 6, 5, stride=2, padding=2, groups=6, bias=False)
         self.b = nn.Conv2d(6, 4, 3, padding=2, dilation=2)
         self.c = nn.Conv2d(6, 4, 1)
+        self.e = nn.Conv2d(6, 4, 1, bias=False)
         self.pad = nn.ZeroPad2d((0, 1, 0, 1))
-        self.fc = nn.Linear(10 * 4 * 4 + 8 * 2 * 2, 5)
+        self.fc = nn.Linear(8 * 4 * 4 + 8 * 2 * 2, 5)
 
-    def relu(self, v, inplace=False):
-        return self.rect(v) if self.rect is not None else F.relu(v, inplace=inplace)
+    def relu(self, v, inplace=False, fn=None):
+        if self.rect is not None:
+            return self.rect(v)
+        return fn(v) if fn is not None else F.relu(v, inplace=inplace)
 
     def forward(self, x):
         h = self.relu(self.a(x), inplace=True)                        # (N, 6, H, W)
         h = F.max_pool2d(h, 3, stride=2, padding=1)                   # (N, 6, H/2, W/2)
         d = self.relu(self.dw(h))
-        h = torch.cat([self.b(d), 0.5 * self.c(d) - d[:, :4]], 1)     # (N, 8, H/4, W/4)
+        h = torch.cat([self.b(d), 0.5 * self.c(d) - self.e(d)], 1)    # (N, 8, H/4, W/4)
         h = self.relu(F.avg_pool2d(self.pad(h), 2))                   # (N, 8, ., .)
-        g = torch.relu(F.adaptive_max_pool2d(h, 2))                   # (N, 8, 2, 2)
-        flat = torch.cat([torch.flatten(F.adaptive_avg_pool2d(torch.cat([h, d[:, :2]], 1)
-                                                              if h.shape[-1] == d.shape[-1] else
-                                                              torch.cat([h, h[:, :2]], 1), 4), 1),
-                          g.flatten(1)], 1)
+        g = self.relu(F.adaptive_max_pool2d(h, 2), fn=torch.relu)     # (N, 8, 2, 2)
+        flat = torch.cat([torch.flatten(F.adaptive_avg_pool2d(h, 4), 1), g.flatten(1)], 1)  # (N, 160)
         return self.fc(flat)
 
 
@@ -559,10 +559,11 @@ class _GatedNet(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 4, 3)
         self.gate = nn.Conv2d(4, 4, 1)
+        self.post = nn.Conv2d(4, 4, 1)
 
     def forward(self, x):
         h = F.relu(self.conv1(x))
-        return h * torch.sigmoid(self.gate(h))  # squeeze-and-excitation-like gating
+        return self.post(h * torch.sigmoid(self.gate(h)))  # squeeze-and-excitation-like gating
 
 
 def test_operations_without_a_deconvnet_step_are_named():
@@ -572,7 +573,7 @@ def test_operations_without_a_deconvnet_step_are_named():
         deconvnet.project(_SiLUNet().eval(), x, "conv2", 0)
     assert deconvnet.project(_SiLUNet().eval(), x, "conv1", 0).shape == x.shape  # below the SiLU it works
     with pytest.raises(TypeError, match="cannot take the signal back through 'sigmoid'"):
-        deconvnet.project(_GatedNet().eval(), x, "gate", 0)
+        deconvnet.project(_GatedNet().eval(), x, "post", 0)
 
 
 def test_efficientnet_lite0_pretrained_projects_at_every_depth():
@@ -637,7 +638,7 @@ BAD = [
     ("channel-too-big", lambda: deconvnet.project(_zf(), X1, "conv1", 32), ValueError,
      "project: layer 'conv1' has 32 feature maps, got channel=32"),
     ("channel-negative", lambda: deconvnet.project(_zf(), X1, "conv1", -1), ValueError,
-     "project: expected channel in 0"),
+     "project: expected channel in >= 0"),
     ("channel-float", lambda: deconvnet.project(_zf(), X1, "conv1", 1.5), TypeError,
      "project: expected channel to be an integer"),
     ("position-outside", lambda: deconvnet.project(_zf(), X1, "conv1", 0, position=(28, 0)), ValueError,
