@@ -69,7 +69,7 @@ def main() -> None:
         X = (X - mean) / std  # EfficientNet-Lite0's input scaling
         tops = topk.mine_topk(model, X, LAYERS, k=min(9, n), batch_size=50, progress=False)
         state = {"done": state["done"] + n, "best": merge(state["best"], tops, state["done"], 9), "seed": SEED,
-                 "layers": LAYERS, "size": 224, "pool": len(pool), "torch": torch.__version__}
+                 "layers": LAYERS, "size": 224, "pool": len(pool), "torch": str(torch.__version__)}
         OUT.parent.mkdir(parents=True, exist_ok=True)
         tmp = OUT.with_suffix(".tmp")
         torch.save(state, tmp)
