@@ -15,12 +15,36 @@ forward ones as far as they can be undone:
 Nothing is learned and no contrast normalization is undone (the paper passes through it). The result has the
 shape of the input image: the pattern, in pixels, that the unit responded to.
 
-Supported networks: an ``nn.Sequential`` of ``Conv2d`` / ``ReLU`` / ``MaxPool2d`` (plus ``LocalResponseNorm``,
-``Dropout`` and ``Identity``, passed through), or a model whose ``.features`` is one — ZFNet-small, torchvision's
-AlexNet and VGG. Anything else in the path raises a ``TypeError`` that names the layer.
+**Any CNN.** :func:`project` takes any model that ``torch.fx`` can trace (a model whose own ``forward`` cannot
+be traced, like ZFNet-small's with its input check, is traced through its ``.features``). It walks the traced
+graph from the chosen layer back to the input and applies, to every operation on the way, the step that
+transposes it, with the rectifiers handled by the deconvnet's rule:
+
+==============================================  =====================================================
+forward operation                               deconvnet step on the way down
+==============================================  =====================================================
+convolution (any stride, padding incl.          transposed convolution with the same filters,
+``"same"``, dilation, ``groups``/depthwise)     groups, stride and dilation; the bias is dropped
+BatchNorm in eval mode, ``γ(x − μ)/σ + β``      the transposed per-channel scale ``r·γ/σ``; the shift is
+                                                dropped, as biases are
+ReLU, ReLU6, ``F.relu`` (in place or not)       ``max(r, 0)``: the signal itself is rectified; the forward
+                                                mask is ignored (this is *not* the gradient)
+max-pooling, adaptive max-pooling               unpooling at the switches (``ties`` below)
+average / adaptive average pooling, mean        the transposed linear map (each value spread evenly
+                                                back over its window)
+residual addition ``y = a + b``                 the same signal goes down both branches, and where two
+                                                branches meet again their signals add up
+concatenation along channels                    each input gets its own slice of the signal
+flatten / view, fully connected ``W x + b``     reshape back; ``Wᵀ r`` (bias dropped)
+zero padding, dropout (eval), identity, LRN     crop; pass through
+==============================================  =====================================================
+
+Anything else on the way down (SiLU, sigmoid gates, attention, a product of two signals) raises a
+``TypeError`` that names the module. Modules called several times in one forward pass (ResNet's ReLUs) are
+handled call by call; a layer name means the module's *last* call, as in :class:`cnnlib.hooks.LayerOutputs`.
 
 :func:`captum_projection` takes the same unit back with Captum's ``Deconvolution``, ``GuidedBackprop`` or
-``Saliency`` (the plain gradient), to compare the rules at the ReLUs.
+``Saliency`` (the plain gradient), to compare the rules at the ReLUs (for ``nn.Sequential`` stacks).
 
 **Ties.** A switch is "where the maximum was", and a window whose values tie has no such place. After a ReLU
 ties are common: a window where the layer below is silent holds nothing but zeros. PyTorch (like Caffe and
@@ -35,15 +59,722 @@ the same as ``"first"`` wherever the maximum is unique.
 
 from __future__ import annotations
 
+import functools
+import operator
 import warnings
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import torch
+import torch.fx as fx
 import torch.nn as nn
 import torch.nn.functional as F
 
-_PASS_THROUGH = (nn.LocalResponseNorm, nn.Dropout, nn.Identity)
-_SUPPORTED = (nn.Conv2d, nn.ReLU, nn.MaxPool2d) + _PASS_THROUGH
+from . import checks
+
+TIES = ("first", "spread")
+
+
+def _pair(v) -> tuple[int, int]:  # cnnlib.layers has a private twin; to be shared once layers exports one
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The three operations (and the tie rule), usable on their own
+# ---------------------------------------------------------------------------------------------------------------
+
+def pool_with_switches(x: torch.Tensor, pool: nn.MaxPool2d):
+    """Max-pool ``x`` ``(N, C, H, W)`` as ``pool`` does, also returning the switches (flat argmax positions)."""
+    return F.max_pool2d(x, pool.kernel_size, pool.stride, pool.padding, pool.dilation, pool.ceil_mode,
+                        return_indices=True)
+
+
+def unpool(r: torch.Tensor, switches: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Put each value of ``r`` ``(N, C, h, w)`` at its switch location in a zero map ``(N, C, *size)``;
+    values whose switches coincide (overlapping windows) are added."""
+    if r.shape != switches.shape:
+        raise ValueError(f"unpool: values {tuple(r.shape)} and switches {tuple(switches.shape)} must have one shape")
+    N, C = r.shape[:2]
+    out = r.new_zeros(N, C, size[0] * size[1])
+    out.scatter_add_(2, switches.flatten(2), r.flatten(2))
+    return out.view(N, C, *size)
+
+
+def _windows(x: torch.Tensor, pool, out_size: tuple[int, int]):
+    """The pooling windows of ``x`` ``(N, C, H, W)`` exactly as ``pool`` takes them (kernel, stride, padding,
+    ``ceil_mode``), for an output of ``out_size``: ``x`` is padded with ``−∞`` to the ``(h − 1)·s + k`` rows and
+    columns the windows cover (or cut to them) and unfolded. Returns ``(windows (N, C, k·k, h·w), span)``."""
+    k, s, p = _pair(pool.kernel_size), _pair(pool.stride or pool.kernel_size), _pair(pool.padding)
+    N, C, H, W = x.shape
+    span = tuple((out_size[d] - 1) * s[d] + k[d] for d in range(2))
+    xp = F.pad(x, (p[1], span[1] - W - p[1], p[0], span[0] - H - p[0]), value=float("-inf"))
+    return F.unfold(xp, k, stride=s).view(N, C, k[0] * k[1], out_size[0] * out_size[1]), span
+
+
+def unpool_spread(x: torch.Tensor, pool: nn.MaxPool2d, r: torch.Tensor) -> torch.Tensor:
+    """Unpool ``r`` ``(N, C, h, w)`` onto the grid of ``pool``'s input ``x`` ``(N, C, H, W)``, giving each of the
+    ``t`` positions that tie for a window's maximum ``r / t`` (overlapping windows add up, as in :func:`unpool`)."""
+    N, C, H, W = x.shape
+    h, w = r.shape[2:]
+    windows, span = _windows(x, pool, (h, w))
+    tied = (windows == windows.amax(2, keepdim=True)).to(r.dtype)  # (N, C, k·k, h·w): the maxima of each window
+    share = tied / tied.sum(2, keepdim=True) * r.reshape(N, C, 1, h * w)
+    k, p = _pair(pool.kernel_size), _pair(pool.padding)
+    out = F.fold(share.view(N, C * k[0] * k[1], h * w), span, k, stride=_pair(pool.stride or k))  # sums overlaps
+    full = out.new_zeros(N, C, H, W)
+    rows, cols = min(H, span[0] - p[0]), min(W, span[1] - p[1])  # from padded coordinates back to x's
+    full[:, :, :rows, :cols] = out[:, :, p[0]: p[0] + rows, p[1]: p[1] + cols]
+    return full
+
+
+def _conv_padding(padding, kernel: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, int, int, int]:
+    """A convolution's zero padding as ``(top, bottom, left, right)``; ``"same"`` pads ``d·(k − 1)`` in all,
+    the smaller half before (as PyTorch does), ``"valid"`` nothing."""
+    if padding == "valid":
+        return (0, 0, 0, 0)
+    if padding == "same":
+        tot = [dilation[d] * (kernel[d] - 1) for d in range(2)]
+        return (tot[0] // 2, tot[0] - tot[0] // 2, tot[1] // 2, tot[1] - tot[1] // 2)
+    p = _pair(padding)
+    return (p[0], p[0], p[1], p[1])
+
+
+def conv_transpose(r: torch.Tensor, weight: torch.Tensor, size: tuple[int, int], stride=1, padding=0,
+                   dilation=1, groups: int = 1) -> torch.Tensor:
+    """The deconvnet's filtering step for a convolution with filters ``weight`` ``(O, C/groups, kH, kW)``:
+    ``r`` ``(N, O, h, w)`` painted back with the same filters onto the convolution's input ``(N, C, *size)``.
+
+    The signal is taken back onto the zero-padded input (transposed convolution with the same stride,
+    dilation and groups; ``output_padding`` covers the rows a stride skipped at the end) and the padding is
+    cut off again. ``padding``: an int, a pair, ``"same"`` or ``"valid"``."""
+    s, d, k = _pair(stride), _pair(dilation), tuple(weight.shape[2:])
+    top, bottom, left, right = _conv_padding(padding, k, d)
+    padded = (size[0] + top + bottom, size[1] + left + right)
+    covered = [(r.shape[2 + i] - 1) * s[i] + d[i] * (k[i] - 1) + 1 for i in range(2)]
+    out_pad = tuple(padded[i] - covered[i] for i in range(2))
+    full = F.conv_transpose2d(r, weight, None, s, 0, out_pad, groups, d)  # (N, C, *padded)
+    return full[:, :, top: top + size[0], left: left + size[1]]
+
+
+def deconv(r: torch.Tensor, conv: nn.Conv2d, size: tuple[int, int]) -> torch.Tensor:
+    """Filter ``r`` ``(N, O, h, w)`` with the transposed filters of ``conv``, back to its input size
+    ``(N, C, *size)``."""
+    return conv_transpose(r, conv.weight, size, conv.stride, conv.padding, conv.dilation, conv.groups)
+
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tracing a model and recognising its operations
+# ---------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class Traced:
+    """A model's forward pass as a ``torch.fx`` graph; ``prefix`` is prepended to module names when only a
+    part of the model (its ``.features``) could be traced."""
+
+    model: nn.Module  # the module that was traced (the model or its .features)
+    graph: fx.Graph
+    prefix: str = ""
+
+
+def _trace_one(module: nn.Module) -> fx.Graph:
+    return fx.Tracer().trace(module)
+
+
+def trace(model: nn.Module, fn: str = "project") -> Traced:
+    """Trace ``model`` with ``torch.fx`` (modules of ``torch.nn`` stay whole, everything else is traced
+    through); if its ``forward`` cannot be traced (e.g. it checks the input's shape), trace ``model.features``."""
+    try:
+        return Traced(model, _trace_one(model))
+    except Exception as e:  # torch.fx raises TraceError, TypeError, ... on untraceable Python
+        features = getattr(model, "features", None)
+        if isinstance(features, nn.Module):
+            try:
+                return Traced(features, _trace_one(features), "features.")
+            except Exception:
+                pass
+        raise TypeError(f"{fn}: cannot trace {type(model).__name__}'s forward with torch.fx "
+                        f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+
+
+@dataclass
+class Op:
+    """One forward operation the deconvnet can take the signal back through.
+
+    ``kind``: ``conv``, ``bn``, ``rect``, ``maxpool``, ``amaxpool``, ``lin`` (a linear map transposed by
+    autograd: average pools, mean), ``fc``, ``add``, ``sub``, ``scale``, ``cat``, ``reshape``, ``pad``,
+    ``pass``. ``inputs``: the argument nodes that carry the signal, in the order ``forward`` takes them.
+    """
+
+    kind: str
+    inputs: list
+    p: dict = field(default_factory=dict)  # the parameters of the step
+
+
+_PASS_MODULES = (nn.Identity, nn.LocalResponseNorm, nn.Dropout, nn.Dropout2d, nn.AlphaDropout)
+_RECT_NAMES = {"relu", "relu_", "relu6", "hardtanh", "hardtanh_"}
+
+
+def _bind(names: list[tuple[str, object]], args, kwargs) -> dict:
+    """Positional and keyword arguments of a call, as a dict over ``names`` (``(name, default)`` pairs)."""
+    out = {n: d for n, d in names}
+    for (n, _), a in zip(names, args):
+        out[n] = a
+    out.update(kwargs)
+    return out
+
+
+def _is_signal(a, dep: set) -> bool:
+    return isinstance(a, fx.Node) and a in dep
+
+
+def _where(node: fx.Node, prefix: str) -> str:
+    """A readable place of a graph node: its module (from fx's module stack) or its own name."""
+    if node.op == "call_module":
+        return f"module {prefix + node.target!r} ({node.meta.get('_type', '')})".replace(" ()", "")
+    stack = node.meta.get("nn_module_stack") or {}
+    scope = next(reversed(stack.values()))[0] if stack else ""
+    what = getattr(node.target, "__name__", str(node.target))
+    return f"{what!r}" + (f" in module {prefix + scope!r}" if scope else " in the model's forward")
+
+
+def _classify(node: fx.Node, mod: nn.Module | None, dep: set, fn: str) -> Op | None:
+    """The :class:`Op` of a graph node that carries the signal, or ``None`` if the deconvnet has no step for it."""
+    args, kwargs = node.args, node.kwargs
+    if node.op == "call_module":
+        x = args[0]
+        if isinstance(mod, nn.Conv2d):
+            if mod.padding_mode != "zeros":
+                return None
+            return Op("conv", [x], dict(weight=mod.weight, stride=mod.stride, padding=mod.padding,
+                                        dilation=mod.dilation, groups=mod.groups))
+        if isinstance(mod, nn.BatchNorm2d):
+            if mod.training or not mod.track_running_stats:
+                raise ValueError(f"{fn}: BatchNorm {node.target!r} must be in eval mode with running statistics "
+                                 "(call model.eval()): with batch statistics its deconvnet step is not defined")
+            return Op("bn", [x], dict(weight=mod.weight, running_var=mod.running_var, eps=mod.eps))
+        if isinstance(mod, (nn.ReLU, nn.ReLU6)) or (isinstance(mod, nn.Hardtanh) and mod.min_val == 0):
+            return Op("rect", [x], dict(hi=None if isinstance(mod, nn.ReLU) else float(mod.max_val)))
+        if isinstance(mod, nn.MaxPool2d):
+            return Op("maxpool", [x], dict(kernel_size=mod.kernel_size, stride=mod.stride,
+                                                 padding=mod.padding, dilation=mod.dilation,
+                                                 ceil_mode=mod.ceil_mode))
+        if isinstance(mod, nn.AdaptiveMaxPool2d):
+            return Op("amaxpool", [x], dict(output_size=mod.output_size))
+        if isinstance(mod, nn.AvgPool2d):
+            return Op("lin", [x], dict(f=mod, kernel_size=mod.kernel_size, stride=mod.stride or mod.kernel_size,
+                                       padding=mod.padding))
+        if isinstance(mod, nn.AdaptiveAvgPool2d):
+            return Op("lin", [x], dict(f=mod))
+        if isinstance(mod, nn.Linear):
+            return Op("fc", [x], dict(weight=mod.weight))
+        if isinstance(mod, (nn.Flatten, nn.Unflatten)):
+            return Op("reshape", [x])
+        if isinstance(mod, (nn.ZeroPad2d, nn.ConstantPad2d)):
+            return Op("pad", [x], dict(pad=list(mod.padding)))
+        if isinstance(mod, _PASS_MODULES):
+            return Op("pass", [x])
+        return None
+    name = getattr(node.target, "__name__", "")
+    if node.op == "call_method":
+        x = args[0]
+        if node.target in ("view", "reshape", "flatten"):
+            return Op("reshape", [x])
+        if node.target in ("contiguous", "clone"):
+            return Op("pass", [x])
+        if node.target in ("relu", "relu_"):
+            return Op("rect", [x], dict(hi=None))
+        if node.target == "mean":
+            rest = args[1:]
+            return Op("lin", [x], dict(f=lambda v: v.mean(*rest, **kwargs)))
+        if node.target in ("add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_"):
+            return _arith(node.target.rstrip("_"), args, kwargs, dep)
+        return None
+    # call_function
+    t = node.target
+    if t in (operator.add, operator.iadd, torch.add):
+        return _arith("add", args, kwargs, dep)
+    if t in (operator.sub, operator.isub, torch.sub):
+        return _arith("sub", args, kwargs, dep)
+    if t in (operator.mul, operator.imul, torch.mul):
+        return _arith("mul", args, kwargs, dep)
+    if t in (operator.truediv, operator.itruediv, torch.div):
+        return _arith("div", args, kwargs, dep)
+    if name == "conv2d":
+        b = _bind([("input", None), ("weight", None), ("bias", None), ("stride", 1), ("padding", 0),
+                   ("dilation", 1), ("groups", 1)], args, kwargs)
+        if _is_signal(b["weight"], dep):
+            return None
+        return Op("conv", [b["input"]], dict(weight=b["weight"], bias=b["bias"], stride=b["stride"],
+                                                   padding=b["padding"], dilation=b["dilation"],
+                                                   groups=b["groups"]))
+    if name in _RECT_NAMES:
+        if name.startswith("hardtanh"):
+            b = _bind([("input", None), ("min_val", -1.0), ("max_val", 1.0)], args, kwargs)
+            if b["min_val"] != 0:
+                return None
+            hi = b["max_val"]
+        else:
+            hi = 6.0 if name == "relu6" else None
+        return Op("rect", [args[0]], dict(hi=hi))
+    if name in ("max_pool2d", "_max_pool2d", "max_pool2d_with_indices"):
+        b = _bind([("input", None), ("kernel_size", None), ("stride", None), ("padding", 0), ("dilation", 1),
+                   ("ceil_mode", False), ("return_indices", False)], args, kwargs)
+        if b["return_indices"]:
+            return None
+        return Op("maxpool", [b["input"]], dict(kernel_size=b["kernel_size"], stride=b["stride"],
+                                                      padding=b["padding"], dilation=b["dilation"],
+                                                      ceil_mode=b["ceil_mode"]))
+    if name in ("adaptive_max_pool2d", "_adaptive_max_pool2d", "adaptive_max_pool2d_with_indices"):
+        b = _bind([("input", None), ("output_size", None), ("return_indices", False)], args, kwargs)
+        return None if b["return_indices"] else Op("amaxpool", [b["input"]], dict(output_size=b["output_size"]))
+    if name in ("avg_pool2d", "adaptive_avg_pool2d", "mean"):
+        rest = args[1:]
+        p = dict(f=lambda v: t(v, *rest, **kwargs))
+        if name == "avg_pool2d":
+            b = _bind([("input", None), ("kernel_size", None), ("stride", None), ("padding", 0)], args, kwargs)
+            p.update(kernel_size=b["kernel_size"], stride=b["stride"] or b["kernel_size"], padding=b["padding"])
+        return Op("lin", [args[0]], p)
+    if name == "linear":
+        b = _bind([("input", None), ("weight", None), ("bias", None)], args, kwargs)
+        return None if _is_signal(b["weight"], dep) else Op("fc", [b["input"]], dict(weight=b["weight"]))
+    if name == "flatten":
+        return Op("reshape", [args[0]])
+    if name == "pad":
+        b = _bind([("input", None), ("pad", None), ("mode", "constant"), ("value", None)], args, kwargs)
+        return Op("pad", [b["input"]], dict(pad=list(b["pad"]))) \
+            if b["mode"] == "constant" else None
+    if name == "dropout":
+        b = _bind([("input", None), ("p", 0.5), ("training", True)], args, kwargs)
+        return None if b["training"] else Op("pass", [b["input"]])
+    if name == "cat" or name == "concat":
+        b = _bind([("tensors", None), ("dim", 0)], args, kwargs)
+        return Op("cat", list(b["tensors"]), dict(dim=b["dim"]))
+    if name == "batch_norm":
+        b = _bind([("input", None), ("running_mean", None), ("running_var", None), ("weight", None),
+                   ("bias", None), ("training", False), ("momentum", 0.1), ("eps", 1e-5)], args, kwargs)
+        if b["training"] or b["running_var"] is None:
+            raise ValueError(f"{fn}: F.batch_norm at {_where(node, '')} uses batch statistics (training=True); "
+                             "its deconvnet step is not defined")
+        return Op("bn", [b["input"]], dict(weight=b["weight"], running_var=b["running_var"], eps=b["eps"]))
+    return None
+
+
+def _arith(kind: str, args, kwargs, dep: set) -> Op | None:
+    """``a + b``, ``a − b`` (signal down both; ``−`` on the second), ``a · c`` and ``a / c`` with ``c`` a constant
+    (a product of two signals — a gate, attention — has no deconvnet step)."""
+    a, b = args[0], args[1] if len(args) > 1 else kwargs.get("other")
+    alpha = kwargs.get("alpha", 1)
+    sig = [_is_signal(v, dep) for v in (a, b)]
+    if kind in ("add", "sub"):
+        return Op(kind, [a, b], dict(signal=sig, alpha=alpha))
+    if kind in ("mul", "div"):
+        if sig[0] and sig[1]:
+            return None
+        if kind == "div" and sig[1]:
+            return None
+        return Op("scale", [a, b], dict(signal=sig, div=kind == "div"))
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Finding a layer in the graph, recording the forward pass, and going back down
+# ---------------------------------------------------------------------------------------------------------------
+
+def _layer_node(tr: Traced, layer: str, fn: str) -> tuple[fx.Node, str]:
+    """The graph node whose value is the output of ``layer`` (a module's full or unique short name): the
+    module's last call, or, for a module fx traced through (a block), the last node computed inside it."""
+    if not isinstance(layer, str):
+        raise TypeError(f"{fn}: expected layer to be a module name (str), got {type(layer).__name__}")
+    names = [n for n, _ in tr.model.named_modules() if n]
+    full = [tr.prefix + n for n in names]
+    if layer in full:
+        name = names[full.index(layer)]
+    else:
+        short = [n for n, f in zip(names, full) if f.split(".")[-1] == layer]
+        if len(short) != 1:
+            what = "ambiguous" if short else "unknown"
+            shown = full if len(full) <= 40 else full[:20] + ["..."] + full[-10:]
+            raise ValueError(f"{fn}: {what} layer {layer!r}; expected one of {shown}")
+        name = short[0]
+    last = None
+    for node in tr.graph.nodes:
+        if node.op == "call_module" and node.target == name:
+            last = node
+        elif node.op in ("call_function", "call_method", "call_module"):
+            stack = node.meta.get("nn_module_stack") or {}
+            if any(v[0] == name for v in stack.values()):
+                last = node
+    if last is None:
+        raise ValueError(f"{fn}: layer {layer!r} is never reached in the forward pass of {type(tr.model).__name__}")
+    return last, tr.prefix + name
+
+
+def _ancestors(node: fx.Node) -> list[fx.Node]:
+    """``node`` and every node it depends on, in graph (forward) order."""
+    seen, todo = {node}, [node]
+    while todo:
+        for a in todo.pop().all_input_nodes:
+            if a not in seen:
+                seen.add(a)
+                todo.append(a)
+    return [n for n in node.graph.nodes if n in seen]
+
+
+def _call_original(node: fx.Node, env: dict, model: nn.Module):
+    args, kwargs = fx.node.map_arg((node.args, node.kwargs), lambda n: env[n])
+    if node.op == "call_module":
+        return model.get_submodule(node.target)(*args, **kwargs)
+    if node.op == "call_function":
+        return node.target(*args, **kwargs)
+    return getattr(args[0], node.target)(*args[1:], **kwargs)
+
+
+def _resolve(p: dict, env: dict) -> dict:
+    return {k: env[v] if isinstance(v, fx.Node) else v for k, v in p.items()}
+
+
+@dataclass
+class Record:
+    """What the forward pass leaves for the way down: the path from the input to the layer, every node's
+    value shape, the operation of every node that carries the signal, and per max-pool its switches
+    (``ties="first"``) or its input (``ties="spread"``), by node name."""
+
+    traced: Traced
+    target: fx.Node
+    path: list  # [fx.Node] from the input to the target, forward order
+    ops: dict  # {node: Op}
+    shapes: dict  # {node: torch.Size}
+    activation: torch.Tensor  # the layer's output (a copy)
+    env: dict  # {node: value} of the constant (not image-dependent) nodes, e.g. functional weights
+    switches: dict = field(default_factory=dict)
+    pool_inputs: dict = field(default_factory=dict)
+
+
+def record(model: nn.Module, x: torch.Tensor, layer: str, ties: str = "first", fn: str = "project") -> Record:
+    """Run ``x`` through ``model`` up to ``layer`` along the traced graph, checking that every operation on
+    the way has a deconvnet step, and record switches (or pool inputs) and shapes."""
+    checks.one_of(fn, ties, TIES, "ties")
+    tr = trace(model, fn)
+    target, _ = _layer_node(tr, layer, fn)
+    path = _ancestors(target)
+    placeholders = [n for n in path if n.op == "placeholder"]
+    env, dep, ops, shapes = {}, set(), {}, {}
+    rec = Record(tr, target, path, ops, shapes, None, env)
+    for node in path:
+        if node.op == "placeholder":
+            if node is not placeholders[0]:
+                if not node.args:
+                    raise TypeError(f"{fn}: the model's forward takes more than one input ({node.name!r})")
+                env[node] = node.args[0]  # an argument with a default value
+                continue
+            env[node], dep = x, {node}
+            shapes[node] = x.shape
+            continue
+        if node.op == "get_attr":
+            env[node] = functools.reduce(getattr, node.target.split("."), tr.model)
+            continue
+        if node.op == "output":
+            continue
+        carries = any(a in dep for a in node.all_input_nodes)
+        mod = tr.model.get_submodule(node.target) if node.op == "call_module" else None
+        if mod is not None:
+            node.meta["_type"] = type(mod).__name__
+        op = _classify(node, mod, dep, fn) if carries else None
+        if op is None:
+            value = _call_original(node, env, tr.model)
+            if carries and isinstance(value, torch.Tensor):
+                raise TypeError(f"{fn}: the deconvnet cannot take the signal back through {_where(node, tr.prefix)} "
+                                "on the way to layer " f"{layer!r}; it knows convolutions, BatchNorm (eval), "
+                                "ReLU/ReLU6, max/average pooling, additions, concatenations, flatten, linear "
+                                "layers, padding and dropout")
+            env[node] = value
+            continue
+        v = env[op.inputs[0]] if isinstance(op.inputs[0], fx.Node) else None
+        if op.kind == "conv":
+            w = op.p["weight"] if not isinstance(op.p["weight"], fx.Node) else env[op.p["weight"]]
+            if v.ndim != 4 or v.shape[1] != w.shape[1] * op.p["groups"]:
+                first = " (the network's input)" if op.inputs[0] in placeholders else ""
+                raise ValueError(f"{fn}: {_where(node, tr.prefix)} takes {w.shape[1] * op.p['groups']}-channel "
+                                 f"input{first}, got shape {tuple(v.shape)}")
+        if op.kind == "rect":
+            value = v.clamp(0.0, op.p["hi"])  # out of place: an in-place ReLU must not overwrite what we keep
+        elif op.kind == "maxpool":
+            p = op.p
+            if ties == "spread":
+                if _pair(p["dilation"]) != (1, 1):
+                    raise ValueError(f"{fn}: ties='spread' needs max-pooling without dilation "
+                                     f"({_where(node, tr.prefix)})")
+                rec.pool_inputs[node.name] = v.clone()
+            value, sw = F.max_pool2d(v, p["kernel_size"], p["stride"], p["padding"], p["dilation"], p["ceil_mode"],
+                                     return_indices=True)
+            rec.switches[node.name] = sw if ties == "first" else None
+            if ties == "spread":
+                del rec.switches[node.name]
+        elif op.kind == "amaxpool":
+            if ties == "spread":
+                raise ValueError(f"{fn}: ties='spread' is not available for adaptive max-pooling "
+                                 f"({_where(node, tr.prefix)})")
+            value, rec.switches[node.name] = F.adaptive_max_pool2d(v, op.p["output_size"], return_indices=True)
+        else:
+            value = _call_original(node, env, tr.model)
+        ops[node], env[node] = op, value
+        dep.add(node)
+        shapes[node] = value.shape
+    if target not in dep:
+        raise ValueError(f"{fn}: layer {layer!r} does not depend on the input image")
+    rec.activation = env[target].detach().clone()
+    for node in dep:  # keep only what the way down needs (constants such as weights stay in env)
+        env.pop(node, None)
+    return rec
+
+
+def _sum_to(r: torch.Tensor, shape) -> torch.Tensor:
+    """``r`` summed over the dimensions that broadcasting expanded, back to ``shape``."""
+    return r.sum_to_size(shape) if r.shape != shape else r
+
+
+def _step(node: fx.Node, op: Op, r: torch.Tensor, rec: Record) -> list[tuple[fx.Node, torch.Tensor]]:
+    """The deconvnet step of one operation: the signal ``r`` at its output, taken to each input that carries
+    the signal. Returns ``[(input node, signal), ...]``."""
+    p = _resolve(op.p, rec.env)
+    x = op.inputs[0]
+    shape = rec.shapes.get(x) if isinstance(x, fx.Node) else None
+    kind = op.kind
+    if kind == "conv":
+        return [(x, conv_transpose(r, p["weight"], tuple(shape[2:]), p["stride"], p["padding"], p["dilation"],
+                                   p["groups"]))]
+    if kind == "bn":
+        scale = torch.rsqrt(p["running_var"] + p["eps"])
+        if p["weight"] is not None:
+            scale = scale * p["weight"]
+        return [(x, r * scale.view(1, -1, *([1] * (r.ndim - 2))))]
+    if kind == "rect":
+        return [(x, F.relu(r))]
+    if kind == "maxpool" and node.name in rec.pool_inputs:
+        pool = SimpleNamespace(**{k: p[k] for k in ("kernel_size", "stride", "padding")})
+        return [(x, unpool_spread(rec.pool_inputs[node.name], pool, r))]
+    if kind in ("maxpool", "amaxpool"):
+        return [(x, unpool(r, rec.switches[node.name], tuple(shape[2:])))]
+    if kind == "lin":  # a fixed linear map (average pooling, mean): its transpose, by autograd at zero
+        with torch.enable_grad():
+            z = torch.zeros(shape, dtype=r.dtype, device=r.device, requires_grad=True)
+            (g,) = torch.autograd.grad(p["f"](z), z, r)
+        return [(x, g)]
+    if kind == "fc":
+        return [(x, r @ p["weight"])]
+    if kind == "reshape":
+        return [(x, r.reshape(shape))]
+    if kind == "pad":
+        return [(x, F.pad(r, [-q for q in p["pad"]]))]
+    if kind == "pass":
+        return [(x, r)]
+    if kind in ("add", "sub"):
+        a, b = op.inputs
+        out = []
+        if p["signal"][0]:
+            out.append((a, _sum_to(r, rec.shapes[a])))
+        if p["signal"][1]:
+            sign = (-1 if kind == "sub" else 1) * p["alpha"]
+            out.append((b, _sum_to(r * sign if sign != 1 else r, rec.shapes[b])))
+        return out
+    if kind == "scale":
+        a, b = op.inputs
+        sig, const = (a, b) if p["signal"][0] else (b, a)
+        c = rec.env[const] if isinstance(const, fx.Node) else const
+        return [(sig, _sum_to(r / c if p["div"] else r * c, rec.shapes[sig]))]
+    if kind == "cat":
+        sizes = [rec.shapes[t][p["dim"]] if isinstance(t, fx.Node) and t in rec.shapes
+                 else rec.env[t].shape[p["dim"]] for t in op.inputs]
+        parts = r.split(sizes, dim=p["dim"])
+        return [(t, part) for t, part in zip(op.inputs, parts) if isinstance(t, fx.Node) and t in rec.shapes]
+    raise AssertionError(kind)
+
+
+def backward(rec: Record, r: torch.Tensor) -> torch.Tensor:
+    """Take ``r`` (shaped like ``rec.activation``) from the layer down to the input: walk the path backwards,
+    apply each operation's deconvnet step, and add up the signals where a value fed several operations."""
+    signals = {rec.target: r}
+    out = None
+    for node in reversed(rec.path):
+        s = signals.pop(node, None)
+        if s is None:
+            continue
+        if node.op == "placeholder":
+            out = s if out is None else out + s
+            continue
+        for src, contrib in _step(node, rec.ops[node], s, rec):
+            signals[src] = signals[src] + contrib if src in signals else contrib
+    return out if out is not None else torch.zeros(rec.shapes[rec.path[0]], dtype=r.dtype, device=r.device)
+
+
+def _prepare(fn: str, model: nn.Module, x) -> torch.Tensor:
+    """The checks every public function of this module makes: a model with parameters in eval mode, and
+    finite floating-point images ``(N, C, H, W)`` of the model's dtype (moved to its device)."""
+    checks.module(fn, model)
+    checks.model_device(fn, model)
+    checks.eval_mode(fn, model)
+    checks.images(fn, x)
+    return checks.to_model(fn, model, x)
+
+
+@torch.no_grad()
+def project(
+    model: nn.Module,
+    x: torch.Tensor,
+    layer: str,
+    channel: int,
+    position: tuple[int, int] | torch.Tensor | None = None,
+    ties: str = "first",
+) -> torch.Tensor:
+    """Project one activation of feature map ``channel`` of ``layer`` back to input space (Zeiler & Fergus 2014).
+
+    Args:
+        model: any CNN ``torch.fx`` can trace, in eval mode (see the module's table of operations):
+            ZFNet-small, torchvision's AlexNet, VGG, ResNet, MobileNetV2, EfficientNet-Lite0, an ``nn.Sequential``.
+        x: images ``(N, C, H, W)``, float of the model's dtype (moved to the model's device).
+        layer: a module name, full or (if unique) its last part, e.g. ``"conv3"``, ``"layer2.1"``,
+            ``"_blocks.5"``. The activation is that module's output (its last call).
+        channel: which feature map (or, for a fully connected layer's output ``(N, K)``, which unit).
+        position: ``(i, j)`` for every image, an int tensor ``(N, 2)`` (one position per image), or ``None``
+            for the strongest activation of that map in each image (must be ``None`` for ``(N, K)`` outputs).
+        ties: where unpooling puts a value whose window had tied maxima: ``"first"`` (PyTorch's switch, the
+            first tied position) or ``"spread"`` (shared equally among them); see the module's docstring.
+
+    Returns:
+        The reconstruction ``(N, C, H, W)``: zero everywhere the chosen unit cannot see.
+    """
+    fn = "project"
+    x = _prepare(fn, model, x)
+    checks.positive_int(fn, channel, "channel", 0)
+    rec = record(model, x, layer, ties, fn)
+    a = rec.activation
+    if a.ndim not in (2, 4):
+        raise ValueError(f"{fn}: layer {layer!r} gives {tuple(a.shape)}, expected feature maps (N, K, h, w) "
+                         "or units (N, K)")
+    N, K = a.shape[:2]
+    if not 0 <= channel < K:
+        raise ValueError(f"{fn}: layer {layer!r} has {K} feature maps, got channel={channel}")
+    h, w = a.shape[2:] if a.ndim == 4 else (1, 1)
+    fmap = a[:, channel].reshape(N, -1)  # (N, h·w)
+    if position is None:
+        flat = fmap.argmax(1)
+    else:
+        if a.ndim == 2:
+            raise ValueError(f"{fn}: layer {layer!r} gives units (N, K) without positions; use position=None")
+        pos = torch.as_tensor(position, device=a.device)
+        if pos.is_floating_point() or pos.numel() not in (2, 2 * N):
+            raise ValueError(f"{fn}: expected position (i, j) or an int tensor ({N}, 2), got {position!r}")
+        pos = pos.long().reshape(-1, 2).expand(N, 2)
+        if ((pos[:, 0] < 0) | (pos[:, 0] >= h) | (pos[:, 1] < 0) | (pos[:, 1] >= w)).any():
+            raise ValueError(f"{fn}: position must lie in the {h}×{w} map of {layer!r}, got {position}")
+        flat = pos[:, 0] * w + pos[:, 1]
+    r = torch.zeros_like(a)
+    rows = torch.arange(N, device=a.device)
+    r[:, channel].view(N, -1)[rows, flat] = fmap[rows, flat]  # keep the one activation, zero the rest
+    return backward(rec, r)
+
+
+@torch.no_grad()
+def tied_windows(model: nn.Module, x: torch.Tensor, layer: str | None = None) -> dict[str, float]:
+    """For each max-pooling on the way from the input to ``layer`` (default: every max-pooling of the model),
+    the fraction of its windows, over the images ``x``, whose maximum is reached at two or more positions:
+    the windows where the switch is a convention rather than a place (see ``ties`` in :func:`project`).
+
+    Returns ``{pooling module's name (or the function's node name): fraction}`` in forward order."""
+    fn = "tied_windows"
+    x = _prepare(fn, model, x)
+    if layer is None:
+        tr = trace(model, fn)
+        pools = [n for n in tr.graph.nodes if (n.op == "call_module" and isinstance(
+            tr.model.get_submodule(n.target), nn.MaxPool2d)) or getattr(n.target, "__name__", "") in (
+            "max_pool2d", "_max_pool2d", "max_pool2d_with_indices")]
+        if not pools:
+            return {}
+        last = [n for n in tr.graph.nodes if n in set(pools)][-1]
+        layer = tr.prefix + last.target if last.op == "call_module" else None
+        if layer is None:
+            raise ValueError(f"{fn}: give layer= for a model whose last max-pooling is functional")
+    rec = record(model, x, layer, "spread", fn)
+    out = {}
+    for node in rec.path:
+        if node.name in rec.pool_inputs:
+            v, op = rec.pool_inputs[node.name], rec.ops[node]
+            pool = SimpleNamespace(**{k: op.p[k] for k in ("kernel_size", "stride", "padding")})
+            windows, _ = _windows(v, pool, tuple(rec.shapes[node][2:]))
+            name = rec.traced.prefix + node.target if node.op == "call_module" else node.name
+            out[name] = float(((windows == windows.amax(2, keepdim=True)).sum(2) > 1).float().mean())
+    return out
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Where the units of a layer look in the input: receptive field ``size``, ``jump`` (stride in input
+    pixels) and ``padding`` (offset of unit 0's field), each ``(rows, columns)``; ``whole=True`` when a unit
+    sees the whole image (after global pooling, flatten or a fully connected layer)."""
+
+    size: tuple[int, int]
+    jump: tuple[int, int]
+    padding: tuple[int, int]
+    whole: bool = False
+
+
+def geometry(model: nn.Module, layer: str, fn: str = "receptive_field") -> Geometry:
+    """The receptive field of ``layer``'s units from the traced graph: through a convolution or pooling with
+    kernel ``k`` (dilation ``d``), stride ``s`` and padding ``p`` (before the first row),
+    ``R ← R + d(k − 1)·J``, ``P ← P + p·J``, ``J ← J·s``; zero padding adds to ``P``; where branches meet
+    (addition, concatenation) the fields are united; global pooling, flatten and linear layers see everything."""
+    tr = trace(model, fn)
+    target, _ = _layer_node(tr, layer, fn)
+    path = _ancestors(target)
+    start = next(n for n in path if n.op == "placeholder")
+    geo = {start: ((1, 1), (1, 1), (0, 0), False)}
+    for node in path:
+        ins = [a for a in node.all_input_nodes if a in geo]
+        if node is start or not ins:
+            continue
+        mod = tr.model.get_submodule(node.target) if node.op == "call_module" else None
+        op = _classify(node, mod, set(geo), fn)
+        if op is None:  # size(), getattr, ...: not on the signal's way; carry the field along
+            geo[node] = geo[ins[0]]
+            continue
+        R, J, P = (list(v) for v in geo[ins[0]][:3])
+        whole = any(geo[a][3] for a in ins)
+        if len(ins) > 1:  # branches meet: the union of the fields (they share the jump)
+            lo = [min(-geo[a][2][d] for a in ins) for d in range(2)]
+            hi = [max(-geo[a][2][d] + geo[a][0][d] - 1 for a in ins) for d in range(2)]
+            R, P = [hi[d] - lo[d] + 1 for d in range(2)], [-lo[d] for d in range(2)]
+        kind, p = op.kind, op.p
+        if kind == "conv" or kind == "maxpool" or (kind == "lin" and "kernel_size" in p):
+            if kind == "conv":
+                w = p["weight"]
+                w = functools.reduce(getattr, w.target.split("."), tr.model) if isinstance(w, fx.Node) else w
+                k, d = tuple(w.shape[2:]), _pair(p["dilation"])
+                top, _, left, _ = _conv_padding(p["padding"], k, d)
+                pad = (top, left)
+            else:
+                k, pad = _pair(p["kernel_size"]), _pair(p["padding"])
+                d = _pair(p.get("dilation", 1))
+            s = _pair(p["stride"] or p["kernel_size"])
+            for i in range(2):
+                R[i] += d[i] * (k[i] - 1) * J[i]
+                P[i] += pad[i] * J[i]
+                J[i] *= s[i]
+        elif kind == "pad":
+            P = [P[0] + p["pad"][2] * J[0], P[1] + p["pad"][0] * J[1]]
+        elif kind in ("lin", "amaxpool", "fc", "reshape"):
+            whole = True
+        geo[node] = (tuple(R), tuple(J), tuple(P), whole)
+    R, J, P, whole = geo[target]
+    return Geometry(R, J, P, whole)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Captum's versions of the same unit (nn.Sequential stacks)
+# ---------------------------------------------------------------------------------------------------------------
+
+_SEQ_PASS = (nn.LocalResponseNorm, nn.Dropout, nn.Identity)
+_SEQ_SUPPORTED = (nn.Conv2d, nn.ReLU, nn.MaxPool2d) + _SEQ_PASS
 
 
 def feature_stack(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -71,7 +802,7 @@ def path_to(model: nn.Module, layer: str) -> list[tuple[str, nn.Module]]:
         raise ValueError(f"deconvnet: unknown layer {layer!r} in the convolutional stack; expected one of {names}")
     path = stack[: hits[0] + 1]
     for name, m in path:
-        if not isinstance(m, _SUPPORTED):
+        if not isinstance(m, _SEQ_SUPPORTED):
             raise TypeError(f"deconvnet: cannot invert layer {name!r} of type {type(m).__name__}; "
                             f"supported: Conv2d, ReLU, MaxPool2d (LocalResponseNorm, Dropout, Identity pass through)")
         if isinstance(m, nn.Conv2d) and (m.groups != 1 or m.dilation != (1, 1) or m.padding_mode != "zeros"):
@@ -79,185 +810,6 @@ def path_to(model: nn.Module, layer: str) -> list[tuple[str, nn.Module]]:
         if isinstance(m, nn.MaxPool2d) and (m.dilation not in (1, (1, 1)) or m.return_indices):
             raise TypeError(f"deconvnet: layer {name!r}: only plain max-pooling (dilation=1)")
     return path
-
-
-def pool_with_switches(x: torch.Tensor, pool: nn.MaxPool2d):
-    """Max-pool ``x`` ``(N, C, H, W)`` as ``pool`` does, also returning the switches (flat argmax positions)."""
-    return F.max_pool2d(x, pool.kernel_size, pool.stride, pool.padding, pool.dilation, pool.ceil_mode,
-                        return_indices=True)
-
-
-def unpool(r: torch.Tensor, switches: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Put each value of ``r`` ``(N, C, h, w)`` at its switch location in a zero map ``(N, C, *size)``;
-    values whose switches coincide (overlapping windows) are added."""
-    if r.shape != switches.shape:
-        raise ValueError(f"unpool: values {tuple(r.shape)} and switches {tuple(switches.shape)} must have one shape")
-    N, C = r.shape[:2]
-    out = r.new_zeros(N, C, size[0] * size[1])
-    out.scatter_add_(2, switches.flatten(2), r.flatten(2))
-    return out.view(N, C, *size)
-
-
-TIES = ("first", "spread")
-
-
-def _windows(x: torch.Tensor, pool: nn.MaxPool2d, out_size: tuple[int, int]):
-    """The pooling windows of ``x`` ``(N, C, H, W)`` exactly as ``pool`` takes them (kernel, stride, padding,
-    ``ceil_mode``), for an output of ``out_size``: ``x`` is padded with ``−∞`` to the ``(h − 1)·s + k`` rows and
-    columns the windows cover (or cut to them) and unfolded. Returns ``(windows (N, C, k·k, h·w), span)``."""
-    k, s, p = _pair(pool.kernel_size), _pair(pool.stride or pool.kernel_size), _pair(pool.padding)
-    N, C, H, W = x.shape
-    span = tuple((out_size[d] - 1) * s[d] + k[d] for d in range(2))
-    xp = F.pad(x, (p[1], span[1] - W - p[1], p[0], span[0] - H - p[0]), value=float("-inf"))
-    return F.unfold(xp, k, stride=s).view(N, C, k[0] * k[1], out_size[0] * out_size[1]), span
-
-
-def unpool_spread(x: torch.Tensor, pool: nn.MaxPool2d, r: torch.Tensor) -> torch.Tensor:
-    """Unpool ``r`` ``(N, C, h, w)`` onto the grid of ``pool``'s input ``x`` ``(N, C, H, W)``, giving each of the
-    ``t`` positions that tie for a window's maximum ``r / t`` (overlapping windows add up, as in :func:`unpool`)."""
-    N, C, H, W = x.shape
-    h, w = r.shape[2:]
-    windows, span = _windows(x, pool, (h, w))
-    tied = (windows == windows.amax(2, keepdim=True)).to(r.dtype)  # (N, C, k·k, h·w): the maxima of each window
-    share = tied / tied.sum(2, keepdim=True) * r.reshape(N, C, 1, h * w)
-    k, p = _pair(pool.kernel_size), _pair(pool.padding)
-    out = F.fold(share.view(N, C * k[0] * k[1], h * w), span, k, stride=_pair(pool.stride or k))  # sums overlaps
-    full = out.new_zeros(N, C, H, W)
-    rows, cols = min(H, span[0] - p[0]), min(W, span[1] - p[1])  # from padded coordinates back to x's
-    full[:, :, :rows, :cols] = out[:, :, p[0]: p[0] + rows, p[1]: p[1] + cols]
-    return full
-
-
-@torch.no_grad()
-def tied_windows(model: nn.Module, x: torch.Tensor, layer: str | None = None) -> dict[str, float]:
-    """For each max-pooling on the way from the input to ``layer`` (default: the whole stack), the fraction of
-    its windows, over the images ``x``, whose maximum is reached at two or more positions: the windows where
-    the switch is a convention rather than a place (see ``ties`` in :func:`project`)."""
-    _check_input(model, x)
-    path = path_to(model, layer) if layer is not None else path_to(model, feature_stack(model)[-1][0])
-    out = {}
-    for name, m in path:
-        if isinstance(m, nn.MaxPool2d):
-            y = m(x)
-            windows, _ = _windows(x, m, tuple(y.shape[2:]))
-            out[name] = float(((windows == windows.amax(2, keepdim=True)).sum(2) > 1).float().mean())
-            x = y
-        else:
-            x = m(x)
-    return out
-
-
-def _pair(v) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
-
-
-def deconv(r: torch.Tensor, conv: nn.Conv2d, size: tuple[int, int]) -> torch.Tensor:
-    """Filter ``r`` ``(N, O, h, w)`` with the transposed filters of ``conv``, back to its input size
-    ``(N, C, *size)``."""
-    s, p, k = conv.stride, conv.padding, conv.kernel_size
-    out_pad = tuple(size[d] - ((r.shape[2 + d] - 1) * s[d] - 2 * p[d] + k[d]) for d in range(2))
-    return F.conv_transpose2d(r, conv.weight, None, s, p, out_pad)
-
-
-@dataclass
-class ForwardRecord:
-    """What the forward pass leaves for the way down: the activation and, per module, switches and sizes."""
-
-    activation: torch.Tensor  # (N, C, h, w): the output of the chosen layer
-    switches: dict[int, torch.Tensor]  # ties="first": the switches of each max-pool, by position in the path
-    sizes: list[tuple[int, int]]  # spatial size of each module's input
-    pool_inputs: dict[int, torch.Tensor] = field(default_factory=dict)  # ties="spread": each max-pool's input
-
-
-def forward_record(path: list[tuple[str, nn.Module]], x: torch.Tensor, ties: str = "first") -> ForwardRecord:
-    """Run ``x`` through ``path`` (from :func:`path_to`), recording input sizes and, per max-pool, its switches
-    (``ties="first"``) or its input (``ties="spread"``, for :func:`unpool_spread`)."""
-    if ties not in TIES:
-        raise ValueError(f"deconvnet: ties must be one of {TIES}, got {ties!r}")
-    switches, sizes, inputs = {}, [], {}
-    for k, (_, m) in enumerate(path):
-        sizes.append(tuple(x.shape[2:]))
-        if isinstance(m, nn.MaxPool2d) and ties == "spread":
-            inputs[k], x = x, m(x)
-        elif isinstance(m, nn.MaxPool2d):
-            x, switches[k] = pool_with_switches(x, m)
-        else:
-            x = m(x)
-    return ForwardRecord(x, switches, sizes, inputs)
-
-
-def backward_project(path: list[tuple[str, nn.Module]], rec: ForwardRecord, r: torch.Tensor) -> torch.Tensor:
-    """Take ``r`` (same shape as ``rec.activation``) down through ``path`` in reverse: unpool, rectify, filter."""
-    for k in range(len(path) - 1, -1, -1):
-        m = path[k][1]
-        if isinstance(m, nn.Conv2d):
-            r = deconv(r, m, rec.sizes[k])
-        elif isinstance(m, nn.ReLU):
-            r = F.relu(r)
-        elif isinstance(m, nn.MaxPool2d) and k in rec.pool_inputs:
-            r = unpool_spread(rec.pool_inputs[k], m, r)
-        elif isinstance(m, nn.MaxPool2d):
-            r = unpool(r, rec.switches[k], rec.sizes[k])
-        # LocalResponseNorm, Dropout, Identity: passed through, as in the paper
-    return r
-
-
-def _check_input(model: nn.Module, x: torch.Tensor) -> None:
-    if not isinstance(x, torch.Tensor) or x.ndim != 4:
-        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"deconvnet: expected images (N, C, H, W), got {got}")
-    first = next((m for _, m in feature_stack(model) if isinstance(m, nn.Conv2d)), None)
-    if first is not None and x.shape[1] != first.in_channels:
-        raise ValueError(f"deconvnet: the network takes {first.in_channels}-channel images, got {x.shape[1]} channels")
-
-
-@torch.no_grad()
-def project(
-    model: nn.Module,
-    x: torch.Tensor,
-    layer: str,
-    channel: int,
-    position: tuple[int, int] | torch.Tensor | None = None,
-    ties: str = "first",
-) -> torch.Tensor:
-    """Project one activation of feature map ``channel`` of ``layer`` back to input space (Zeiler & Fergus 2014).
-
-    Args:
-        model: ZFNet-small, an AlexNet/VGG-style model with ``.features``, or an ``nn.Sequential`` (eval mode is
-            the caller's business; dropout and LRN are passed through on the way down).
-        x: images ``(N, C, H, W)`` on the model's device.
-        layer: a module of the convolutional stack, e.g. ``"conv3"``, ``"relu3"``, ``"features.10"``.
-            The activation is that module's output.
-        channel: which feature map.
-        position: ``(i, j)`` for every image, an int tensor ``(N, 2)`` (one position per image), or ``None``
-            for the strongest activation of that map in each image.
-        ties: where unpooling puts a value whose window had tied maxima: ``"first"`` (PyTorch's switch, the
-            first tied position) or ``"spread"`` (shared equally among them); see the module's docstring.
-
-    Returns:
-        The reconstruction ``(N, C, H, W)``: zero everywhere the chosen unit cannot see.
-    """
-    _check_input(model, x)
-    path = path_to(model, layer)
-    rec = forward_record(path, x, ties)
-    a = rec.activation  # (N, K, h, w)
-    if a.ndim != 4:
-        raise ValueError(f"deconvnet: layer {layer!r} gives {tuple(a.shape)}, expected feature maps (N, K, h, w)")
-    N, K, h, w = a.shape
-    if not 0 <= channel < K:
-        raise ValueError(f"deconvnet: layer {layer!r} has {K} feature maps, got channel={channel}")
-    fmap = a[:, channel].flatten(1)  # (N, h·w)
-    if position is None:
-        flat = fmap.argmax(1)
-    else:
-        pos = torch.as_tensor(position, device=a.device).long().reshape(-1, 2).expand(N, 2)
-        if ((pos[:, 0] < 0) | (pos[:, 0] >= h) | (pos[:, 1] < 0) | (pos[:, 1] >= w)).any():
-            raise ValueError(f"deconvnet: position must lie in the {h}×{w} map of {layer!r}, got {position}")
-        flat = pos[:, 0] * w + pos[:, 1]
-    r = torch.zeros_like(a)
-    rows = torch.arange(N, device=a.device)
-    r[:, channel].view(N, -1)[rows, flat] = fmap[rows, flat]  # keep the one activation, zero the rest
-    return backward_project(path, rec, r)
 
 
 class _UnitOutput(nn.Module):
@@ -307,7 +859,7 @@ def captum_projection(
 
     if method not in CAPTUM_METHODS:
         raise ValueError(f"captum_projection: method must be one of {CAPTUM_METHODS}, got {method!r}")
-    _check_input(model, x)
+    x = _prepare("captum_projection", model, x)
     path = path_to(model, layer)
     stack = nn.Sequential(*[m for _, m in path])
     inplace = [m for _, m in path if getattr(m, "inplace", False)]

@@ -323,15 +323,23 @@ def normalize_projection(r: torch.Tensor, quantile: float = 1.0) -> torch.Tensor
     return (r / scale.to(r.dtype).view(-1, 1, 1, 1) * 0.5 + 0.5).clamp(0, 1)
 
 
-def plot_top_projections(rows: Sequence[tuple[str, torch.Tensor, torch.Tensor]], title: str = "", size: float = 1.9,
-                         quantile: float = 1.0):
-    """Zeiler & Fergus's Fig. 2 for one layer: per feature map, its top-k projections (left) beside the image
-    patches that caused them (right), each as a 3×3 mosaic.
+def plot_top_projections(rows: Sequence[tuple[str, torch.Tensor, torch.Tensor]], title: str = "",
+                         quantile: float = 1.0, width: float = 8.0):
+    """Zeiler & Fergus's Fig. 2 for one layer, at the paper's scale: one feature map per row, its top-k
+    projections as a 3×3 mosaic (left) beside the image patches that caused them (right), across the
+    book's full content width.
+
+    With the default ``width`` (8 inches: about 800 pixels at the notebook's 100 dpi, the width of the
+    book's content column) each projection and each patch is drawn about 120 pixels wide, whatever its own
+    size: tiny patches (a 3×3-pixel receptive field) are enlarged with nearest-neighbour sampling, so every
+    pixel stays a sharp square.
 
     Args:
         rows: ``(label, reconstructions (k, C, R, R), patches (k, C, R, R))`` per feature map, e.g. from
             :func:`cnnlib.topk.top_projections`.
+        title: the figure's title.
         quantile: contrast of the projections, see :func:`normalize_projection`.
+        width: figure width in inches.
     """
     if not isinstance(rows, Sequence) or len(rows) == 0 or not all(
             isinstance(row, (tuple, list)) and len(row) == 3 for row in rows):
@@ -340,19 +348,29 @@ def plot_top_projections(rows: Sequence[tuple[str, torch.Tensor, torch.Tensor]],
     for label, recon, patches in rows:
         checks.images("plot_top_projections", recon, ndim=4, name=f"the reconstructions of {label!r}")
         checks.images("plot_top_projections", patches, ndim=4, name=f"the patches of {label!r}")
-    fig, axes = plt.subplots(len(rows), 2, figsize=(2 * size, size * len(rows) + (0.4 if title else 0)), squeeze=False)
-    for (label, recon, patches), (ax_r, ax_p) in zip(rows, axes):
-        ax_r.imshow(to_numpy_image(mosaic(normalize_projection(recon, quantile))), cmap="gray", vmin=0, vmax=1)
-        ax_p.imshow(to_numpy_image(mosaic(patches.clamp(0, 1))), cmap="gray", vmin=0, vmax=1)
-        ax_r.set_ylabel(label, fontsize=8)
+    width = float(width)
+    label_w, gap, head = 0.75, 0.15, (0.45 if title else 0.0) + 0.25  # inches: row labels, between mosaics, top
+    panel = (width - label_w - gap - 0.05) / 2  # each mosaic is a panel × panel square
+    row_h = panel + 0.1
+    height = head + row_h * len(rows)
+    fig = plt.figure(figsize=(width, height))
+    for n, (label, recon, patches) in enumerate(rows):
+        bottom = (height - head - (n + 1) * row_h + 0.05) / height
+        ax_r = fig.add_axes((label_w / width, bottom, panel / width, panel / height))
+        ax_p = fig.add_axes(((label_w + panel + gap) / width, bottom, panel / width, panel / height))
+        ax_r.imshow(to_numpy_image(mosaic(normalize_projection(recon, quantile))), cmap="gray", vmin=0, vmax=1,
+                    interpolation="nearest")
+        ax_p.imshow(to_numpy_image(mosaic(patches.clamp(0, 1))), cmap="gray", vmin=0, vmax=1,
+                    interpolation="nearest")
+        ax_r.set_ylabel(label, fontsize=9)
         for ax in (ax_r, ax_p):
             ax.set_xticks([])
             ax.set_yticks([])
-    axes[0, 0].set_title("projections", fontsize=8)
-    axes[0, 1].set_title("image patches", fontsize=8)
+        if n == 0:
+            ax_r.set_title("deconvnet projections", fontsize=9)
+            ax_p.set_title("image patches", fontsize=9)
     if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+        fig.suptitle(title, fontsize=11, y=1 - 0.12 / height)
     return fig
 
 

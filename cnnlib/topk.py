@@ -16,16 +16,18 @@ and the unit at ``(i, j)`` sees input rows ``i·J − P … i·J − P + R − 1
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
 from . import checks
-from .deconvnet import path_to, project
+from .deconvnet import geometry, path_to, project  # noqa: F401 (path_to: the Sequential stack, for tests)
 from .hooks import LayerOutputs
-from .layers import pair
 from .progress import hidden
 
 
@@ -49,25 +51,16 @@ class ReceptiveField:
 
 
 def receptive_field(model: nn.Module, layer: str) -> ReceptiveField:
-    """The receptive field of ``layer``'s units, from the conv/pool geometry of the stack below it."""
-    checks.module("receptive_field", model)
+    """The receptive field of ``layer``'s units, from the conv/pool geometry of the network below it (any CNN
+    :func:`cnnlib.deconvnet.project` takes; where a residual branch meets the main path the fields are united).
+    A unit after global pooling or a fully connected layer sees the whole image: ``ValueError``."""
     if not isinstance(layer, str):
         raise TypeError(f"receptive_field: expected a layer name (a string), got {layer!r}")
-    R, J, P = [1, 1], [1, 1], [0, 0]
-    try:
-        path = path_to(model, layer)
-    except (TypeError, ValueError) as e:
-        raise type(e)(f"receptive_field: {e}") from None
-    for _, m in path:
-        if isinstance(m, (nn.Conv2d, nn.MaxPool2d)):
-            k = pair(m.kernel_size, "kernel_size", "receptive_field")
-            s = pair(m.stride if m.stride is not None else m.kernel_size, "stride", "receptive_field")
-            p = pair(m.padding, "padding", "receptive_field")
-            for d in range(2):
-                R[d] += (k[d] - 1) * J[d]
-                P[d] += p[d] * J[d]
-                J[d] *= s[d]
-    return ReceptiveField(tuple(R), tuple(J), tuple(P))
+    geo = geometry(checks.module("receptive_field", model), layer)
+    if geo.whole:
+        raise ValueError(f"receptive_field: the units of {layer!r} see the whole image (after global pooling, "
+                         "flatten or a fully connected layer); there is no patch to crop")
+    return ReceptiveField(geo.size, geo.jump, geo.padding)
 
 
 def crop(image: torch.Tensor, rf: ReceptiveField, i: int, j: int, inside: bool = False) -> torch.Tensor:
@@ -198,3 +191,52 @@ def top_projections(model: nn.Module, X: torch.Tensor, top: TopK, channel: int, 
     channel = checks.positive_int("top_projections", channel, f"channel (layer {top.layer!r} has "
                                   f"{len(top.values)} feature maps)", 0, len(top.values) - 1)
     return project_units(model, X, top.layer, channel, top.image_index[channel], top.position[channel], ties, inside)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Mined top-k shipped with the course (mining over thousands of photos is too slow for a chapter)
+# ---------------------------------------------------------------------------------------------------------------
+
+TOPK_DIR = Path(__file__).resolve().parents[1] / "data" / "topk"
+
+
+def photo_pool() -> list[torch.Tensor]:
+    """The photos Fig. 2 is mined over: :func:`cnnlib.photos.load_pool` plus scikit-image's text image
+    (black print on white, for the texture-and-text units Zeiler & Fergus show at layer 3)."""
+    import numpy as np
+    from skimage import data as skdata
+
+    from .photos import load_pool
+
+    text = torch.from_numpy(np.asarray(skdata.text(), dtype=np.float32) / 255.0)  # (172, 448), offline
+    return load_pool() + [text.expand(3, -1, -1).contiguous()]
+
+
+def seeded_crops(pool: list[torch.Tensor], indices, seed: int, size: int = 224) -> torch.Tensor:
+    """Crops number ``indices`` of an endless sequence: crop ``i`` is ``random_crops(pool, 1, size, seed + i)``,
+    so any crop can be made again alone. Returns float32 ``(len(indices), 3, size, size)`` in [0, 1]."""
+    from .photos import random_crops
+
+    return torch.cat([random_crops(pool, 1, size, seed=seed + int(i)) for i in indices])
+
+
+def load_shipped_topk(name: str = "efficientnet-lite0-photos", directory: str | os.PathLike | None = None):
+    """The top-k mined by a script (``scripts/mine_efficientnet_fig2.py``), checked against its sha256.
+
+    Returns:
+        ``({layer: TopK}, meta)`` with ``meta`` the mining settings (``done``: crops mined, ``seed``, ``size``).
+    """
+    from .pretrained import sha256
+
+    directory = Path(directory or TOPK_DIR)
+    path, manifest = directory / f"{name}.pt", directory / "MANIFEST.json"
+    if not path.exists() or not manifest.exists():
+        raise FileNotFoundError(f"load_shipped_topk: {path} or its MANIFEST.json is missing; "
+                                f"run scripts/mine_efficientnet_fig2.py")
+    want = json.loads(manifest.read_text()).get(path.name, {}).get("sha256")
+    if sha256(path) != want:
+        raise ValueError(f"load_shipped_topk: {path} does not match the sha256 in {manifest} (corrupted or "
+                         "re-mined without updating the manifest)")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    tops = {layer: TopK(layer, t["values"], t["image_index"], t["position"]) for layer, t in state["best"].items()}
+    return tops, {k: v for k, v in state.items() if k != "best"}

@@ -246,7 +246,7 @@ def top_projections_view(model, X: torch.Tensor, tops: dict, layer: str = "conv1
 
     _check_mined("top_projections_view", tops, layer)
     recon, patches = top_projections(model, X, tops[layer], channel)
-    fig = plotting.plot_top_projections([(f"{layer} map {channel}", recon, patches)], size=2.6)
+    fig = plotting.plot_top_projections([(f"{layer} map {channel}", recon, patches)])
     plt.close(fig)
     return fig
 
@@ -270,8 +270,9 @@ def draw_top_projections(fig, model, X: torch.Tensor, tops: dict, layer: str = "
     recon, patches = top_projections(model, X, tops[layer], channel)  # each (k, C, R, R)
     ax_r, ax_p = fig.subplots(1, 2)
     ax_r.imshow(plotting.to_numpy_image(plotting.mosaic(plotting.normalize_projection(recon))), cmap="gray",
-                vmin=0, vmax=1)
-    ax_p.imshow(plotting.to_numpy_image(plotting.mosaic(patches.clamp(0, 1))), cmap="gray", vmin=0, vmax=1)
+                vmin=0, vmax=1, interpolation="nearest")  # nearest: tiny patches enlarged as sharp squares
+    ax_p.imshow(plotting.to_numpy_image(plotting.mosaic(patches.clamp(0, 1))), cmap="gray", vmin=0, vmax=1,
+                interpolation="nearest")
     ax_r.set_title("deconvnet projections", fontsize=9)
     ax_p.set_title("image patches", fontsize=9)
     for ax in (ax_r, ax_p):

@@ -103,10 +103,9 @@ def test_ties_option_of_the_projection():
     first = deconvnet.project(silent, x, "3", 1, ties="first")
     spread = deconvnet.project(silent, x, "3", 1, ties="spread")
     assert (first - spread).abs().max() > 1e-3
-    path = deconvnet.path_to(silent, "3")
-    rec = deconvnet.forward_record(path, x, ties="spread")
-    assert set(rec.pool_inputs) == {2} and not rec.switches
-    with pytest.raises(ValueError, match="ties must be one of"):
+    rec = deconvnet.record(silent, x, "3", ties="spread")
+    assert len(rec.pool_inputs) == 1 and not rec.switches  # the pool's input is kept instead of its switches
+    with pytest.raises(ValueError, match="expected ties to be one of"):
         deconvnet.project(silent, x, "3", 1, ties="random")
 
 
@@ -260,25 +259,6 @@ def test_position_chooses_the_unit():
     assert per_image[1, 0, :25, :].abs().sum() == 0
 
 
-def test_bad_input_raises_clear_errors():
-    model = ZFNetSmall().eval()
-    x = torch.rand(1, 1, 28, 28)
-    with pytest.raises(ValueError, match="unknown layer 'conv9'"):
-        deconvnet.project(model, x, "conv9", 0)
-    with pytest.raises(ValueError, match="has 32 feature maps"):
-        deconvnet.project(model, x, "conv1", 32)
-    with pytest.raises(ValueError, match=r"expected images \(N, C, H, W\)"):
-        deconvnet.project(model, x[0], "conv1", 0)
-    with pytest.raises(ValueError, match="1-channel images"):
-        deconvnet.project(model, torch.rand(1, 3, 28, 28), "conv1", 0)
-    with pytest.raises(ValueError, match="must lie in the 28×28 map"):
-        deconvnet.project(model, x, "conv1", 0, position=(28, 0))
-    with pytest.raises(TypeError, match=r"cannot invert layer '1' of type BatchNorm2d"):
-        deconvnet.project(nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.ReLU()), x, "2", 0)
-    with pytest.raises(TypeError, match="expected an nn.Sequential"):
-        deconvnet.project(torchvision.models.resnet18(weights=None), torch.rand(1, 3, 32, 32), "conv1", 0)
-
-
 def test_agrees_with_captum_deconvolution_where_the_rules_agree():
     pytest.importorskip("captum")
     torch.manual_seed(0)
@@ -357,3 +337,362 @@ def test_captum_projection_handles_in_place_relus_and_leaves_them_so():
     torch.testing.assert_close(got, deconvnet.project(net, x, "4", 2), atol=1e-10, rtol=1e-8)
     assert net[1].inplace and net[4].inplace
     assert not any(m._backward_hooks or m._forward_hooks for m in net)  # Captum's hooks are gone
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Any CNN: ResNet-18, MobileNetV2, EfficientNet-Lite0 and functional networks against an autograd reference
+# ---------------------------------------------------------------------------------------------------------------
+
+class _DeconvRect(torch.autograd.Function):
+    """A rectifier (ReLU, or ReLU6 with ``hi=6``) forward; back, the deconvnet rule: ReLU of the incoming signal."""
+
+    @staticmethod
+    def forward(ctx, x, hi):
+        return x.clamp(0.0, hi)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.clamp(min=0), None
+
+
+class _RefRect(nn.Module):
+    def __init__(self, hi=None):
+        super().__init__()
+        self.hi = hi
+
+    def forward(self, x):
+        return _DeconvRect.apply(x, self.hi)
+
+
+def _reference_model(model):
+    """A copy of ``model`` whose every ReLU/ReLU6 module rectifies forward and applies the deconvnet rule back."""
+    import copy
+
+    ref = copy.deepcopy(model)
+    for name, m in list(ref.named_modules()):
+        if isinstance(m, (nn.ReLU, nn.ReLU6)):
+            parent = ref.get_submodule(name.rpartition(".")[0]) if "." in name else ref
+            setattr(parent, name.rpartition(".")[2], _RefRect(6.0 if isinstance(m, nn.ReLU6) else None))
+    return ref
+
+
+def _reference(model, x, layer, channel):
+    """Autograd from the strongest unit of map ``channel`` of ``layer`` (its last call), seeded with its
+    activation, through ``model`` with the deconvnet rule at every rectifier."""
+    from cnnlib.models import named_layer
+
+    ref = _reference_model(model)
+    kept = {}
+    # a clone: ResNet's `out += identity` would change the kept tensor in place (and its place in the graph)
+    handle = named_layer(ref, layer).register_forward_hook(lambda m, i, o: kept.__setitem__("h", o.clone()))
+    try:
+        x = x.clone().requires_grad_(True)
+        with torch.enable_grad():
+            ref(x)
+            h = kept["h"]
+            a = h.detach().reshape(len(x), h.shape[1], -1)
+            flat = a[:, channel].argmax(1)
+            grad = torch.zeros_like(a)
+            rows = torch.arange(len(x))
+            grad[rows, channel, flat] = a[rows, channel, flat]
+            h.backward(grad.view_as(h))
+    finally:
+        handle.remove()
+    return x.grad
+
+
+def _randomize(model, seed):
+    """Random eval-mode BatchNorm statistics and scales (else a random network's signal dies away), float64."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.copy_(0.2 * torch.randn(m.num_features, generator=g))
+            m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=g))
+            m.weight.data.copy_(0.5 + torch.rand(m.num_features, generator=g))
+            m.bias.data.copy_(0.2 * torch.randn(m.num_features, generator=g))
+    return model.double().eval()
+
+
+def _efficientnet_lite0_random():
+    lite = pytest.importorskip("efficientnet_lite_pytorch")
+    torch.manual_seed(0)
+    return lite.EfficientNet.from_name("efficientnet-lite0")
+
+
+NETWORKS = {
+    "resnet18": (lambda: torchvision.models.resnet18(weights=None), 64,
+                 [("relu", 3), ("maxpool", 10), ("layer1.0.relu", 5), ("layer2.0", 7), ("layer3.1.bn2", 40),
+                  ("layer4", 100), ("avgpool", 9), ("fc", 17)]),
+    "mobilenet_v2": (lambda: torchvision.models.mobilenet_v2(weights=None), 64,
+                     [("features.0", 2), ("features.2", 11), ("features.3", 20), ("features.6.conv.1", 40),
+                      ("features.14", 100), ("features.18", 300), ("classifier.1", 5)]),
+    "efficientnet_lite0": (_efficientnet_lite0_random, 96,
+                           [("_bn0", 4), ("_swish", 4), ("_blocks.0", 3), ("_blocks.2", 10),
+                            ("_blocks.4._depthwise_conv", 30), ("_blocks.7", 50), ("_blocks.15", 200),
+                            ("_conv_head", 600), ("_fc", 42)]),
+}
+CASES = [(net, layer, c) for net, (_, _, layers) in NETWORKS.items() for layer, c in layers]
+
+
+@pytest.fixture(scope="module")
+def networks():
+    out = {}
+    for k, (build, size, _) in NETWORKS.items():
+        torch.manual_seed(0)
+        x = torch.rand(2, 3, size, size, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+        out[k] = (_randomize(build(), 0), x)
+    return out
+
+
+@pytest.mark.parametrize("net, layer, channel", CASES, ids=[f"{n}-{lay}-{c}" for n, lay, c in CASES])
+def test_any_cnn_equals_the_autograd_deconvnet_reference(networks, net, layer, channel):
+    model, x = networks[net]
+    a = deconvnet.record(model, x, layer).activation  # (N, K, ...)
+    strongest = a.transpose(0, 1).reshape(a.shape[1], -1).amax(1).argsort(descending=True)
+    channel = int(strongest[channel % (len(strongest) // 4)])  # a map that fires (a random net has dead ones)
+    got = deconvnet.project(model, x, layer, channel)
+    want = _reference(model, x, layer, channel)
+    assert got.shape == x.shape and float(got.abs().max()) > 0
+    scale = float(want.abs().max())
+    assert float((got - want).abs().max()) <= 1e-5 * scale  # 1e-5 relative to the projection's largest value
+
+
+@pytest.mark.parametrize("net", list(NETWORKS))
+def test_the_recorded_activation_is_the_layer_output(networks, net):
+    """The graph node taken for a layer (a module's last call, or the last node inside a traced-through
+    block) holds what the module returns: compared with a forward hook."""
+    from cnnlib.models import activations
+
+    model, x = networks[net]
+    layers = [layer for layer, _ in NETWORKS[net][2]]
+    hooked = activations(model, x, layers)
+    for layer in layers:
+        rec = deconvnet.record(model, x, layer)
+        torch.testing.assert_close(rec.activation.cpu(), hooked[layer], rtol=1e-12, atol=1e-12)
+
+
+def test_it_is_not_the_gradient_on_a_resnet(networks):
+    model, x = networks["resnet18"]
+    got = deconvnet.project(model, x, "layer2", 7)
+    x = x.clone().requires_grad_(True)
+    from cnnlib.hooks import LayerOutputs
+
+    with LayerOutputs(model, ["layer2"], detach=False) as out:
+        model(x)
+        h = out["layer2"]
+        a = h.detach().flatten(2)
+        grad = torch.zeros_like(a)
+        flat = a[:, 7].argmax(1)
+        grad[torch.arange(2), 7, flat] = a[torch.arange(2), 7, flat]
+        h.backward(grad.view_as(h))
+    assert not torch.allclose(got, x.grad, rtol=1e-3, atol=1e-6 * float(got.abs().max()))
+
+
+class _Functional(nn.Module):
+    """A small CNN written with functional calls: in-place and plain ReLU, "same" padding, a depthwise and a
+    dilated convolution, concatenation, subtraction, scaling, average, max and adaptive max pooling, zero
+    padding, flatten and a linear layer. ``rect`` chooses the rectifier (the reference swaps it)."""
+
+    def __init__(self, rect=None):
+        super().__init__()
+        self.rect = rect
+        self.a = nn.Conv2d(3, 6, 3, padding="same")
+        self.dw = nn.Conv2d(6, 6, 5, stride=2, padding=2, groups=6, bias=False)
+        self.b = nn.Conv2d(6, 4, 3, padding=2, dilation=2)
+        self.c = nn.Conv2d(6, 4, 1)
+        self.e = nn.Conv2d(6, 4, 1, bias=False)
+        self.pad = nn.ZeroPad2d((0, 1, 0, 1))
+        self.fc = nn.Linear(8 * 4 * 4 + 8 * 2 * 2, 5)
+
+    def relu(self, v, inplace=False, fn=None):
+        if self.rect is not None:
+            return self.rect(v)
+        return fn(v) if fn is not None else F.relu(v, inplace=inplace)
+
+    def forward(self, x):
+        h = self.relu(self.a(x), inplace=True)                        # (N, 6, H, W)
+        h = F.max_pool2d(h, 3, stride=2, padding=1)                   # (N, 6, H/2, W/2)
+        d = self.relu(self.dw(h))
+        h = torch.cat([self.b(d), 0.5 * self.c(d) - self.e(d)], 1)    # (N, 8, H/4, W/4)
+        h = self.relu(F.avg_pool2d(self.pad(h), 2))                   # (N, 8, ., .)
+        g = self.relu(F.adaptive_max_pool2d(h, 2), fn=torch.relu)     # (N, 8, 2, 2)
+        flat = torch.cat([torch.flatten(F.adaptive_avg_pool2d(h, 4), 1), g.flatten(1)], 1)  # (N, 160)
+        return self.fc(flat)
+
+
+@pytest.mark.parametrize("layer, channel", [("a", 1), ("dw", 3), ("b", 2), ("c", 0), ("pad", 5), ("fc", 3)])
+def test_functional_network_equals_the_reference(layer, channel):
+    torch.manual_seed(0)
+    model = _Functional().double().eval()
+    x = torch.randn(3, 3, 32, 32, dtype=torch.float64)
+    got = deconvnet.project(model, x, layer, channel)
+    ref = _Functional(rect=lambda v: _DeconvRect.apply(v, None)).double().eval()
+    ref.load_state_dict(model.state_dict())
+    want = _reference(ref, x, layer, channel)
+    assert float(got.abs().max()) > 0
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-10 * float(want.abs().max()))
+
+
+def test_in_place_relus_and_reused_modules_are_left_as_they_were(networks):
+    model, x = networks["resnet18"]
+    torchvision_model = torchvision.models.resnet18(weights=None).eval()
+    assert torchvision_model.relu.inplace  # torchvision's ResNet: one in-place ReLU module per block, called twice
+    before = {n: (type(m), getattr(m, "inplace", None)) for n, m in model.named_modules()}
+    deconvnet.project(model, x, "layer1.1", 0)
+    assert before == {n: (type(m), getattr(m, "inplace", None)) for n, m in model.named_modules()}
+    assert not any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks for m in model.modules())
+
+
+class _SiLUNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 4, 3)
+        self.act = nn.SiLU()
+        self.conv2 = nn.Conv2d(4, 4, 3)
+
+    def forward(self, x):
+        return self.conv2(self.act(self.conv1(x)))
+
+
+class _GatedNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 4, 3)
+        self.gate = nn.Conv2d(4, 4, 1)
+        self.post = nn.Conv2d(4, 4, 1)
+
+    def forward(self, x):
+        h = F.relu(self.conv1(x))
+        return self.post(h * torch.sigmoid(self.gate(h)))  # squeeze-and-excitation-like gating
+
+
+def test_operations_without_a_deconvnet_step_are_named():
+    x = torch.rand(1, 3, 16, 16)
+    with pytest.raises(TypeError, match=r"project: the deconvnet cannot take the signal back through module 'act' "
+                                        r"\(SiLU\)"):
+        deconvnet.project(_SiLUNet().eval(), x, "conv2", 0)
+    assert deconvnet.project(_SiLUNet().eval(), x, "conv1", 0).shape == x.shape  # below the SiLU it works
+    with pytest.raises(TypeError, match="cannot take the signal back through 'sigmoid'"):
+        deconvnet.project(_GatedNet().eval(), x, "post", 0)
+
+
+def test_efficientnet_lite0_pretrained_projects_at_every_depth():
+    pytest.importorskip("efficientnet_lite_pytorch")
+    from cnnlib import pretrained
+
+    try:
+        model = pretrained.efficientnet_lite0("cpu")
+    except (ModuleNotFoundError, FileNotFoundError):
+        pytest.skip("EfficientNet-Lite0 weights not installed")
+    x = torch.rand(1, 3, 224, 224)
+    for layer in ["_bn0", "_blocks.2", "_blocks.5", "_blocks.10", "_blocks.15"]:
+        r = deconvnet.project(model, x, layer, 0)
+        assert r.shape == x.shape and torch.isfinite(r).all()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Bad input: clear errors that name the function
+# ---------------------------------------------------------------------------------------------------------------
+
+class _Unused(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3)
+        self.spare = nn.Conv2d(2, 2, 3)  # never called
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+class _NoParams(nn.Module):
+    def forward(self, x):
+        return F.relu(x)
+
+
+def _zf():
+    return ZFNetSmall().eval()
+
+
+def _bn_train():
+    return nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.ReLU()).train()
+
+
+X1 = torch.rand(1, 1, 28, 28)
+NAN = X1.clone()
+NAN[0, 0, 3, 3] = float("nan")
+
+BAD = [
+    # (id, call, error, message)
+    ("rank-3", lambda: deconvnet.project(_zf(), X1[0], "conv1", 0), ValueError, r"project: expected x of shape"),
+    ("rank-2", lambda: deconvnet.project(_zf(), X1[0, 0], "conv1", 0), ValueError, r"project: expected x of shape"),
+    ("not-a-tensor", lambda: deconvnet.project(_zf(), X1.numpy(), "conv1", 0), TypeError,
+     "project: expected x to be a torch.Tensor"),
+    ("uint8", lambda: deconvnet.project(_zf(), (X1 * 255).to(torch.uint8), "conv1", 0), TypeError,
+     "project: expected x to be a floating-point tensor"),
+    ("float64-vs-float32", lambda: deconvnet.project(_zf(), X1.double(), "conv1", 0), TypeError,
+     "project: expected x of dtype torch.float32"),
+    ("nan", lambda: deconvnet.project(_zf(), NAN, "conv1", 0), ValueError, "project: expected finite values"),
+    ("empty", lambda: deconvnet.project(_zf(), X1[:0], "conv1", 0), ValueError, "project: expected at least one"),
+    ("wrong-channels", lambda: deconvnet.project(_zf(), torch.rand(1, 3, 28, 28), "conv1", 0), ValueError,
+     r"project: module 'features.conv1' \(Conv2d\) takes 1-channel input \(the network's input\)"),
+    ("channel-too-big", lambda: deconvnet.project(_zf(), X1, "conv1", 32), ValueError,
+     "project: layer 'conv1' has 32 feature maps, got channel=32"),
+    ("channel-negative", lambda: deconvnet.project(_zf(), X1, "conv1", -1), ValueError,
+     "project: expected channel in >= 0"),
+    ("channel-float", lambda: deconvnet.project(_zf(), X1, "conv1", 1.5), TypeError,
+     "project: expected channel to be an integer"),
+    ("position-outside", lambda: deconvnet.project(_zf(), X1, "conv1", 0, position=(28, 0)), ValueError,
+     "project: position must lie in the 28×28 map"),
+    ("position-negative", lambda: deconvnet.project(_zf(), X1, "conv1", 0, position=(0, -1)), ValueError,
+     "project: position must lie in"),
+    ("position-shape", lambda: deconvnet.project(_zf(), X1, "conv1", 0, position=(1, 2, 3)), ValueError,
+     r"project: expected position \(i, j\)"),
+    ("position-on-units", lambda: deconvnet.project(torchvision.models.resnet18(weights=None).eval(),
+                                                    torch.rand(1, 3, 32, 32), "fc", 0, position=(0, 0)),
+     ValueError, "project: layer 'fc' gives units"),
+    ("unknown-layer", lambda: deconvnet.project(_zf(), X1, "conv9", 0), ValueError, "project: unknown layer 'conv9'"),
+    ("ambiguous-layer", lambda: deconvnet.project(torchvision.models.resnet18(weights=None).eval(),
+                                                  torch.rand(1, 3, 32, 32), "conv2", 0), ValueError,
+     "project: ambiguous layer 'conv2'"),
+    ("layer-not-str", lambda: deconvnet.project(_zf(), X1, 3, 0), TypeError, "project: expected layer to be a"),
+    ("layer-never-reached", lambda: deconvnet.project(_Unused().eval(), X1, "spare", 0), ValueError,
+     "project: layer 'spare' is never reached"),
+    ("train-mode-batchnorm", lambda: deconvnet.project(_bn_train(), X1, "2", 0), ValueError,
+     "project: expected the model in eval mode"),
+    ("train-mode-dropout", lambda: deconvnet.project(ZFNetSmall().train(), X1, "conv1", 0), ValueError,
+     "project: expected the model in eval mode"),
+    ("no-parameters", lambda: deconvnet.project(_NoParams(), X1, "", 0), ValueError,
+     "project: expected a model with parameters"),
+    ("not-a-model", lambda: deconvnet.project("zfnet", X1, "conv1", 0), TypeError,
+     "project: expected model to be a torch.nn.Module"),
+    ("bad-ties", lambda: deconvnet.project(_zf(), X1, "conv1", 0, ties="random"), ValueError,
+     "project: expected ties to be one of"),
+    ("silu", lambda: deconvnet.project(_SiLUNet().eval(), torch.rand(1, 3, 9, 9), "conv2", 0), TypeError,
+     "project: the deconvnet cannot take the signal back through module 'act'"),
+    ("tied-rank", lambda: deconvnet.tied_windows(_zf(), X1[0]), ValueError, "tied_windows: expected x of shape"),
+    ("tied-uint8", lambda: deconvnet.tied_windows(_zf(), X1.to(torch.uint8)), TypeError,
+     "tied_windows: expected x to be a floating-point tensor"),
+    ("tied-float64", lambda: deconvnet.tied_windows(_zf(), X1.double()), TypeError,
+     "tied_windows: expected x of dtype torch.float32"),
+    ("tied-nan", lambda: deconvnet.tied_windows(_zf(), NAN), ValueError, "tied_windows: expected finite values"),
+    ("tied-train", lambda: deconvnet.tied_windows(_bn_train(), X1, "2"), ValueError,
+     "tied_windows: expected the model in eval mode"),
+    ("tied-unknown-layer", lambda: deconvnet.tied_windows(_zf(), X1, "pool9"), ValueError,
+     "tied_windows: unknown layer 'pool9'"),
+    ("tied-no-parameters", lambda: deconvnet.tied_windows(_NoParams(), X1), ValueError,
+     "tied_windows: expected a model with parameters"),
+    ("captum-method", lambda: deconvnet.captum_projection(_zf(), X1, "conv2", 0, method="lrp"), ValueError,
+     "captum_projection: method must be one of"),
+    ("captum-channel", lambda: deconvnet.captum_projection(_zf(), X1, "conv2", 64), ValueError,
+     "captum_projection: layer 'conv2' gives"),
+    ("captum-uint8", lambda: deconvnet.captum_projection(_zf(), X1.to(torch.uint8), "conv2", 0), TypeError,
+     "captum_projection: expected x to be a floating-point tensor"),
+    ("captum-train", lambda: deconvnet.captum_projection(ZFNetSmall().train(), X1, "conv2", 0), ValueError,
+     "captum_projection: expected the model in eval mode"),
+]
+
+
+@pytest.mark.parametrize("call, error, message", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_bad_input_raises_a_clear_error(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
