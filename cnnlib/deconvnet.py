@@ -71,12 +71,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import checks
+from .layers import pair, pool_windows
 
 TIES = ("first", "spread")
-
-
-def _pair(v) -> tuple[int, int]:  # cnnlib.layers has a private twin; to be shared once layers exports one
-    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -100,27 +97,19 @@ def unpool(r: torch.Tensor, switches: torch.Tensor, size: tuple[int, int]) -> to
     return out.view(N, C, *size)
 
 
-def _windows(x: torch.Tensor, pool, out_size: tuple[int, int]):
-    """The pooling windows of ``x`` ``(N, C, H, W)`` exactly as ``pool`` takes them (kernel, stride, padding,
-    ``ceil_mode``), for an output of ``out_size``: ``x`` is padded with ``−∞`` to the ``(h − 1)·s + k`` rows and
-    columns the windows cover (or cut to them) and unfolded. Returns ``(windows (N, C, k·k, h·w), span)``."""
-    k, s, p = _pair(pool.kernel_size), _pair(pool.stride or pool.kernel_size), _pair(pool.padding)
-    N, C, H, W = x.shape
-    span = tuple((out_size[d] - 1) * s[d] + k[d] for d in range(2))
-    xp = F.pad(x, (p[1], span[1] - W - p[1], p[0], span[0] - H - p[0]), value=float("-inf"))
-    return F.unfold(xp, k, stride=s).view(N, C, k[0] * k[1], out_size[0] * out_size[1]), span
-
-
 def unpool_spread(x: torch.Tensor, pool: nn.MaxPool2d, r: torch.Tensor) -> torch.Tensor:
     """Unpool ``r`` ``(N, C, h, w)`` onto the grid of ``pool``'s input ``x`` ``(N, C, H, W)``, giving each of the
     ``t`` positions that tie for a window's maximum ``r / t`` (overlapping windows add up, as in :func:`unpool`)."""
     N, C, H, W = x.shape
     h, w = r.shape[2:]
-    windows, span = _windows(x, pool, (h, w))
+    windows = pool_windows(x, pool.kernel_size, pool.stride, pool.padding, pool.ceil_mode, fn="unpool_spread")
+    windows = windows.flatten(2, 3).transpose(2, 3)  # (N, C, k·k, h·w)
+    k, s = pair(pool.kernel_size), pair(pool.stride or pool.kernel_size)
+    span = ((h - 1) * s[0] + k[0], (w - 1) * s[1] + k[1])  # rows and columns the windows cover
     tied = (windows == windows.amax(2, keepdim=True)).to(r.dtype)  # (N, C, k·k, h·w): the maxima of each window
     share = tied / tied.sum(2, keepdim=True) * r.reshape(N, C, 1, h * w)
-    k, p = _pair(pool.kernel_size), _pair(pool.padding)
-    out = F.fold(share.view(N, C * k[0] * k[1], h * w), span, k, stride=_pair(pool.stride or k))  # sums overlaps
+    p = pair(pool.padding)
+    out = F.fold(share.reshape(N, C * k[0] * k[1], h * w), span, k, stride=s)  # sums overlaps
     full = out.new_zeros(N, C, H, W)
     rows, cols = min(H, span[0] - p[0]), min(W, span[1] - p[1])  # from padded coordinates back to x's
     full[:, :, :rows, :cols] = out[:, :, p[0]: p[0] + rows, p[1]: p[1] + cols]
@@ -135,7 +124,7 @@ def _conv_padding(padding, kernel: tuple[int, int], dilation: tuple[int, int]) -
     if padding == "same":
         tot = [dilation[d] * (kernel[d] - 1) for d in range(2)]
         return (tot[0] // 2, tot[0] - tot[0] // 2, tot[1] // 2, tot[1] - tot[1] // 2)
-    p = _pair(padding)
+    p = pair(padding)
     return (p[0], p[0], p[1], p[1])
 
 
@@ -147,7 +136,7 @@ def conv_transpose(r: torch.Tensor, weight: torch.Tensor, size: tuple[int, int],
     The signal is taken back onto the zero-padded input (transposed convolution with the same stride,
     dilation and groups; ``output_padding`` covers the rows a stride skipped at the end) and the padding is
     cut off again. ``padding``: an int, a pair, ``"same"`` or ``"valid"``."""
-    s, d, k = _pair(stride), _pair(dilation), tuple(weight.shape[2:])
+    s, d, k = pair(stride), pair(dilation), tuple(weight.shape[2:])
     top, bottom, left, right = _conv_padding(padding, k, d)
     padded = (size[0] + top + bottom, size[1] + left + right)
     covered = [(r.shape[2 + i] - 1) * s[i] + d[i] * (k[i] - 1) + 1 for i in range(2)]
@@ -502,7 +491,7 @@ def record(model: nn.Module, x: torch.Tensor, layer: str, ties: str = "first", f
         elif op.kind == "maxpool":
             p = op.p
             if ties == "spread":
-                if _pair(p["dilation"]) != (1, 1):
+                if pair(p["dilation"]) != (1, 1):
                     raise ValueError(f"{fn}: ties='spread' needs max-pooling without dilation "
                                      f"({_where(node, tr.prefix)})")
                 rec.pool_inputs[node.name] = v.clone()
@@ -552,7 +541,7 @@ def _step(node: fx.Node, op: Op, r: torch.Tensor, rec: Record) -> list[tuple[fx.
     if kind == "rect":
         return [(x, F.relu(r))]
     if kind == "maxpool" and node.name in rec.pool_inputs:
-        pool = SimpleNamespace(**{k: p[k] for k in ("kernel_size", "stride", "padding")})
+        pool = SimpleNamespace(**{k: p[k] for k in ("kernel_size", "stride", "padding", "ceil_mode")})
         return [(x, unpool_spread(rec.pool_inputs[node.name], pool, r))]
     if kind in ("maxpool", "amaxpool"):
         return [(x, unpool(r, rec.switches[node.name], tuple(shape[2:])))]
@@ -700,10 +689,11 @@ def tied_windows(model: nn.Module, x: torch.Tensor, layer: str | None = None) ->
     for node in rec.path:
         if node.name in rec.pool_inputs:
             v, op = rec.pool_inputs[node.name], rec.ops[node]
-            pool = SimpleNamespace(**{k: op.p[k] for k in ("kernel_size", "stride", "padding")})
-            windows, _ = _windows(v, pool, tuple(rec.shapes[node][2:]))
+            p = op.p
+            windows = pool_windows(v, p["kernel_size"], p["stride"], p["padding"], p["ceil_mode"], fn=fn)
+            # windows: (N, C, h, w, k·k)
             name = rec.traced.prefix + node.target if node.op == "call_module" else node.name
-            out[name] = float(((windows == windows.amax(2, keepdim=True)).sum(2) > 1).float().mean())
+            out[name] = float(((windows == windows.amax(-1, keepdim=True)).sum(-1) > 1).float().mean())
     return out
 
 
@@ -749,13 +739,13 @@ def geometry(model: nn.Module, layer: str, fn: str = "receptive_field") -> Geome
             if kind == "conv":
                 w = p["weight"]
                 w = functools.reduce(getattr, w.target.split("."), tr.model) if isinstance(w, fx.Node) else w
-                k, d = tuple(w.shape[2:]), _pair(p["dilation"])
+                k, d = tuple(w.shape[2:]), pair(p["dilation"])
                 top, _, left, _ = _conv_padding(p["padding"], k, d)
                 pad = (top, left)
             else:
-                k, pad = _pair(p["kernel_size"]), _pair(p["padding"])
-                d = _pair(p.get("dilation", 1))
-            s = _pair(p["stride"] or p["kernel_size"])
+                k, pad = pair(p["kernel_size"]), pair(p["padding"])
+                d = pair(p.get("dilation", 1))
+            s = pair(p["stride"] or p["kernel_size"])
             for i in range(2):
                 R[i] += d[i] * (k[i] - 1) * J[i]
                 P[i] += pad[i] * J[i]
