@@ -472,7 +472,7 @@ CASES = [
     ("mine_topk-inf", lambda: topk.mine_topk(conv_net(), with_inf(X8()), ["conv1"], k=2, progress=False), ValueError,
      "mine_topk: expected finite values"),
     ("receptive_field-unknown", lambda: topk.receptive_field(conv_net(), "conv9"), ValueError,
-     "receptive_field: deconvnet: unknown layer 'conv9'"),
+     "receptive_field: unknown layer 'conv9'"),
     ("receptive_field-int", lambda: topk.receptive_field(conv_net(), 1), TypeError,
      "receptive_field: expected a layer name"),
     ("crop-outside", lambda: topk.crop(torch.rand(1, 8, 8), topk.receptive_field(conv_net(), "conv1"), 20, 0),
