@@ -133,7 +133,7 @@ class ZFNetSmall(nn.Module):
 
     def reset_parameters(self) -> None:
         """He initialisation (weights ~ N(0, 2 / fan_in), biases 0), so that the signal keeps its scale
-        through eight ReLU layers; fc8 starts small (std 0.01) so that the first predictions are uniform."""
+        through the seven ReLU layers; fc8 starts small (std 0.01) so that the first predictions are uniform."""
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
