@@ -16,7 +16,6 @@ and the unit at ``(i, j)`` sees input rows ``i·J − P … i·J − P + R − 1
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,17 +225,10 @@ def load_shipped_topk(name: str = "efficientnet-lite0-photos", directory: str | 
     Returns:
         ``({layer: TopK}, meta)`` with ``meta`` the mining settings (``done``: crops mined, ``seed``, ``size``).
     """
-    from .pretrained import sha256
+    from .snapshots import checked_file
 
-    directory = Path(directory or TOPK_DIR)
-    path, manifest = directory / f"{name}.pt", directory / "MANIFEST.json"
-    if not path.exists() or not manifest.exists():
-        raise FileNotFoundError(f"load_shipped_topk: {path} or its MANIFEST.json is missing; "
-                                f"run scripts/mine_efficientnet_fig2.py")
-    want = json.loads(manifest.read_text()).get(path.name, {}).get("sha256")
-    if sha256(path) != want:
-        raise ValueError(f"load_shipped_topk: {path} does not match the sha256 in {manifest} (corrupted or "
-                         "re-mined without updating the manifest)")
+    path = checked_file("load_shipped_topk", Path(directory or TOPK_DIR), f"{name}.pt",
+                        "re-create it with scripts/mine_efficientnet_fig2.py")
     state = torch.load(path, map_location="cpu", weights_only=True)
     tops = {layer: TopK(layer, t["values"], t["image_index"], t["position"]) for layer, t in state["best"].items()}
     return tops, {k: v for k, v in state.items() if k != "best"}

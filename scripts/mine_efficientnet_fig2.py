@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from cnnlib import pretrained, topk
+from cnnlib import pretrained, snapshots, topk
 from cnnlib.topk import TopK, photo_pool, seeded_crops
 
 LAYERS = ["_bn0", "_blocks.2", "_blocks.4", "_blocks.9", "_blocks.15"]
@@ -76,7 +76,7 @@ def main() -> None:
         tmp.replace(OUT)
         print(f"{state['done']} crops mined ({time.perf_counter() - start:.0f} s)", flush=True)
     manifest = OUT.parent / "MANIFEST.json"
-    manifest.write_text(json.dumps({OUT.name: {"sha256": pretrained.sha256(OUT), "bytes": OUT.stat().st_size,
+    manifest.write_text(json.dumps({OUT.name: {"sha256": snapshots.sha256(OUT), "bytes": OUT.stat().st_size,
                                                "crops": state["done"]}}, indent=1) + "\n")
     print(f"wrote {OUT} ({OUT.stat().st_size / 1e3:.0f} kB) and {manifest}")
 

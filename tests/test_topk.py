@@ -106,3 +106,17 @@ def test_bad_input():
         topk.mine_topk(model, torch.rand(3, 1, 28, 28), ["fc6"], k=2, progress=False)
     with pytest.raises(ValueError, match="unknown layer"):
         topk.mine_topk(model, torch.rand(3, 1, 28, 28), ["conv7"], k=2)
+
+
+def test_shipped_topk_loads_and_a_changed_file_is_refused(tmp_path):
+    import shutil
+
+    tops, meta = topk.load_shipped_topk("efficientnet-lite0-photos")
+    assert meta["done"] >= 1 and set(tops) == set(meta["layers"])
+    for top in tops.values():
+        assert top.values.shape[1] == 9 and (top.values[:, :-1] >= top.values[:, 1:]).all()  # sorted, top-9
+    shutil.copytree(topk.TOPK_DIR, tmp_path / "topk")
+    with open(tmp_path / "topk" / "efficientnet-lite0-photos.pt", "ab") as f:
+        f.write(b"x")
+    with pytest.raises(ValueError, match="load_shipped_topk: .* does not match"):
+        topk.load_shipped_topk("efficientnet-lite0-photos", tmp_path / "topk")
