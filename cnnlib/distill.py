@@ -63,10 +63,10 @@ class Config:
     widths: tuple[int, ...] = (32, 64, 96, 96, 64)
     fc_width: int = 256
     dropout: float = 0.25
-    conv1_scale: float = 0.1
-    chunks: int = 8
+    conv1_scale: float = 0.01
+    chunks: int = 48
     chunk: int = 1024
-    steps: int = 1600
+    steps: int = 12000
     batch: int = 64
     lr: float = 2e-3
     weight_decay: float = 0.05

@@ -7,8 +7,9 @@ a package (each checked by eye to be a photo, not a drawing or an abstract patte
 ==========================================  ==========  ===========================================
 source                                      licence     what
 ==========================================  ==========  ===========================================
-Debian ``tuxpaint-stamps-default``          GPL-2       313 cut-out photos of objects, 20 categories
-                                                        (:func:`cnnlib.data.load_stamps`), on gray
+Debian ``tuxpaint-stamps-default``          GPL-2       246 cut-out photos of objects, 20 categories
+                                                        (:func:`cnnlib.data.load_stamps`), on gray;
+                                                        its 67 drawings are left out
 Debian ``mate-backgrounds`` (``nature/``)   GPL-2+      12 close-up nature photos (flowers, grass,
                                                         a ladybird, rain drops, dunes, wood, storm)
 Debian ``plasma-workspace-wallpapers``      GPL-2+      9 landscape/scene photos (lake, boats, jetty,
@@ -94,7 +95,7 @@ def load_pool(max_side: int = 512, stamps: bool = True, wallpapers: bool = True,
         from .data import load_stamps
 
         try:
-            pool += list(load_stamps(size=stamp_size)[0])
+            pool += list(load_stamps(size=stamp_size, photos_only=True)[0])
         except FileNotFoundError:
             pass
     if not pool:

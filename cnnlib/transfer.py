@@ -16,11 +16,16 @@ over random splits. The pieces:
   of the mean per-class accuracy over random splits (:func:`cnnlib.data.split_per_class`), with a fixed penalty;
 * :func:`cross_validate` and :func:`selected_accuracy` — the same table when the layer and the penalty are chosen,
   in every split, by stratified k-fold cross-validation on that split's *training* images only (the test
-  images of a split never take part in a choice).
+  images of a split never take part in a choice);
+* :func:`fine_tune` — the other way to transfer ("training (tuning)" in the lecture): train *all* the layers of
+  a network on the new images, starting from its pretrained weights; the same call on randomly initialised
+  weights is training from scratch with the same architecture (``scripts/transfer_finetune.py`` runs both on
+  the splits of Chapter 8 and ships the table in ``data/transfer``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -324,3 +329,98 @@ def selected_accuracy(features: Mapping[str, torch.Tensor], y: torch.Tensor, n_p
         table[n] = (float(a.mean()), float(a.std(unbiased=False)))
         choices[n] = chosen
     return SelectedAccuracy(table, choices)
+
+
+def fine_tune(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 20, lr: float = 0.01,
+              batch_size: int = 16, momentum: float = 0.9, weight_decay: float = 1e-4, shift: int = 8,
+              freeze_batchnorm: bool = False, seed: int = 0, device=None, progress: bool = False) -> nn.Module:
+    """Train every parameter of ``model`` on ``(X, y)``: fine-tuning when its weights are pretrained, training
+    from scratch when they are random.
+
+    Mini-batch SGD with momentum on the cross-entropy, the learning rate decaying from ``lr`` to 0 along a
+    cosine over all ``epochs · ⌈N / batch_size⌉`` steps, weight decay ``weight_decay`` on every parameter, and
+    the augmentation of Chapter 4b (random horizontal flips and shifts of up to ``shift`` pixels). BatchNorm
+    layers train as usual (batch statistics, running averages updated), or, with ``freeze_batchnorm``, keep
+    the statistics they have (each normalises with its running mean and variance, which stay as they are; its
+    scale and shift still train): the usual choice when fine-tuning on a few images, whose mini-batch
+    statistics are too noisy to replace a pretrained network's. The order, augmentation and dropout are seeded
+    by ``seed``.
+
+    Args:
+        model: a classifier ``(B, C, H, W) → (B, K)`` logits, ``K`` at least the number of classes in ``y``
+            (replace a pretrained network's last layer first); moved to ``device``.
+        X: float images ``(N, C, H, W)``, as the model takes them (normalised); y: int64 labels ``(N,)``.
+
+    Returns:
+        ``model``, trained, in eval mode.
+    """
+    from .train import apply_augment, augment_params
+
+    fn = "fine_tune"
+    checks.module(fn, model)
+    X = checks.images(fn, X, ndim=4, name="X")
+    checks.tensor(fn, y, "y")
+    if y.is_floating_point() or y.shape != (len(X),):
+        raise ValueError(f"{fn}: expected integer labels y ({len(X)},), got {y.dtype} {tuple(y.shape)}")
+    epochs = checks.positive_int(fn, epochs, "epochs")
+    batch_size = checks.positive_int(fn, batch_size, "batch_size")
+    lr = checks.number(fn, lr, "lr", 0, low_open=True)
+    momentum = checks.number(fn, momentum, "momentum", 0, 1)
+    weight_decay = checks.number(fn, weight_decay, "weight_decay", 0)
+    shift = checks.positive_int(fn, shift, "shift", 0)
+    dev = torch.device(device) if device is not None else checks.model_device(fn, model)
+    model.to(dev)
+    with torch.no_grad():
+        was = model.training
+        model.eval()
+        logits = model(checks.to_model(fn, model, X[:1], "X"))
+        model.train(was)
+    if logits.ndim != 2 or logits.shape[1] <= int(y.max()):
+        raise ValueError(f"{fn}: the model gives {tuple(logits.shape)} for one image, expected logits (1, K) with "
+                         f"K > {int(y.max())} (the largest label); replace its last layer first")
+    steps = epochs * -(-len(X) // batch_size)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + math.cos(math.pi * i / steps)))
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)  # dropout
+    model.train()
+    if freeze_batchnorm:
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
+    for _ in tqdm(range(epochs), desc=fn, leave=False, disable=hidden(progress)):
+        order = torch.randperm(len(X), generator=gen)
+        for i in range(0, len(X), batch_size):
+            idx = order[i: i + batch_size]
+            xb = X[idx].to(dev)
+            if shift:
+                flip, offsets = augment_params(len(idx), X.shape[-1], gen, shift)
+                xb = apply_augment(xb, flip, offsets, shift)
+            loss = F.cross_entropy(model(xb), y[idx].to(dev))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    return model.eval()
+
+
+def shipped_finetune_table(folder=None) -> tuple[dict[str, dict[int, tuple[float, float]]], dict]:
+    """The fine-tuned and from-scratch rows that ``scripts/transfer_finetune.py`` ships in ``data/transfer``,
+    after checking the file's sha256: ``({row: {n: (mean, std)}}, the whole record)`` — mean and std
+    (``ddof=0``) over the splits of the mean per-class test accuracy, as :func:`split_protocol` gives them."""
+    import json
+    from pathlib import Path
+
+    from .snapshots import DATA_DIR, checked_file
+
+    path = checked_file("shipped_finetune_table", Path(folder or DATA_DIR / "transfer"), "finetune.json",
+                        "re-create it with 'make transfer'")
+    record = json.loads(path.read_text())
+    table: dict[str, dict[int, tuple[float, float]]] = {}
+    for row in record["rows"]:
+        table[row] = {}
+        for n in record["config"]["n_per_class"]:
+            a = torch.tensor([record["runs"][f"{row}/{n}/{s}"]["accuracy"]
+                              for s in range(record["config"]["splits"])], dtype=torch.float64)
+            table[row][n] = (float(a.mean()), float(a.std(unbiased=False)))
+    return table, record

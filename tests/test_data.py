@@ -1,6 +1,7 @@
 """Loaders return the documented layout, splits and labels; bad names and missing files say what to do."""
 
 import gzip
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -157,3 +158,16 @@ def test_stamps_are_photos_on_gray():
         data.load_stamps(categories=("animals/dragons",))
     with pytest.raises(FileNotFoundError, match="tuxpaint-stamps-default"):
         data.load_stamps(root="/nonexistent")
+
+
+def test_photos_only_leaves_out_the_drawings():
+    assert data.is_stamp_drawing("animals/birds/cartoon/tux.png")
+    assert data.is_stamp_drawing("animals/insects/bee.png")
+    assert not data.is_stamp_drawing("animals/birds/owl.png") and not data.is_stamp_drawing("cartoonist/x.png")
+    cats = ("animals/insects", "food/fruit")
+    X, y, _ = data.load_stamps(size=16, categories=cats)
+    Xp, yp, _ = data.load_stamps(size=16, categories=cats, photos_only=True)
+    root = Path(data.TUXPAINT_STAMPS_DIR)
+    drawings = sum(data.is_stamp_drawing(f.relative_to(root).as_posix())
+                   for c in cats for f in (root / c).rglob("*.png"))
+    assert drawings > 10 and len(Xp) == len(X) - drawings

@@ -47,6 +47,28 @@ def test_maps_equal_running_each_occluded_image_alone(size, stride):
         assert got.base_prob == pytest.approx(float(model(x[None]).softmax(1)[0, 2]))
 
 
+@pytest.mark.parametrize("method", ["incremental", "plain"])
+def test_squares_that_change_no_pixel_are_skipped_and_the_maps_stay_exact(method):
+    model = _small_cnn()
+    x = torch.zeros(3, 12, 12, dtype=torch.float64)
+    x[:, 3:7, 5:9] = torch.randn(3, 4, 4, dtype=torch.float64)  # an object on a background equal to the fill
+    got = occlusion.occlusion_maps(model, x, target=1, size=3, stride=1, fill=0.0, layer="3", channel=0,
+                                   batch_size=7, progress=False, method=method)
+    centres = occlusion.centers(12, 1).tolist()
+    changes = 0
+    for a, r in enumerate(centres):
+        for b, c in enumerate(centres):
+            xo = occlusion.occlude(x, (r, c), 3, 0.0)[None]
+            changes += not torch.equal(xo[0], x)
+            p = model(xo).softmax(1)[0]
+            assert torch.isclose(got.prob[a, b], p[1]) and got.top_class[a, b] == p.argmax()
+            assert torch.isclose(got.top_prob[a, b], p.max())
+            assert torch.isclose(got.feature[a, b], model[:4](xo)[0, 0].sum())
+    assert got.computed == changes == 6 * 6  # rows 2..7 by columns 4..9 touch the object
+    assert occlusion.changing_squares(x, torch.tensor([[0, 0], [4, 6], [2, 10]]), 3,
+                                      torch.zeros(3, 1, 1, dtype=torch.float64)).tolist() == [False, True, False]
+
+
 class _LooksAtTopLeft(nn.Module):
     """Two logits: 0 and the sum of the top-left 4×4 pixels; the rest of the image is ignored."""
 

@@ -129,3 +129,76 @@ def test_selected_accuracy_chooses_without_looking_at_the_test_images():
     assert first.table[4] == pytest.approx(expected[4])  # the chosen probe, refitted on all training images
     with pytest.raises(ValueError, match="at least 2 training images per class"):
         transfer.selected_accuracy(features, y, [1])
+
+
+def _halves(n: int, seed: int):
+    """Images (n, 1, 12, 12): class 0 bright in the top half, class 1 in the bottom half, plus noise."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 2
+    X = torch.randn(n, 1, 12, 12, generator=g) * 0.3
+    X[y == 0, :, :6] += 1.0
+    X[y == 1, :, 6:] += 1.0
+    return X, y
+
+
+def _tiny_cnn(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d((2, 1)),
+                         nn.Flatten(), nn.Linear(8, 3))
+
+
+def test_fine_tune_trains_every_layer_learns_the_task_and_is_seeded():
+    X, y = _halves(32, 0)
+    X_test, y_test = _halves(40, 1)
+    model = _tiny_cnn()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    out = transfer.fine_tune(model, X, y, epochs=15, lr=0.05, batch_size=8, shift=1, seed=3)
+    assert out is model and not model.training
+    changed = [k for k, v in model.state_dict().items()
+               if k != "1.num_batches_tracked" and not torch.equal(v, before[k])]
+    assert set(changed) == set(before) - {"1.num_batches_tracked"}  # every weight, and BatchNorm's running statistics
+    with torch.no_grad():
+        assert transfer.mean_class_accuracy(y_test, model(X_test).argmax(1)) == 1.0
+    again = transfer.fine_tune(_tiny_cnn(), X, y, epochs=15, lr=0.05, batch_size=8, shift=1, seed=3)
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), model.state_dict().values()))
+
+
+def test_fine_tune_from_a_solution_stays_better_than_from_scratch_with_few_steps():
+    X, y = _halves(8, 0)
+    X_test, y_test = _halves(200, 1)
+    solved = transfer.fine_tune(_tiny_cnn(), *_halves(64, 2), epochs=20, lr=0.05, batch_size=8, shift=0)
+    scores = {}
+    for name, model in (("pretrained", solved), ("scratch", _tiny_cnn(1))):
+        transfer.fine_tune(model, X, y, epochs=1, lr=0.001, batch_size=8, shift=0)
+        with torch.no_grad():
+            scores[name] = transfer.mean_class_accuracy(y_test, model(X_test).argmax(1))
+    assert scores["pretrained"] == 1.0 and scores["scratch"] < 0.9
+
+
+@pytest.mark.parametrize("call,error,pattern", [
+    (lambda m: transfer.fine_tune(m, torch.rand(4, 1, 12, 12), torch.tensor([0, 1, 2, 3])), ValueError,
+     r"fine_tune: .*K > 3"),
+    (lambda m: transfer.fine_tune(m, torch.rand(4, 1, 12, 12), torch.rand(4)), ValueError, "integer labels"),
+    (lambda m: transfer.fine_tune(m, torch.rand(4, 12, 12), torch.zeros(4, dtype=torch.long)), ValueError,
+     r"fine_tune: .*\(N, C, H, W\)"),
+    (lambda m: transfer.fine_tune(m, torch.rand(4, 1, 12, 12), torch.zeros(4, dtype=torch.long), epochs=0),
+     ValueError, "epochs"),
+    (lambda m: transfer.fine_tune("net", torch.rand(4, 1, 12, 12), torch.zeros(4, dtype=torch.long)), TypeError,
+     "fine_tune"),
+])
+def test_fine_tune_bad_input(call, error, pattern):
+    with pytest.raises(error, match=pattern):
+        call(_tiny_cnn())
+
+
+def test_fine_tune_can_keep_the_batchnorm_statistics():
+    X, y = _halves(16, 0)
+    model = _tiny_cnn()
+    bn = model[1]
+    bn.running_mean.fill_(0.5)
+    mean, var, weight = bn.running_mean.clone(), bn.running_var.clone(), bn.weight.detach().clone()
+    transfer.fine_tune(model, X, y, epochs=2, lr=0.05, batch_size=8, shift=0, freeze_batchnorm=True)
+    assert torch.equal(bn.running_mean, mean) and torch.equal(bn.running_var, var)
+    assert not torch.equal(bn.weight.detach(), weight)  # its scale still trains
+    transfer.fine_tune(model, X, y, epochs=1, lr=0.05, batch_size=8, shift=0)
+    assert not torch.equal(bn.running_mean, mean)
