@@ -97,14 +97,28 @@ clean:
 	rm -rf _build
 
 ## The photo network of chapter 4c: ZF-shaped students of EfficientNet-Lite0 distilled on random crops of the
-## photo pool, one with ZF's 7×7/2 first layer and one with AlexNet's 11×11/4 (Fig. 6); float16 snapshots and
-## their sha256 in data/zfnet-photo/. --stop-at 1001: the shipped runs were stopped there (of 1600 scheduled steps)
-## by the project's deadline; without it the whole schedule runs. About 20-30 min of compute per network on 2 busy
-## CPU cores, plus making the crops; resumable (run it again after an interruption); on a GPU it picks CUDA itself.
+## photo pool (24 chunks of 1,024, made on the way), one with ZF's 7×7/2 first layer and one with AlexNet's 11×11/4
+## (Fig. 6); float16 snapshots and their sha256 in data/zfnet-photo/. 6,000 steps each: about 15 min (zf7s2) and
+## 8 min (alex11s4) on 2 quiet CPU cores, plus 3 min of crops; resumable (run it again after an interruption);
+## on a GPU it picks CUDA itself.
 .PHONY: photonet
 photonet: setup
 	mkdir -p _build/photonet
-	$(BIN)/python -m cnnlib.distill --out data/zfnet-photo --work _build/photonet --stop-at 1001 2>&1 | tee -a _build/photonet/make.log
+	$(BIN)/python -m cnnlib.distill --out data/zfnet-photo --work _build/photonet 2>&1 | tee -a _build/photonet/make.log
+
+## Chapter 8's fine-tuned and from-scratch rows: EfficientNet-Lite0 trained 30 times on the chapter's splits
+## (scripts/transfer_finetune.py; about 30 min on 2 CPU cores; resumable); writes data/transfer/.
+.PHONY: transfer
+transfer: setup
+	mkdir -p _build
+	$(BIN)/python scripts/transfer_finetune.py 2>&1 | tee -a _build/transfer.log
+
+## Chapter 5b's Fig. 2 for EfficientNet-Lite0: the top-9 of five layers over 4,000 photo crops
+## (scripts/mine_efficientnet_fig2.py; resumable); writes data/topk/.
+.PHONY: mine
+mine: setup
+	mkdir -p _build
+	PYTHONPATH=. $(BIN)/python scripts/mine_efficientnet_fig2.py --crops 4000 2>&1 | tee -a _build/mine.log
 
 ## Chapter 9's EfficientNet-Lite0 feature visualizations (45 images, their recognisability and a sha256 manifest in
 ## data/actmax/); resumable: images already rendered are kept. Minutes per image on a busy 2-core CPU.

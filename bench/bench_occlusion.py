@@ -71,10 +71,12 @@ def occlusion_case(name, model, x, size, stride, repeats, ppes, log=print):
     best = min(cap, key=cap.get)
     n_ours = maps.prob.numel()
     n_captum = ((H - size) // stride + 1) * ((W - size) // stride + 1)
-    row = dict(case=name, ours=min(ours), squares_ours=n_ours, method=maps.method, batch=maps.batch_size,
+    row = dict(case=name, ours=min(ours), squares_ours=n_ours, computed=maps.computed, method=maps.method,
+               batch=maps.batch_size,
                captum_default=cap.get(1), captum_best=cap[best], best_ppe=best, squares_captum=n_captum,
                captum_all=cap)
-    log(f"{name}: cnnlib {row['ours']:.3f} s ({n_ours} squares, {maps.method}, batch {maps.batch_size}); "
+    log(f"{name}: cnnlib {row['ours']:.3f} s ({n_ours} squares, {maps.computed} through the network, "
+        f"{maps.method}, batch {maps.batch_size}); "
         f"Captum best {cap[best]:.3f} s at perturbations_per_eval={best} ({n_captum} squares); "
         f"all: {', '.join(f'{p}: {t:.3f} s' for p, t in cap.items())}; ratio {cap[best] / row['ours']:.2f}x")
     return row

@@ -64,9 +64,9 @@ class Config:
     fc_width: int = 256
     dropout: float = 0.25
     conv1_scale: float = 0.01
-    chunks: int = 48
+    chunks: int = 24
     chunk: int = 1024
-    steps: int = 12000
+    steps: int = 6000
     batch: int = 64
     lr: float = 2e-3
     weight_decay: float = 0.05

@@ -340,7 +340,10 @@ def fine_tune(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int
     Mini-batch SGD with momentum on the cross-entropy, the learning rate decaying from ``lr`` to 0 along a
     cosine over all ``epochs · ⌈N / batch_size⌉`` steps, weight decay ``weight_decay`` on every parameter, and
     the augmentation of Chapter 4b (random horizontal flips and shifts of up to ``shift`` pixels). BatchNorm
-    layers train as usual (batch statistics, running averages updated), or, with ``freeze_batchnorm``, keep
+    layers train as usual (batch statistics), and at the end their running statistics are set to those of the
+    training images (:func:`recalibrate_batchnorm`: a slow running average, EfficientNet's momentum 0.01, has
+    not forgotten its starting values after a few dozen steps, and the trained network would be evaluated
+    with statistics it never saw); or, with ``freeze_batchnorm``, they keep
     the statistics they have (each normalises with its running mean and variance, which stay as they are; its
     scale and shift still train): the usual choice when fine-tuning on a few images, whose mini-batch
     statistics are too noisy to replace a pretrained network's. The order, augmentation and dropout are seeded
@@ -401,7 +404,39 @@ def fine_tune(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int
             loss.backward()
             opt.step()
             sched.step()
+    if not freeze_batchnorm:
+        recalibrate_batchnorm(model, X)
     return model.eval()
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, X: torch.Tensor, batch_size: int = 256) -> nn.Module:
+    """Set the running mean and variance of every BatchNorm layer of ``model`` to the statistics of its inputs
+    over the images ``X`` ``(N, C, H, W)`` (the other layers in eval mode, so dropout and drop-connect are off).
+
+    Each layer's running mean becomes the mean over the batches of ``batch_size`` images of the per-channel
+    batch mean, its running variance the mean of the (unbiased) batch variances (PyTorch's ``momentum=None``);
+    with one batch (``N ≤ batch_size``) they are exactly the mean and unbiased variance over ``X``. Returns
+    ``model`` in eval mode.
+    """
+    checks.module("recalibrate_batchnorm", model)
+    X = checks.images("recalibrate_batchnorm", X, ndim=4, name="X")
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    momenta = [m.momentum for m in norms]
+    model.eval()
+    try:
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the batches
+            m.train()
+        dev = checks.model_device("recalibrate_batchnorm", model)
+        for i in range(0, len(X), checks.positive_int("recalibrate_batchnorm", batch_size, "batch_size")):
+            model(X[i:i + batch_size].to(dev))
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        model.eval()
+    return model
 
 
 def shipped_finetune_table(folder=None) -> tuple[dict[str, dict[int, tuple[float, float]]], dict]:

@@ -202,3 +202,33 @@ def test_fine_tune_can_keep_the_batchnorm_statistics():
     assert not torch.equal(bn.weight.detach(), weight)  # its scale still trains
     transfer.fine_tune(model, X, y, epochs=1, lr=0.05, batch_size=8, shift=0)
     assert not torch.equal(bn.running_mean, mean)
+
+
+def test_the_shipped_finetune_table_is_checked_and_summarised(tmp_path):
+    table, record = transfer.shipped_finetune_table()
+    assert set(table) == {"fine-tuned", "scratch"} and list(table["scratch"]) == record["config"]["n_per_class"]
+    for row, by_n in table.items():
+        for n, (mean, std) in by_n.items():
+            accs = torch.tensor([record["runs"][f"{row}/{n}/{s}"]["accuracy"] for s in range(5)], dtype=torch.float64)
+            assert mean == pytest.approx(float(accs.mean())) and std == pytest.approx(float(accs.std(unbiased=False)))
+            assert 0 <= mean <= 1
+    import shutil
+
+    from cnnlib.snapshots import DATA_DIR
+
+    shutil.copytree(DATA_DIR / "transfer", tmp_path / "transfer")
+    changed = tmp_path / "transfer" / "finetune.json"
+    changed.write_text(changed.read_text().replace('"accuracy": 0.', '"accuracy": 0.9', 1))
+    with pytest.raises(ValueError, match="shipped_finetune_table: .* does not match"):
+        transfer.shipped_finetune_table(tmp_path / "transfer")
+
+
+def test_recalibrate_batchnorm_sets_the_statistics_of_the_images():
+    X, _ = _halves(20, 0)
+    model = _tiny_cnn()
+    model[1].momentum = 0.01  # a slow running average, as in EfficientNet-Lite0
+    transfer.recalibrate_batchnorm(model, X)
+    conv = model[0](X)  # what the BatchNorm sees, (20, 4, 12, 12)
+    assert torch.allclose(model[1].running_mean, conv.mean((0, 2, 3)), atol=1e-6)
+    assert torch.allclose(model[1].running_var, conv.transpose(0, 1).flatten(1).var(1), atol=1e-6)
+    assert model[1].momentum == 0.01 and not model.training
