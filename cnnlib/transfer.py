@@ -440,9 +440,10 @@ def recalibrate_batchnorm(model: nn.Module, X: torch.Tensor, batch_size: int = 2
 
 
 def shipped_finetune_table(folder=None) -> tuple[dict[str, dict[int, tuple[float, float]]], dict]:
-    """The fine-tuned and from-scratch rows that ``scripts/transfer_finetune.py`` ships in ``data/transfer``,
-    after checking the file's sha256: ``({row: {n: (mean, std)}}, the whole record)`` — mean and std
-    (``ddof=0``) over the splits of the mean per-class test accuracy, as :func:`split_protocol` gives them."""
+    """The rows that ``scripts/transfer_finetune.py`` ships in ``data/transfer``, after checking the file's
+    sha256: ``({row: {n: (mean, std)}}, the whole record)`` — mean and std (``ddof=0``) over the splits of the
+    mean per-class test accuracy, as :func:`split_protocol` gives them. Rows: ``"fine-tuned"``, ``"scratch"``
+    and ``"frozen"`` (the pretrained features at the same image size, :func:`selected_accuracy`)."""
     import json
     from pathlib import Path
 
@@ -458,4 +459,5 @@ def shipped_finetune_table(folder=None) -> tuple[dict[str, dict[int, tuple[float
             a = torch.tensor([record["runs"][f"{row}/{n}/{s}"]["accuracy"]
                               for s in range(record["config"]["splits"])], dtype=torch.float64)
             table[row][n] = (float(a.mean()), float(a.std(unbiased=False)))
+    table["frozen"] = {int(n): (float(m), float(s)) for n, (m, s) in record["frozen"]["table"].items()}
     return table, record

@@ -55,11 +55,11 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     state = torch.load(OUT, weights_only=True) if OUT.exists() else {"done": 0, "best": None}
-    if state["done"] and (state.get("seed") != SEED or state.get("layers") != LAYERS):
-        raise SystemExit(f"{OUT} was mined with other settings; delete it to start again")
+    pool = photo_pool()
+    if state["done"] and (state.get("seed") != SEED or state.get("layers") != LAYERS or state.get("pool") != len(pool)):
+        raise SystemExit(f"{OUT} was mined with other settings (or another photo pool); delete it to start again")
     device = torch.device("cpu")
     model = pretrained.efficientnet_lite0(device)
-    pool = photo_pool()
     mean = torch.tensor(pretrained.EFFICIENTNET_LITE_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(pretrained.EFFICIENTNET_LITE_STD).view(1, 3, 1, 1)
     start = time.perf_counter()

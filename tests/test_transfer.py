@@ -206,8 +206,10 @@ def test_fine_tune_can_keep_the_batchnorm_statistics():
 
 def test_the_shipped_finetune_table_is_checked_and_summarised(tmp_path):
     table, record = transfer.shipped_finetune_table()
-    assert set(table) == {"fine-tuned", "scratch"} and list(table["scratch"]) == record["config"]["n_per_class"]
-    for row, by_n in table.items():
+    assert set(table) == {"fine-tuned", "scratch", "frozen"}
+    assert list(table["scratch"]) == list(table["frozen"]) == record["config"]["n_per_class"]
+    for row in ("fine-tuned", "scratch"):
+        by_n = table[row]
         for n, (mean, std) in by_n.items():
             accs = torch.tensor([record["runs"][f"{row}/{n}/{s}"]["accuracy"] for s in range(5)], dtype=torch.float64)
             assert mean == pytest.approx(float(accs.mean())) and std == pytest.approx(float(accs.std(unbiased=False)))
