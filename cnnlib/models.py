@@ -243,8 +243,10 @@ class ZFNetPhoto(ZFNetSmall):
         image_size: side of the square RGB input.
         conv1: ``(kernel, stride)`` of the first layer: ``(7, 2)`` as ZF, ``(11, 4)`` as AlexNet.
         widths, fc_width, dropout, lrn: as :class:`ZFNetSmall`.
-        conv1_scale: conv1's He-initialised weights are multiplied by this (0.1: small filters start smooth,
-            which is what let conv1 learn edges in :mod:`cnnlib.distill`'s runs).
+        conv1_scale: conv1's He-initialised weights are multiplied by this. Small filters start smooth, and
+            under weight decay much of a start stays in the trained filters: :mod:`cnnlib.distill`'s photo
+            networks start at 0.01 (a standard deviation of about 10⁻³), which let conv1 learn edges and colour
+            blobs.
 
     Layer names are ZFNet-small's (``conv1`` … ``fc8``). Shapes: ``(N, 3, image_size, image_size)`` →
     ``(N, num_classes)``.
