@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import shutil
@@ -80,26 +81,29 @@ def render(info: dict) -> str:
         "",
         "## Occlusion maps: cnnlib's defaults against Captum at its best `perturbations_per_eval`",
         "",
-        "| case | cnnlib (default) | squares (through the network) | Captum, default (1 per pass) | Captum, best "
-        "| its `perturbations_per_eval` | squares | speed-up vs Captum's default | vs Captum's best |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| case | cnnlib (default) | Captum at its best | Captum's default (1 per pass) | speed-up vs Captum's best "
+        "| vs its default |",
+        "|---|---|---|---|---|---|",
     ]
     for r in occ:
         default = f"{r['captum_default']:.3f} s" if r["captum_default"] is not None else "—"
         vs_default = f"{r['captum_default'] / r['ours']:.2f}×" if r["captum_default"] is not None else "—"
-        md.append(f"| {r['case']} | {r['ours']:.3f} s ({r['method']}, batch {r['batch']}) | {r['squares_ours']} "
-                  f"({r['computed']}) | {default} | {r['captum_best']:.3f} s | {r['best_ppe']} | {r['squares_captum']} "
-                  f"| {vs_default} | **{r['captum_best'] / r['ours']:.2f}×** |")
+        md.append(f"| {r['case']} | {r['ours']:.3f} s | {r['captum_best']:.3f} s ({r['best_ppe']} per pass"
+                  f") | {default} | **{r['captum_best'] / r['ours']:.2f}×** | {vs_default} |")
+    md += ["", "Squares and settings of each case:", ""]
+    for r in occ:
+        md.append(f"- {r['case']}: cnnlib maps {r['squares_ours']} squares, {r['computed']} of them through the "
+                  f"network ({r['method']}, batch {r['batch']}); Captum maps {r['squares_captum']}.")
     md += [
         "",
-        "cnnlib centres its squares on a grid and cuts them at the border, Captum slides them inside the image, so "
-        "cnnlib maps at least as many squares; a square that changes no pixel (black background under a black "
-        "occluder) keeps the clean image's values without a pass through the network (the number in brackets "
-        "went through it). The ratio compares whole calls. Where cnnlib's time goes: the incremental engine "
-        "recomputes only the part of each layer the square can reach (`cnnlib.incremental`), with its own "
-        "max-pooling and local-response-normalization kernels (same numbers as PyTorch's, fewer passes over "
-        "memory). How much the incremental part can save is bounded by the network: in ZFNet-small at 28 px a "
-        "7-px square reaches more than half of every map from conv2 on, so the layers that cost most are "
+        "cnnlib centres its squares on a grid and cuts them at the border, Captum slides them inside the image, so"
+        " cnnlib maps at least as many squares; a square that changes no pixel (black background under a black "
+        "occluder) keeps the clean image's values without a pass through the network (the squares listed above as "
+        "going through it were computed). The ratio compares whole calls. Where cnnlib's time goes: the "
+        "incremental engine recomputes only the part of each layer the square can reach (`cnnlib.incremental`), "
+        "with its own max-pooling and local-response-normalization kernels (same numbers as PyTorch's, fewer "
+        "passes over memory). How much the incremental part can save is bounded by the network: in ZFNet-small at "
+        "28 px a 7-px square reaches more than half of every map from conv2 on, so the layers that cost most are "
         "recomputed whole; in EfficientNet-Lite0 at 224 px a 16-px square stays local through most blocks.",
         "",
         "## Deconvnet projection against Captum's `Deconvolution`",
@@ -142,7 +146,12 @@ def main():
     p.add_argument("--quick", action="store_true", help="skip EfficientNet at stride 8; fewer mining images")
     p.add_argument("--book", action="store_true", help="also time the whole book from a cold cache")
     p.add_argument("--images", type=int, default=60000, help="images for the top-k mining benchmark")
+    p.add_argument("--render", action="store_true", help="measure nothing: write the report again from the raw "
+                   "figures of the last run (_build/bench.json)")
     a = p.parse_args()
+    if a.render:
+        write(render(json.loads((ROOT / "_build" / "bench.json").read_text())))
+        return
     info = dict(machine=machine(), device=str(torch.device("cuda" if torch.cuda.is_available() else "cpu")),
                 date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                 repeats=a.repeats, load_before=load())
@@ -152,7 +161,12 @@ def main():
     info["train"] = bench_train.measure(100, max(a.repeats, 3), 128)
     info["book"] = time_book() if a.book else None
     info["load_after"] = load()
-    md = render(info)
+    (ROOT / "_build").mkdir(exist_ok=True)
+    (ROOT / "_build" / "bench.json").write_text(json.dumps(info, indent=1, default=str) + "\n")  # the raw figures
+    write(render(info))
+
+
+def write(md: str) -> None:
     for path in (ROOT / "_build" / "bench.md", ROOT / "bench" / "REPORT.md"):
         path.parent.mkdir(exist_ok=True)
         path.write_text(md + "\n")
