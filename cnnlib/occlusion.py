@@ -126,6 +126,9 @@ class OcclusionMaps:
     method: str = "plain"  # "incremental" or "plain": how the maps were computed
     batch_size: int = 0  # occluded images per pass (the last one chosen, if chosen automatically)
     computed: int = -1  # squares passed through the network (the others change no pixel: clean values)
+    # incremental only: multiply-adds of the convolutions and linear layers done, as a share of pushing the
+    # computed squares through the whole network (the part of the work incremental inference leaves)
+    work: float | None = None
 
 
 METHODS = ("incremental", "plain")
@@ -164,10 +167,11 @@ class _BatchSizer:
 
 def _start_batch(engine) -> int:
     """Where the probe starts: as many images as fit 4 MiB of the network's largest feature map (a batch that
-    stays in the caches of a CPU core), a power of two in 4 … 64."""
+    stays in the caches of a CPU core), a power of two in 16 … 64 (the engine's windows are smaller than the
+    maps, so even a network with large maps takes 16)."""
     largest = max((v.numel() * v.element_size() for v in engine.clean.values()
                    if isinstance(v, torch.Tensor) and v.ndim == 4), default=1)
-    n = 4
+    n = 16
     while n < 64 and 2 * n * largest <= 4 * 2 ** 20:
         n *= 2
     return n
@@ -207,14 +211,15 @@ def occlusion_maps(
             :func:`cnnlib.models.named_layer`, output ``(N, K, h, w)``); ``channel=None`` takes the map with the
             strongest single activation on the unoccluded image.
         batch_size: occluded images per pass; ``None`` chooses it on the machine by a short probe (doubling
-            from 4 to 64 — incremental, by the size of the largest feature map — or from 1 — plain — while the
+            from 16 to 64 — incremental, by the size of the largest feature map — or from 1 — plain — while the
             time per image does not rise by more than 10 %; then the fastest size measured).
         method: ``"incremental"`` (recompute only what the square can change, :mod:`cnnlib.incremental`; a
             model ``torch.fx`` cannot trace falls back to ``"plain"`` with a warning) or ``"plain"`` (every
             occluded image through the whole network).
 
     A square that changes no pixel (it covers only pixels equal to ``fill``) keeps the clean image's values
-    without a pass through the network (:func:`changing_squares`); ``computed`` says how many went through.
+    without a pass through the network (:func:`changing_squares`); ``computed`` says how many went through,
+    and ``work`` (incremental) what share of the whole network's multiply-adds they needed.
 
     Returns:
         :class:`OcclusionMaps`, maps ``(⌈H / stride⌉, ⌈W / stride⌉)`` on the CPU.
@@ -328,6 +333,8 @@ def occlusion_maps(
         base_feature=base_feature, size=size, stride=stride,
         method="incremental" if engine is not None else "plain", batch_size=sizer.size,
         computed=int(active.sum()),
+        work=engine.multiply_adds[0] / engine.multiply_adds[1] if engine is not None and engine.multiply_adds[1]
+        else None,
     )
 
 

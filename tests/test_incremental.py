@@ -1,5 +1,7 @@
 """The incremental engine's own kernels against PyTorch's (the engine's maps are tested in test_occlusion.py)."""
 
+import warnings
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -39,3 +41,88 @@ def test_the_module_kernels_are_used_only_where_they_match():
     for other in (torch.nn.MaxPool2d(3, 2, 1, ceil_mode=True), torch.nn.MaxPool2d(3, 2, 1, dilation=2),
                   torch.nn.MaxPool2d(2, return_indices=True), torch.nn.ReLU()):
         assert incremental._module_kernel(other) is None
+
+
+def _bn(channels, seed):
+    g = torch.Generator().manual_seed(seed)
+    bn = torch.nn.BatchNorm2d(channels, eps=1e-3)
+    with torch.no_grad():
+        bn.running_mean.uniform_(-1, 1, generator=g)
+        bn.running_var.uniform_(0.5, 2, generator=g)
+        bn.weight.uniform_(0.5, 1.5, generator=g)
+        bn.bias.uniform_(-0.5, 0.5, generator=g)
+    return bn
+
+
+def _chained_model():
+    torch.manual_seed(0)
+    nn = torch.nn
+    return nn.Sequential(
+        nn.ZeroPad2d(1), nn.Conv2d(3, 5, 3), _bn(5, 1), nn.ReLU6(),  # symmetric padding: folded too
+        nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(5, 4, 3, stride=2, bias=False), _bn(4, 2), nn.ReLU(),  # asymmetric
+        nn.Conv2d(4, 4, 1, groups=2), _bn(4, 3),  # no rectifier
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3)).eval()
+
+
+def test_batchnorm_and_rectifier_fold_into_the_convolution_before_them():
+    model = _chained_model()
+    x = torch.randn(1, 3, 12, 12)
+    engine = incremental.Engine(model, x)
+    chains = {tuple(n.target for n in c.nodes): c for c in engine.chains.values()}
+    assert set(chains) == {("0", "1", "2", "3"), ("5", "6", "7"), ("8", "9")}
+    # each chain, run as one convolution, equals its layers run one after another (an independent reference)
+    for names, c in chains.items():
+        first = model[int(names[0])]
+        t = torch.randn(2, first.in_channels if isinstance(first, torch.nn.Conv2d) else 3 if names[0] == "0" else 5,
+                        9, 9)
+        want = torch.nn.Sequential(*(model[int(n)] for n in names))(t)
+        got = F.conv2d(t, c.weight, c.bias, c.stride, c.padding, c.dilation, c.groups)
+        got = got.clamp(c.low, c.high) if c.low is not None else got
+        assert torch.allclose(got, want, rtol=1e-5, atol=1e-5)
+    assert chains[("0", "1", "2", "3")].padding == (1, 1) and (chains[("0", "1", "2", "3")].low,
+                                                               chains[("0", "1", "2", "3")].high) == (0.0, 6.0)
+    assert chains[("8", "9")].low is None and chains[("8", "9")].high is None
+
+
+@pytest.mark.parametrize("layer", ["1", "2", "5", "9"])  # a convolution inside a chain keeps its own values
+def test_a_kept_layer_inside_a_chain_keeps_its_own_values(layer):
+    from cnnlib import occlusion
+
+    model, x = _chained_model(), torch.randn(3, 12, 12)
+    kw = dict(size=4, stride=3, fill=0.1, layer=layer, progress=False, batch_size=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", incremental.IncrementalFallbackWarning)
+        fast = occlusion.occlusion_maps(model, x, **kw)
+        plain = occlusion.occlusion_maps(model, x, method="plain", **kw)
+    assert fast.method == "incremental"
+    torch.testing.assert_close(fast.feature, plain.feature, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(fast.prob, plain.prob, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_both_memory_layouts_give_the_model_s_output(channels_last):
+    model = _chained_model()
+    x = torch.randn(1, 3, 12, 12)
+    engine = incremental.Engine(model, x, channels_last=channels_last)
+    occluded = x.clone()
+    occluded[0, :, 2:6, 7:11] = 0.0
+    window = incremental.Window(occluded[:, :, 2:6, 7:11].clone(), torch.tensor([2]), torch.tensor([7]), x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", incremental.IncrementalFallbackWarning)
+        out, _ = engine.run(window)
+    assert torch.allclose(out, model(occluded), rtol=1e-5, atol=1e-6)
+
+
+def test_multiply_adds_are_counted_on_the_windows():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.Flatten(),
+                                torch.nn.Linear(200, 4)).eval()
+    x = torch.randn(1, 1, 10, 10)
+    engine = incremental.Engine(model, x)
+    window = incremental.Window(torch.zeros(1, 1, 2, 2), torch.tensor([5]), torch.tensor([5]), x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", incremental.IncrementalFallbackWarning)  # Flatten runs whole
+        engine.run(window)
+    # input rows 5, 6 reach output rows 4..7 (a 3 × 3 kernel, padding 1): the conv recomputes 4 × 4 × 2
+    # outputs, 9 multiply-adds each; the linear layer 4 outputs of 200; whole, the conv gives 10 × 10 × 2
+    assert engine.multiply_adds == [4 * 4 * 2 * 9 + 4 * 200, 10 * 10 * 2 * 9 + 4 * 200]
