@@ -39,8 +39,13 @@ import torch.fx as fx
 import torch.nn as nn
 import torch.nn.functional as F
 
-#: The cost model: a layer whose output windows would cover more than this share of its map runs on whole maps.
+#: The cost model: a layer whose output windows would cover more than this share of its map runs on whole maps
+#: (gathering the windows' inputs costs about as much as a pooling or a depthwise convolution saves) …
 WHOLE_ABOVE = 0.5
+#: … but a convolution with at least ``DENSE`` multiply-adds per output value (ZFNet-small's conv2: 800) saves
+#: more than the gathering costs up to this share.
+WHOLE_ABOVE_DENSE = 0.9
+DENSE = 64
 
 
 class IncrementalFallbackWarning(UserWarning):
@@ -280,10 +285,12 @@ class _Run:
         return torch.where(inside[:, None].to(dev), vals.permute(0, 3, 1, 2), base)
 
     # -- layers --------------------------------------------------------------------------------------------
-    def sliding(self, v: Window, out_clean: torch.Tensor, k, s, p, d, fill, fn, fn_whole, can_overhang=True):
+    def sliding(self, v: Window, out_clean: torch.Tensor, k, s, p, d, fill, fn, fn_whole, can_overhang=True,
+                per_output: int = 0):
         """A convolution-like layer (kernel ``k``, stride ``s``, padding ``p``, dilation ``d``, pairs) on the
         windows: ``fn(window)`` computes it without padding, ``fn_whole(maps)`` as the layer is. Returns the
         output :class:`Window`; a whole one when the windows would cover more than ``WHOLE_ABOVE`` of the map
+        (``WHOLE_ABOVE_DENSE`` for a layer of ``per_output ≥ DENSE`` multiply-adds per output value)
         (gathering them would cost more than it saves)."""
         H, W = v.clean.shape[-2:]
         Ho, Wo = out_clean.shape[-2:]
@@ -300,7 +307,8 @@ class _Run:
             if not can_overhang and after > p[dim]:
                 return None
             pads.append((p[dim], after))
-        if sizes[0] * sizes[1] > WHOLE_ABOVE * Ho * Wo:  # cheaper to run the layer on whole maps
+        limit = max(WHOLE_ABOVE, WHOLE_ABOVE_DENSE) if per_output >= DENSE else WHOLE_ABOVE
+        if sizes[0] * sizes[1] > limit * Ho * Wo:  # cheaper to run the layer on whole maps
             return Window(fn_whole(materialize(v)), torch.zeros_like(v.r), torch.zeros_like(v.c), out_clean)
         (ro, ri), (co, ci) = starts
         hin = (sizes[0] - 1) * s[0] + (k[0] - 1) * d[0] + 1
@@ -518,7 +526,7 @@ class Engine:
         if v.whole:
             return Window(conv(v.data, f.padding), zero, zero, out_clean)
         return run.sliding(v, out_clean, f.kernel, f.stride, f.padding, f.dilation, 0.0, conv,
-                           lambda t: conv(t, f.padding))
+                           lambda t: conv(t, f.padding), per_output=f.weight[0].numel())
 
     def _channel_total(self, v, k: int) -> torch.Tensor:
         if isinstance(v, Window):
@@ -593,7 +601,8 @@ class Engine:
         if isinstance(m, nn.Conv2d) and type(m).forward is nn.Conv2d.forward and m.padding_mode == "zeros" \
                 and not isinstance(m.padding, str):
             return run.sliding(v, out_clean, m.kernel_size, m.stride, m.padding, m.dilation, 0.0,
-                               lambda t: F.conv2d(t, m.weight, m.bias, m.stride, 0, m.dilation, m.groups), m)
+                               lambda t: F.conv2d(t, m.weight, m.bias, m.stride, 0, m.dilation, m.groups), m,
+                               per_output=m.weight[0].numel())
         if isinstance(m, nn.MaxPool2d) and not m.return_indices:
             k, s, p, d = _pair(m.kernel_size), _pair(m.stride or m.kernel_size), _pair(m.padding), _pair(m.dilation)
             fast = d == (1, 1)
@@ -672,7 +681,8 @@ class Engine:
             s, pad, d = _pair(p.get("stride", 1)), _pair(p.get("padding", 0)), _pair(p.get("dilation", 1))
             k = tuple(p["weight"].shape[-2:])
             return run.sliding(v, out_clean, k, s, pad, d, 0.0, lambda t: F.conv2d(
-                t, p["weight"], p.get("bias"), s, 0, d, p.get("groups", 1)), lambda t: f(t, *args[1:], **kwargs))
+                t, p["weight"], p.get("bias"), s, 0, d, p.get("groups", 1)), lambda t: f(t, *args[1:], **kwargs),
+                per_output=p["weight"][0].numel())
         if f is F.pad:
             p = dict(zip(("pad", "mode", "value"), args[1:]), **kwargs)
             if p.get("mode", "constant") != "constant" or (p.get("value") or 0) != 0 or len(p["pad"]) != 4:

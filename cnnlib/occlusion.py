@@ -13,7 +13,8 @@ three numbers are kept:
 
 The centres lie on a grid of step ``stride`` starting at ``stride // 2``, so the maps have
 ``⌈H / stride⌉ × ⌈W / stride⌉`` cells, each standing for the ``stride × stride`` block of pixels around its centre;
-squares are cut off at the image border. The occluded images are run in batches (with a progress bar).
+squares are cut off at the image border (``inside=True`` keeps only the squares wholly inside, as Captum does).
+The occluded images are run in batches (with a progress bar).
 
 By default the batches go through the network *incrementally* (:mod:`cnnlib.incremental`, after Nakandala et
 al.'s Krypton, SIGMOD 2019): each layer recomputes only the window of its maps that the square can reach and
@@ -98,11 +99,16 @@ def occlude(x: torch.Tensor, center: tuple[int, int], size: int, fill=0.0) -> to
     return out
 
 
-def centers(length: int, stride: int) -> torch.Tensor:
-    """The occluder centres along one side: ``stride // 2, stride // 2 + stride, …`` below ``length``."""
+def centers(length: int, stride: int, inside: int | None = None) -> torch.Tensor:
+    """The occluder centres along one side: ``stride // 2, stride // 2 + stride, …`` below ``length``; or, for
+    ``inside = size``, the centres of the squares that lie wholly inside (Captum's windows: first rows
+    ``0, stride, … ≤ length − size``, centres ``size // 2`` further)."""
     length = checks.positive_int("centers", length, "length")
     stride = checks.positive_int("centers", stride, "stride")
-    return torch.arange(stride // 2, length, stride)
+    if inside is None:
+        return torch.arange(stride // 2, length, stride)
+    size = checks.positive_int("centers", inside, "inside", maximum=length)
+    return torch.arange(0, length - size + 1, stride) + size // 2
 
 
 @dataclass
@@ -194,6 +200,7 @@ def occlusion_maps(
     batch_size: int | None = None,
     progress: bool = True,
     method: str = "incremental",
+    inside: bool = False,
 ) -> OcclusionMaps:
     """Slide a ``size × size`` square of value ``fill`` over image ``x`` and map the classifier's response.
 
@@ -213,6 +220,9 @@ def occlusion_maps(
         batch_size: occluded images per pass; ``None`` chooses it on the machine by a short probe (doubling
             from 16 to 64 — incremental, by the size of the largest feature map — or from 1 — plain — while the
             time per image does not rise by more than 10 %; then the fastest size measured).
+        inside: only the squares that lie wholly inside the image, as Captum's ``Occlusion`` slides them
+            (maps ``((H − size) // stride + 1, (W − size) // stride + 1)``); by default the centres cover the
+            whole image and the squares are cut at the border.
         method: ``"incremental"`` (recompute only what the square can change, :mod:`cnnlib.incremental`; a
             model ``torch.fx`` cannot trace falls back to ``"plain"`` with a warning) or ``"plain"`` (every
             occluded image through the whole network).
@@ -237,6 +247,8 @@ def occlusion_maps(
     if batch_size is not None:
         batch_size = checks.positive_int(fn, batch_size, "batch_size")
     checks.one_of(fn, method, METHODS, "method")
+    if not isinstance(inside, bool):
+        raise TypeError(f"{fn}: expected inside to be True or False, got {inside!r}")
     checks.eval_mode(fn, model)
     x = checks.to_model(fn, model, x)
     dev = x.device
@@ -274,7 +286,7 @@ def occlusion_maps(
             raise ValueError(f"{fn}: layer {layer!r} has {a.shape[1]} feature maps, got {channel}")
         base_feature = float(a[0, channel].sum())
 
-    rows, cols = centers(H, stride), centers(W, stride)
+    rows, cols = centers(H, stride, size if inside else None), centers(W, stride, size if inside else None)
     grid = torch.cartesian_prod(rows, cols)  # (n, 2): centre row, column
     active = changing_squares(x, grid, size, fill_value)  # (n,): the others keep the clean image's values
     todo = grid[active]

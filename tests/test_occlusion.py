@@ -48,6 +48,22 @@ def test_maps_equal_running_each_occluded_image_alone(size, stride):
 
 
 @pytest.mark.parametrize("method", ["incremental", "plain"])
+def test_inside_keeps_the_squares_wholly_inside_the_image(method):
+    model = _small_cnn()
+    x = torch.randn(3, 12, 12, dtype=torch.float64)
+    kw = dict(target=2, size=5, fill=0.5, layer="3", channel=1, batch_size=5, progress=False, method=method)
+    every = occlusion.occlusion_maps(model, x, stride=1, **kw)  # centres 0 … 11, squares cut at the border
+    inside = occlusion.occlusion_maps(model, x, stride=3, inside=True, **kw)
+    assert inside.rows.tolist() == inside.cols.tolist() == [2, 5, 8]  # squares at rows 0–4, 3–7, 6–10
+    assert inside.prob.shape == ((12 - 5) // 3 + 1,) * 2
+    pick = (inside.rows[:, None], inside.cols[None, :])
+    for name in ("prob", "top_prob", "feature"):
+        torch.testing.assert_close(getattr(inside, name), getattr(every, name)[pick])
+    assert torch.equal(inside.top_class, every.top_class[pick])
+    assert occlusion.centers(28, 1, inside=7).tolist() == list(range(3, 25))  # Captum's 22 windows
+
+
+@pytest.mark.parametrize("method", ["incremental", "plain"])
 def test_squares_that_change_no_pixel_are_skipped_and_the_maps_stay_exact(method):
     model = _small_cnn()
     x = torch.zeros(3, 12, 12, dtype=torch.float64)
@@ -349,6 +365,9 @@ BAD = [
      "one number or 3"),
     ("centers-stride-0", lambda: occlusion.centers(28, 0), ValueError, "stride in >= 1"),
     ("centers-length-float", lambda: occlusion.centers(28.0, 4), TypeError, "length to be an integer"),
+    ("centers-inside-too-big", lambda: occlusion.centers(28, 4, inside=29), ValueError, "inside in 1..28"),
+    ("maps-inside-not-bool", lambda: occlusion.occlusion_maps(_small_cnn(), torch.randn(3, 12, 12), inside=1,
+                                                              progress=False), TypeError, "inside to be True"),
 ]
 
 
