@@ -98,7 +98,9 @@ def occlusion_case(name, model, x, size, stride, repeats, ppes, log=print, ppes_
                batch=grid_maps.batch_size, work_inside=inside_maps.work,
                captum_default=cap.get((LAYOUTS[0], 1)), captum_best=cap[best], best_ppe=best[1],
                best_layout=best[0], squares_captum=n_captum,
-               captum_all={f"{lay}, {p}": t for (lay, p), t in cap.items()})
+               captum_all={f"{lay}, {p}": t for (lay, p), t in cap.items()},
+               captum_by_layout={lay: min((t, p) for (la, p), t in cap.items() if la == lay)
+                                 for lay in LAYOUTS if any(la == lay for la, _ in cap)})
     # Captum's multiply-adds over cnnlib's, for the same squares: what exact incremental maps can gain at most
     # with kernels no faster than Captum's
     row["work_ratio"] = n_captum / (inside_maps.computed * inside_maps.work) if inside_maps.work else None

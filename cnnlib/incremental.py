@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import operator
 import warnings
+import weakref
 from dataclasses import dataclass
 
 import torch
@@ -170,6 +171,22 @@ def trace(model: nn.Module, x: torch.Tensor) -> fx.Graph:
         if node.op not in ("placeholder", "output") and not node.users:
             graph.erase_node(node)
     return graph
+
+
+_GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {key: graph}
+
+
+def _cached_trace(model: nn.Module, x: torch.Tensor, fresh: bool = False) -> fx.Graph:
+    """:func:`trace`, kept per model, input shape, dtype, device and module structure (the names and types of
+    its submodules), so that calling occlusion again on the same model (a widget's slider) does not trace it
+    again. The graph reads the parameters when it runs, so new weights need no new trace."""
+    key = (tuple(x.shape), x.dtype, x.device, tuple((n, type(m)) for n, m in model.named_modules()))
+    graphs = _GRAPHS.setdefault(model, {})
+    if fresh or key not in graphs:
+        if len(graphs) >= 4:
+            graphs.clear()
+        graphs[key] = trace(model, x)
+    return graphs[key]
 
 
 def module_output_node(graph: fx.Graph, model: nn.Module, module: nn.Module) -> fx.Node | None:
@@ -418,21 +435,30 @@ class Engine:
     the model's output on ``x``.
     """
 
-    def __init__(self, model: nn.Module, x: torch.Tensor, channels_last: bool = True):
+    def __init__(self, model: nn.Module, x: torch.Tensor, channels_last: bool = True,
+                 output: torch.Tensor | None = None):
         self.model = model
         self.channels_last = channels_last
-        try:
-            self.graph = trace(model, x)
-        except Exception as e:  # noqa: BLE001 — any tracing failure means: use the plain path
-            raise ValueError(f"torch.fx cannot trace {type(model).__name__} ({type(e).__name__}: "
-                             f"{str(e).splitlines()[0] if str(e) else ''})") from e
-        self.clean: dict[fx.Node, object] = {}
+        with torch.no_grad():
+            want = model(x) if output is None else output
+        for fresh in (False, True):  # a cached graph first; traced again if it no longer fits the model
+            try:
+                self.graph = _cached_trace(model, x, fresh)
+            except Exception as e:  # noqa: BLE001 — any tracing failure means: use the plain path
+                raise ValueError(f"torch.fx cannot trace {type(model).__name__} ({type(e).__name__}: "
+                                 f"{str(e).splitlines()[0] if str(e) else ''})") from e
+            self.clean: dict[fx.Node, object] = {}
+            with torch.no_grad():
+                for node in self.graph.nodes:
+                    self.clean[node] = self._eval_clean(node, x)
+            out = self.clean[self.output]
+            if (isinstance(out, torch.Tensor) and out.shape == want.shape
+                    and torch.allclose(out, want, rtol=1e-5, atol=1e-6)):
+                break
+        else:
+            raise ValueError(f"the traced graph of {type(model).__name__} does not reproduce its output")
         self.padded: dict = {}
         self.fallbacks: list[str] = []
-        with torch.no_grad():
-            for node in self.graph.nodes:
-                self.clean[node] = self._eval_clean(node, x)
-            want = model(x)
         self.chains = _fold_chains(self)
         self.per_output = _multiply_adds_per_output(self)
         self.multiply_adds = [0, 0]  # done by :meth:`run`, and what whole images would have needed
@@ -440,10 +466,6 @@ class Engine:
             for node, v in self.clean.items():
                 if node.op != "get_attr" and isinstance(v, torch.Tensor) and v.ndim == 4:
                     self.clean[node] = v.contiguous(memory_format=torch.channels_last)
-        out = self.clean[self.output]
-        if not (isinstance(out, torch.Tensor) and out.shape == want.shape
-                and torch.allclose(out, want, rtol=1e-5, atol=1e-6)):
-            raise ValueError(f"the traced graph of {type(model).__name__} does not reproduce its output")
 
     @property
     def output(self) -> fx.Node:

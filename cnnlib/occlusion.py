@@ -294,7 +294,7 @@ def occlusion_maps(
     engine, keep = None, None
     if method == "incremental":
         try:
-            engine = incremental.Engine(model, x[None])
+            engine = incremental.Engine(model, x[None], output=logits)
             if layer is not None:
                 keep = incremental.module_output_node(engine.graph, model, module)
                 if keep is None or not torch.allclose(engine.clean[keep], clean_feature, rtol=1e-5, atol=1e-6):

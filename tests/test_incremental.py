@@ -126,3 +126,33 @@ def test_multiply_adds_are_counted_on_the_windows():
     # input rows 5, 6 reach output rows 4..7 (a 3 × 3 kernel, padding 1): the conv recomputes 4 × 4 × 2
     # outputs, 9 multiply-adds each; the linear layer 4 outputs of 200; whole, the conv gives 10 × 10 × 2
     assert engine.multiply_adds == [4 * 4 * 2 * 9 + 4 * 200, 10 * 10 * 2 * 9 + 4 * 200]
+
+
+def test_the_traced_graph_is_kept_per_model_and_traced_again_when_the_model_changes():
+    model = _chained_model()
+    x = torch.randn(1, 3, 12, 12)
+    first = incremental.Engine(model, x)
+    assert incremental.Engine(model, torch.randn(1, 3, 12, 12)).graph is first.graph  # same shape: kept
+    assert incremental.Engine(model, torch.randn(1, 3, 14, 14)).graph is not first.graph
+    model[12] = torch.nn.Linear(4, 3)  # new weights, same structure: same graph, the new weights used
+    again = incremental.Engine(model, x)
+    assert again.graph is first.graph and torch.allclose(again.clean[again.output], model(x), atol=1e-6)
+    model[3] = torch.nn.Tanh()  # another structure: traced again
+    assert incremental.Engine(model, x).graph is not first.graph
+
+
+def test_a_stale_cached_graph_is_traced_again():
+    class Switch(torch.nn.Module):  # forward reads a plain attribute: same modules, another graph
+        def __init__(self):
+            super().__init__()
+            self.conv, self.double = torch.nn.Conv2d(1, 2, 3), False
+
+        def forward(self, x):
+            y = self.conv(x)
+            return (2 * y if self.double else y).flatten(1)
+
+    model, x = Switch().eval(), torch.randn(1, 1, 6, 6)
+    first = incremental.Engine(model, x)
+    model.double = True
+    again = incremental.Engine(model, x)
+    assert again.graph is not first.graph and torch.allclose(again.clean[again.output], model(x))
