@@ -128,7 +128,9 @@ def render(info: dict) -> str:
         "whole 7 × 7 maps from conv3 on, and in EfficientNet-Lite0 at 224 px a 16-px square reaches the whole "
         "14 × 14 and 7 × 7 maps, where most of the multiply-adds are. Beyond that bound the speed comes from the "
         "engine's kernels: channels-last maps, BatchNorm folded into the convolution before it, max-pooling and "
-        "local-response-normalization kernels of its own (same numbers as PyTorch's, fewer passes over memory).",
+        "local-response-normalization kernels of its own (same numbers as PyTorch's, fewer passes over memory). "
+        "Each side is timed after one untimed call: cnnlib keeps the traced graph of a model (a widget calls it "
+        "again and again), so the timed calls do not trace it; tracing adds about 0.1 s to a first call.",
         "",
         "## Deconvnet projection against Captum's `Deconvolution`",
         "",

@@ -29,24 +29,31 @@ class LayerOutputs:
         fn: the public function on whose behalf the outputs are kept (named in error messages).
         detach: keep detached copies (default); ``False`` keeps copies that stay in the autograd graph
             (activation maximization back-propagates through them).
+        reduce: keep ``reduce(output)`` instead of a copy, computed in the hook — before a following in-place
+            layer can change the output — e.g. each map's maximum for top-k mining, a few numbers instead of a
+            copy of the whole maps. It must return new tensors (a reduction does), not views of the output.
 
     A module called several times in one pass (e.g. a ReLU reused in a ResNet block) keeps its last output.
     Reading a layer that did not run in the last forward pass raises ``ValueError``.
     """
 
-    def __init__(self, model: nn.Module, layers: Sequence[str], fn: str = "LayerOutputs", detach: bool = True):
-        self.fn, self.detach = fn, detach
+    def __init__(self, model: nn.Module, layers: Sequence[str], fn: str = "LayerOutputs", detach: bool = True,
+                 reduce=None):
+        self.fn, self.detach, self.reduce = fn, detach, reduce
         self.layers = checks.layer_list(fn, layers)
         self.modules = {}
         for name in self.layers:
             self.modules[name] = named_layer(model, name, fn)
-        self.outputs: dict[str, torch.Tensor] = {}
+        self.outputs: dict[str, object] = {}  # copies, or what reduce made of them
         self._handles: list = []
 
     def _keep(self, name: str, output) -> None:
         if not isinstance(output, torch.Tensor):
             raise TypeError(f"{self.fn}: layer {name!r} returns {type(output).__name__}, expected a tensor")
-        self.outputs[name] = output.detach().clone() if self.detach else output.clone()
+        if self.reduce is not None:
+            self.outputs[name] = self.reduce(output.detach() if self.detach else output)
+        else:
+            self.outputs[name] = output.detach().clone() if self.detach else output.clone()
 
     def __enter__(self) -> LayerOutputs:
         try:
@@ -70,7 +77,7 @@ class LayerOutputs:
         """Forget the kept outputs (before the next forward pass, so that a layer that stops running is noticed)."""
         self.outputs.clear()
 
-    def __getitem__(self, name: str) -> torch.Tensor:
+    def __getitem__(self, name: str):
         if name not in self.outputs:
             if name not in self.modules:
                 raise KeyError(f"{self.fn}: {name!r} is not one of the kept layers {self.layers}")

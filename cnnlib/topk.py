@@ -124,17 +124,17 @@ def mine_topk(
     dev = checks.model_device("mine_topk", model)
     checks.eval_mode("mine_topk", model)
     best: dict[str, list[torch.Tensor]] = {}
-    with LayerOutputs(model, layers, fn="mine_topk") as batch_out:
+    shapes: dict[str, tuple] = {}
+    with LayerOutputs(model, layers, fn="mine_topk", reduce=_strongest_per_map) as batch_out:
         for start in tqdm(range(0, len(X), batch_size), desc="mining top-k", leave=False, disable=hidden(progress)):
             batch_out.clear()
             model(checks.to_model("mine_topk", model, X[start: start + batch_size]))
             for name in layers:
-                a = batch_out[name]
-                if a.ndim != 4:
-                    raise ValueError(f"mine_topk: layer {name!r} gives {tuple(a.shape)}, "
+                vmax, arg, shape = batch_out[name]  # (B, K): each image's strongest unit per map
+                if len(shape) != 4:
+                    raise ValueError(f"mine_topk: layer {name!r} gives {tuple(shape)}, "
                                      "expected feature maps (N, K, h, w)")
-                B, K, h, w = a.shape
-                vmax, arg = a.flatten(2).max(2)  # (B, K): each image's strongest unit per map
+                B, K, h, w = shapes[name] = shape
                 img = torch.arange(start, start + B, device=dev).view(B, 1).expand(B, K)
                 if name in best:
                     vmax, arg, img = (torch.cat([old, new]) for old, new in zip(best[name], (vmax, arg, img)))
@@ -143,9 +143,17 @@ def mine_topk(
     out = {}
     for name in layers:
         values, arg, img = (t.T.cpu() for t in best[name])  # (K, k)
-        w = batch_out[name].shape[-1]
+        w = shapes[name][-1]
         out[name] = TopK(name, values, img, torch.stack([arg // w, arg % w], dim=-1))
     return out
+
+
+def _strongest_per_map(a: torch.Tensor):
+    """What mining keeps of a layer's output ``(B, K, h, w)``: each map's maximum and its flat position
+    ``(B, K)`` each, and the shape (no copy of the maps)."""
+    if a.ndim != 4:
+        return None, None, tuple(a.shape)
+    return (*a.flatten(2).max(2), tuple(a.shape))
 
 
 def project_units(model: nn.Module, X: torch.Tensor, layer: str, channel: int, image_index: torch.Tensor,
