@@ -373,7 +373,7 @@ def is_stamp_drawing(relative_path: str) -> bool:
 
 
 def load_stamps(size: int = 112, categories: tuple[str, ...] = STAMP_CATEGORIES, root=None, background: float = 0.5,
-                photos_only: bool = False):
+                photos_only: bool = False, min_per_class: int = 1):
     """Photos of objects from Debian's ``tuxpaint-stamps-default`` (313 photos in 20 default categories).
 
     Each RGBA cut-out is scaled so that its longer side is ``size`` pixels, composited over a uniform
@@ -385,6 +385,8 @@ def load_stamps(size: int = 112, categories: tuple[str, ...] = STAMP_CATEGORIES,
         root: default ``$CNNLIB_TUXPAINT_STAMPS`` or ``/usr/share/tuxpaint/stamps``
             (``apt-get install tuxpaint-stamps-default``, or ``make data``).
         photos_only: leave out the stamps that are drawings (:func:`is_stamp_drawing`).
+        min_per_class: keep only the categories with at least this many images (chapter 8 takes 11: 2, 5 or
+            10 to train on and at least one to test), labelled ``0 … k − 1`` in the order of ``categories``.
 
     Returns:
         ``(X, y, classes)``: ``X`` float32 ``(N, 3, size, size)`` in [0, 1], ``y`` int64 ``(N,)``, class names.
@@ -392,6 +394,7 @@ def load_stamps(size: int = 112, categories: tuple[str, ...] = STAMP_CATEGORIES,
     from PIL import Image
 
     size = checks.positive_int("load_stamps", size, "size")
+    min_per_class = checks.positive_int("load_stamps", min_per_class, "min_per_class")
     background = checks.number("load_stamps", background, "background", 0, 1)
     if isinstance(categories, str) or not categories:
         raise TypeError(f"load_stamps: expected categories as a non-empty list of 'group/category' names, got "
@@ -419,5 +422,11 @@ def load_stamps(size: int = 112, categories: tuple[str, ...] = STAMP_CATEGORIES,
                 canvas.alpha_composite(im, ((size - im.width) // 2, (size - im.height) // 2))
                 images.append(np.asarray(canvas.convert("RGB"), dtype=np.uint8))
                 labels.append(label)
-    X = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255.0
-    return X.contiguous(), torch.tensor(labels), [c.split("/")[-1] for c in categories]
+    y = torch.tensor(labels)
+    keep = [c for c in range(len(categories)) if int((y == c).sum()) >= min_per_class]
+    if not keep:
+        raise ValueError(f"load_stamps: no category has {min_per_class} images")
+    chosen = [i for i, label in enumerate(labels) if label in keep]
+    X = torch.from_numpy(np.stack([images[i] for i in chosen])).permute(0, 3, 1, 2).float() / 255.0
+    y = torch.tensor([keep.index(labels[i]) for i in chosen])
+    return X.contiguous(), y, [categories[c].split("/")[-1] for c in keep]

@@ -55,9 +55,17 @@ def _fill_value(fn: str, fill, C: int, like: torch.Tensor) -> torch.Tensor:
     return value.expand(C).reshape(C, 1, 1)
 
 
-def _square(center: int, size: int, limit: int) -> slice:
+def _extent(center, size: int, limit: int):
+    """Rows (or columns) ``[start, stop)`` of the ``size``-pixel square centred at ``center`` — an ``int`` or a
+    tensor of centres — cut at ``0`` and ``limit``: it begins ``size // 2`` before its centre."""
     start = center - size // 2
-    return slice(max(start, 0), min(start + size, limit))
+    if isinstance(start, torch.Tensor):
+        return start.clamp(0, limit), (start + size).clamp(0, limit)
+    return min(max(start, 0), limit), min(max(start + size, 0), limit)
+
+
+def _square(center: int, size: int, limit: int) -> slice:
+    return slice(*_extent(center, size, limit))
 
 
 def changing_squares(x: torch.Tensor, grid: torch.Tensor, size: int, fill_value: torch.Tensor) -> torch.Tensor:
@@ -69,10 +77,8 @@ def changing_squares(x: torch.Tensor, grid: torch.Tensor, size: int, fill_value:
     C, H, W = x.shape
     differs = (x != fill_value).any(0).to(torch.int64)  # (H, W)
     integral = F.pad(differs.cumsum(0).cumsum(1), (1, 0, 1, 0)).cpu()  # (H + 1, W + 1)
-    top = (grid[:, 0] - size // 2).clamp(0, H)
-    bottom = (grid[:, 0] - size // 2 + size).clamp(0, H)
-    left = (grid[:, 1] - size // 2).clamp(0, W)
-    right = (grid[:, 1] - size // 2 + size).clamp(0, W)
+    top, bottom = _extent(grid[:, 0], size, H)
+    left, right = _extent(grid[:, 1], size, W)
     count = integral[bottom, right] - integral[top, right] - integral[bottom, left] + integral[top, left]
     return count > 0
 
@@ -375,12 +381,12 @@ def _input_windows(x: torch.Tensor, chunk: torch.Tensor, size: int, fill_value: 
     the image where the border cuts the square) for :meth:`cnnlib.incremental.Engine.run`."""
     C, H, W = x.shape
     h, w = min(size, H), min(size, W)
-    top, left = chunk[:, 0] - size // 2, chunk[:, 1] - size // 2  # (B,) the square's first row, column
-    r0, c0 = top.clamp(0, H - h), left.clamp(0, W - w)
+    (top, bottom), (left, right) = _extent(chunk[:, 0], size, H), _extent(chunk[:, 1], size, W)  # (B,) each
+    r0, c0 = top.clamp(max=H - h), left.clamp(max=W - w)  # the window: the square, shifted inside the image
     rows = r0[:, None] + torch.arange(h)  # (B, h)
     cols = c0[:, None] + torch.arange(w)
-    in_r = (rows >= top[:, None]) & (rows < top[:, None] + size)
-    in_c = (cols >= left[:, None]) & (cols < left[:, None] + size)
+    in_r = (rows >= top[:, None]) & (rows < bottom[:, None])
+    in_c = (cols >= left[:, None]) & (cols < right[:, None])
     dev = x.device
     data = x[:, rows[:, :, None].to(dev), cols[:, None, :].to(dev)].permute(1, 0, 2, 3)  # (B, C, h, w)
     square = (in_r[:, :, None] & in_c[:, None, :])[:, None].to(dev)  # (B, 1, h, w)

@@ -200,6 +200,36 @@ def top_projections(model: nn.Module, X: torch.Tensor, top: TopK, channel: int, 
     return project_units(model, X, top.layer, channel, top.image_index[channel], top.position[channel], ties, inside)
 
 
+def figure2_rows(model: nn.Module, X: torch.Tensor, top: TopK, maps: int = 4, ties: str = "first",
+                 inside: bool = False, rows_of: dict | None = None, patches_to_display=None) -> list:
+    """Zeiler & Fergus's Fig. 2 for one layer, as rows for :func:`cnnlib.plotting.plot_top_projections`: the
+    ``maps`` feature maps of ``top`` with the largest top-1 activation, strongest first, each
+    ``(label, projections, patches)`` with ``(k, C, R, R)`` tensors from :func:`project_units`.
+
+    ``rows_of``: ``{mined image index: row of X}`` when ``X`` holds only the images the rows need (a few crops
+    rebuilt from a seed instead of thousands); ``patches_to_display``: maps the patches from the network's
+    input space to what is drawn (e.g. ``lambda p: p * std + mean``). ``ties``, ``inside``: as for
+    :func:`project_units`.
+    """
+    if not isinstance(top, TopK):
+        raise TypeError(f"figure2_rows: expected top to be a TopK (from mine_topk), got {type(top).__name__}")
+    maps = checks.positive_int("figure2_rows", maps, f"maps (layer {top.layer!r} has {len(top.values)})", 1,
+                               len(top.values))
+    rows = []
+    for c in top.values[:, 0].topk(maps).indices.tolist():
+        index = top.image_index[c]
+        if rows_of is not None:
+            missing = [int(i) for i in index if int(i) not in rows_of]
+            if missing:
+                raise ValueError(f"figure2_rows: rows_of lacks mined images {missing[:5]} of map {c}")
+            index = torch.tensor([rows_of[int(i)] for i in index])
+        recon, patches = project_units(model, X, top.layer, c, index, top.position[c], ties, inside)
+        if patches_to_display is not None:
+            patches = patches_to_display(patches)
+        rows.append((f"map {c}\nmax {top.values[c, 0]:.1f}", recon, patches))
+    return rows
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Mined top-k shipped with the course (mining over thousands of photos is too slow for a chapter)
 # ---------------------------------------------------------------------------------------------------------------

@@ -50,14 +50,11 @@ ROWS = {"fine-tuned": "EfficientNet-Lite0, ImageNet weights, every layer fine-tu
 
 def photos(size: int):
     """The chapter's images (classes with at least 11 photos), at ``size`` px, scaled for EfficientNet-Lite0."""
-    X_all, y_all, names = data.load_stamps(size=224)
-    keep = [c for c in range(len(names)) if int((y_all == c).sum()) >= 11]
-    mask = torch.isin(y_all, torch.tensor(keep))
-    X = F.interpolate(X_all[mask], size=size, mode="bilinear", antialias=True, align_corners=False)
+    X, y, names = data.load_stamps(size=224, min_per_class=11)
+    X = F.interpolate(X, size=size, mode="bilinear", antialias=True, align_corners=False)
     mean = torch.tensor(pretrained.EFFICIENTNET_LITE_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(pretrained.EFFICIENTNET_LITE_STD).view(1, 3, 1, 1)
-    y = torch.tensor([keep.index(int(c)) for c in y_all[mask]])
-    return (X - mean) / std, y, [names[c] for c in keep]
+    return (X - mean) / std, y, names
 
 
 def network(row: str, classes: int, seed: int) -> torch.nn.Module:

@@ -160,6 +160,19 @@ def test_stamps_are_photos_on_gray():
         data.load_stamps(root="/nonexistent")
 
 
+def test_min_per_class_keeps_the_large_categories_relabelled():
+    cats = ("animals/mammals", "food/fruit", "animals/insects")
+    X, y, names = data.load_stamps(size=16, categories=cats)
+    counts = torch.bincount(y).tolist()
+    cut = sorted(counts)[1]  # keeps the two largest categories
+    Xk, yk, kept = data.load_stamps(size=16, categories=cats, min_per_class=cut)
+    keep = [c for c in range(3) if counts[c] >= cut]
+    assert kept == [names[c] for c in keep] and torch.bincount(yk).tolist() == [counts[c] for c in keep]
+    assert torch.equal(Xk, X[torch.isin(y, torch.tensor(keep))])  # same images, same order
+    with pytest.raises(ValueError, match="no category has"):
+        data.load_stamps(size=16, categories=cats, min_per_class=max(counts) + 1)
+
+
 def test_photos_only_leaves_out_the_drawings():
     assert data.is_stamp_drawing("animals/birds/cartoon/tux.png")
     assert data.is_stamp_drawing("animals/insects/bee.png")

@@ -98,6 +98,28 @@ def test_top_projections_shapes():
         topk.top_projections(model, X, top, channel=96)
 
 
+def test_figure2_rows_are_the_strongest_maps_projected():
+    torch.manual_seed(0)
+    model = ZFNetSmall().eval()
+    X = torch.rand(20, 1, 28, 28)
+    top = topk.mine_topk(model, X, ["conv2"], k=3, progress=False)["conv2"]
+    rows = topk.figure2_rows(model, X, top, maps=2, patches_to_display=lambda p: 1 - p)
+    order = top.values[:, 0].argsort(descending=True)[:2].tolist()  # the two largest top-1 activations
+    assert [r[0] for r in rows] == [f"map {c}\nmax {top.values[c, 0]:.1f}" for c in order]
+    for (_, recon, patches), c in zip(rows, order):
+        want_recon, want_patches = topk.top_projections(model, X, top, c)
+        assert torch.equal(recon, want_recon) and torch.equal(patches, 1 - want_patches)
+    # only the images the rows need, found through rows_of: the same rows
+    needed = sorted({int(i) for c in order for i in top.image_index[c]})
+    subset = topk.figure2_rows(model, X[needed], top, maps=2, rows_of={i: n for n, i in enumerate(needed)})
+    for (la, ra, pa), (lb, rb, pb) in zip(subset, topk.figure2_rows(model, X, top, maps=2)):
+        assert la == lb and torch.equal(ra, rb) and torch.equal(pa, pb)
+    with pytest.raises(ValueError, match="rows_of lacks mined images"):
+        topk.figure2_rows(model, X[:1], top, maps=1, rows_of={})
+    with pytest.raises(ValueError, match=r"maps \(layer 'conv2' has 64\) in 1..64"):
+        topk.figure2_rows(model, X, top, maps=65)
+
+
 def test_bad_input():
     model = ZFNetSmall().eval()
     with pytest.raises(ValueError, match=r"mine_topk: expected k .* in 1..3, got 9"):
