@@ -832,11 +832,12 @@ def _fold_chains(engine: Engine) -> dict:
             p = (p[0] + pad[0], p[1] + pad[1])
             nodes.insert(0, conv.args[0])
         with torch.no_grad():
-            scale = (m.weight.double() if m.weight is not None else 1.0) / (m.running_var.double() + m.eps).sqrt()
-            shift = m.bias.double() if m.bias is not None else 0.0
-            b0 = b.double() if b is not None else torch.zeros_like(scale)
-            weight = (w.double() * scale[:, None, None, None]).to(w.dtype)
-            bias = ((b0 - m.running_mean.double()) * scale + shift).to(w.dtype)
+            f64 = lambda t: t.detach().cpu().double()  # noqa: E731 — folded in float64 on the CPU (MPS has none)
+            scale = (f64(m.weight) if m.weight is not None else 1.0) / (f64(m.running_var) + m.eps).sqrt()
+            shift = f64(m.bias) if m.bias is not None else 0.0
+            b0 = f64(b) if b is not None else torch.zeros_like(scale)
+            weight = (f64(w) * scale[:, None, None, None]).to(w.device, w.dtype)
+            bias = ((b0 - f64(m.running_mean)) * scale + shift).to(w.device, w.dtype)
         low, high = None, None
         if len(bn.users) == 1:
             act = next(iter(bn.users))
