@@ -286,12 +286,12 @@ class _Run:
         ph, pw = v.data.shape[-2:]
         dr, dc = v.r + top - r0, v.c + left - c0  # (B,) where each window lies in its gathered block
         if bool(((dr >= 0) & (dr + ph <= h) & (dc >= 0) & (dc + pw <= w)).all()):  # every window inside: paste
-            offsets = torch.stack([dr, dc], 1)
-            groups = offsets.unique(dim=0)
-            for a, b in groups.tolist():
-                if len(groups) == 1:
-                    base[:, :, a: a + ph, b: b + pw] = v.data
-                else:
+            groups = torch.stack([dr, dc], 1).unique(dim=0).tolist()  # the distinct offsets, usually one
+            if len(groups) == 1:
+                (a, b), = groups
+                base[:, :, a: a + ph, b: b + pw] = v.data
+            else:
+                for a, b in groups:
                     idx = ((dr == a) & (dc == b)).nonzero()[:, 0].to(dev)
                     base[idx, :, a: a + ph, b: b + pw] = v.data[idx]
             return base
@@ -306,9 +306,9 @@ class _Run:
                 per_output: int = 0):
         """A convolution-like layer (kernel ``k``, stride ``s``, padding ``p``, dilation ``d``, pairs) on the
         windows: ``fn(window)`` computes it without padding, ``fn_whole(maps)`` as the layer is. Returns the
-        output :class:`Window`; a whole one when the windows would cover more than ``WHOLE_ABOVE`` of the map
-        (``WHOLE_ABOVE_DENSE`` for a layer of ``per_output ≥ DENSE`` multiply-adds per output value)
-        (gathering them would cost more than it saves)."""
+        output :class:`Window`; a whole one when the windows would cover more than ``WHOLE_ABOVE`` of the map,
+        or ``WHOLE_ABOVE_DENSE`` for a layer of ``per_output ≥ DENSE`` multiply-adds per output value (beyond
+        that, gathering the windows would cost more than it saves)."""
         H, W = v.clean.shape[-2:]
         Ho, Wo = out_clean.shape[-2:]
         starts, sizes, pads = [], [], []
