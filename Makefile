@@ -12,7 +12,7 @@ NBVAL := -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
 ## Progress bars are never stored in the notebooks nor shown in the book: tqdm (>= 4.66) reads TQDM_DISABLE.
 book execute test-notebooks test-notebooks-generic: export TQDM_DISABLE = 1
 
-.PHONY: setup data browser book book-static test test-lib test-notebooks test-notebooks-generic test-browser lab lint \
+.PHONY: setup data browser live book book-static test test-lib test-notebooks test-notebooks-generic test-browser lab lint \
 	execute audit clean snapshots bench
 
 setup: $(STAMP) data
@@ -32,13 +32,17 @@ data:
 browser:
 	bash scripts/system_deps.sh browser
 
+## The live page's network (chapters/06b_live_network.md): the shipped ZFNet-small exported for tensorflow.js.
+live: setup
+	$(BIN)/python scripts/export_live.py
+
 ## Execute every chapter (cached) and build the HTML book into _build/html; warnings are errors.
-book: setup
+book: setup live
 	$(BIN)/jupyter-book build --all . $(JB_FLAGS)
 	@echo "Book: _build/html/index.html"
 
 ## Build the HTML book from the outputs stored in the notebooks (no execution).
-book-static: setup
+book-static: setup live
 	bash scripts/build_static.sh $(BIN) $(JB_FLAGS)
 
 ## Everything: cnnlib's tests, the chapters under nbval (twice: this machine's CPU kernels, then PyTorch's
@@ -46,7 +50,7 @@ book-static: setup
 test: setup browser test-lib test-notebooks test-notebooks-generic test-browser
 
 test-lib: setup
-	$(BIN)/python -m pytest tests --ignore=tests/test_book_browser.py --disable-socket --allow-unix-socket -p no:cacheprovider
+	$(BIN)/python -m pytest tests --ignore=tests/test_book_browser.py --ignore=tests/test_live_page.py --disable-socket --allow-unix-socket -p no:cacheprovider
 
 test-notebooks: setup
 	$(BIN)/python $(NBVAL) chapters/
@@ -58,7 +62,7 @@ test-notebooks-generic: setup
 	ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1 $(BIN)/python $(NBVAL) chapters/
 
 test-browser: setup browser book-static
-	$(BIN)/python -m pytest tests/test_book_browser.py -p no:cacheprovider
+	$(BIN)/python -m pytest tests/test_book_browser.py tests/test_live_page.py -p no:cacheprovider
 
 ## Re-execute the stored chapters in place (after editing one): `make execute NB=chapters/01_perceptron.ipynb`.
 NB ?= chapters/*.ipynb

@@ -27,6 +27,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
+import bench_live  # noqa: E402
 import bench_occlusion  # noqa: E402
 import bench_topk  # noqa: E402
 import bench_train  # noqa: E402
@@ -156,6 +157,21 @@ def render(info: dict) -> str:
         f"| {train['gemm']:.0f} | {train['gflops'] / train['gemm']:.0%} |",
         "",
     ]
+    if info.get("live"):
+        lv = info["live"]
+        md += ["## The live page in the browser (Chapter 6b)", "",
+               "ZFNet-small on tensorflow.js in headless Chromium "
+               f"({next(iter(lv['backends'].values()))['browser']}), page opened from `file://`; median of "
+               f"{lv['repeats']} calls (occlusion: of {max(lv['repeats'] // 3, 1)}) after one untimed call "
+               "(`bench/bench_live.py`).", "",
+               "| backend | forward, every layer's maps (goal ≤ 20 ms) | deconvnet projection, relu5 (≤ 50 ms) "
+               "| occlusion, 7 px, step 2: 196 squares (≤ 0.5 s) | step 1: 784 squares (≤ 2 s) |",
+               "|---|---|---|---|---|"]
+        for name, t in lv["backends"].items():
+            md.append(f"| {name} | {t['forward']:.1f} ms | {t['project']:.1f} ms | {t['occlusion_s2'] / 1000:.2f} s "
+                      f"| {t['occlusion_s1'] / 1000:.2f} s |")
+        md += ["", f"What the page adds to the built book: {sum(lv['bytes'].values()) / 1e6:.2f} MB ("
+               + ", ".join(f"`{k}` {v / 1e6:.2f} MB" for k, v in lv["bytes"].items() if v >= 10_000) + ").", ""]
     if info.get("book") is not None:
         md += ["## The whole book", "",
                f"Executing and building every chapter from a cold cache: **{info['book']:.0f} s**.", ""]
@@ -185,6 +201,7 @@ def main():
     info.update(bench_occlusion.measure(a.repeats, a.quick))
     info["topk"] = bench_topk.measure(10000 if a.quick else a.images, 512, a.repeats)
     info["train"] = bench_train.measure(100, max(a.repeats, 3), 128)
+    info["live"] = bench_live.measure(10)
     info["book"] = time_book() if a.book else None
     info["load_after"] = load()
     (ROOT / "_build").mkdir(exist_ok=True)

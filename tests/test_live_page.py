@@ -1,0 +1,200 @@
+"""The live page (chapters/06b_live_network.md) computes what cnnlib computes, offline, opened either way.
+
+Opens the built page (``make book-static``; ``$CNNLIB_BOOK_HTML`` as in test_book_browser.py) in Debian's
+Chromium, from ``file://`` and from a server on 127.0.0.1, with every request that leaves the machine refused,
+and compares ``window.zfnetLive`` with cnnlib for fixed images (two test images and a synthetic drawing): the
+logits, the maps of the five ReLU layers, the deconvnet projection of one map per layer, and an occlusion map.
+The page's own interface is exercised too: a drawing, a click on a map, the square, an image file that is not an
+image, an empty canvas. Screenshots go to ``_build/screenshots/live-*.png``.
+"""
+
+import functools
+import http.server
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from playwright.sync_api import sync_playwright
+from test_book_browser import KNOWN_SCRIPT_ERRORS, _QuietHandler  # Sphinx's doubled thebe script is harmless
+
+from cnnlib import data, deconvnet, occlusion, pretrained
+
+pytestmark = [pytest.mark.browser, pytest.mark.enable_socket]
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = Path(os.environ.get("CNNLIB_BOOK_HTML", ROOT / "_build" / "html")).resolve()
+PAGE = HTML / "chapters" / "06b_live_network.html"
+SHOTS = ROOT / "_build" / "screenshots"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+LAYERS = ("relu1", "relu2", "relu3", "relu4", "relu5")
+TOL = 1e-4
+
+
+def _local(url: str) -> bool:
+    return url.startswith(("file:", "data:", "blob:", "about:", "http://127.0.0.1", "http://localhost"))
+
+
+@pytest.fixture(scope="module")
+def server():
+    handler = functools.partial(_QuietHandler, directory=str(HTML))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_port}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not PAGE.exists():
+        pytest.fail(f"{PAGE} does not exist: run `make book-static` first")
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=FLAGS)
+        yield b
+        b.close()
+
+
+def _open(browser, url, problems):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+
+    def route(r):
+        if _local(r.request.url):
+            r.continue_()
+        else:
+            problems.append(f"off-machine request (blocked): {r.request.url}")
+            r.abort()
+
+    context.route("**/*", route)
+    page = context.new_page()
+    page.on("pageerror", lambda e: str(e) in KNOWN_SCRIPT_ERRORS or problems.append(f"script error: {e}"))
+    page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
+    page.goto(url, wait_until="load")
+    page.evaluate("window.zfnetLiveReady.then(() => 1)")
+    return context, page
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """cnnlib's values for three fixed images: test images 0 (ankle boot) and 1 (pullover), and a drawing-like
+    image (two strokes) that no class owns."""
+    model = pretrained.load(device="cpu")
+    X_test, _ = data.load_fashion_mnist("test")
+    drawing = torch.zeros(1, 28, 28)
+    drawing[0, 6:22, 9:12] = 0.9
+    drawing[0, 6:9, 9:20] = 0.7
+    X = torch.stack([X_test[0], X_test[1], drawing])  # (3, 1, 28, 28)
+    ref = []
+    with torch.no_grad():
+        mods = dict(model.features.named_children())
+        for x in X:
+            maps, a = {}, x[None]
+            for name, m in mods.items():
+                a = m(a)
+                if name in LAYERS:
+                    maps[name] = a[0].clone()
+            channels = {l: int(maps[l].flatten(1).amax(1).argmax()) for l in LAYERS}
+            proj = {l: deconvnet.project(model, x[None], l, channels[l])[0, 0] for l in LAYERS}
+            occ = occlusion.occlusion_maps(model, x, size=7, stride=2, fill=0.286041, progress=False)
+            ref.append({"x": x[0].flatten().tolist(), "logits": model(x[None])[0], "maps": maps,
+                        "channels": channels, "proj": proj, "occ": occ})
+    return ref
+
+
+def _close(name, got, want, problems):
+    got, want = np.asarray(got, dtype=np.float64), want.detach().double().numpy().reshape(-1)
+    err = np.abs(got.reshape(-1) - want).max() / max(1.0, np.abs(want).max())
+    if not err <= TOL:
+        problems.append(f"{name}: largest difference {err:.2e} (relative to max(1, |cnnlib|)) > {TOL}")
+    return err
+
+
+@pytest.mark.parametrize("how", ["file", "http"])
+def test_page_equals_cnnlib(how, browser, server, reference):
+    problems = []
+    url = PAGE.as_uri() if how == "file" else server + "chapters/06b_live_network.html"
+    context, page = _open(browser, url, problems)
+    try:
+        assert page.evaluate("zfnetLive.backend") == "wasm"
+        worst = 0.0
+        for k, ref in enumerate(reference):
+            out = page.evaluate("x => zfnetLive.forward(x)", ref["x"])
+            worst = max(worst, _close(f"image {k} logits", out["logits"], ref["logits"], problems))
+            for l in LAYERS:
+                worst = max(worst, _close(f"image {k} {l}", out[l], ref["maps"][l], problems))
+                p = page.evaluate("([x, l, c]) => zfnetLive.project(x, l, c)", [ref["x"], l, ref["channels"][l]])
+                worst = max(worst, _close(f"image {k} projection {l}/{ref['channels'][l]}", p["image"],
+                                          ref["proj"][l].reshape(28, 28, 1), problems))
+            occ = page.evaluate("x => zfnetLive.occlusion(x, {size: 7, stride: 2, fill: 0.286041})", ref["x"])
+            worst = max(worst, _close(f"image {k} occlusion p(target)", occ["prob"], ref["occ"].prob, problems))
+            if occ["target"] != ref["occ"].target:
+                problems.append(f"image {k}: occlusion target {occ['target']} != {ref['occ'].target}")
+            if occ["rows"] != ref["occ"].rows.tolist():
+                problems.append(f"image {k}: occlusion centres {occ['rows']} != {ref['occ'].rows.tolist()}")
+        print(f"{how}: largest difference from cnnlib {worst:.2e}")
+    finally:
+        context.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_page_interface(browser, tmp_path):
+    """Draw, pick a map, move the square, compute a map; then bad input: a file that is not an image, an image of
+    another size and colour, an empty canvas. Each leaves a message, never an error or a silent picture."""
+    problems = []
+    context, page = _open(browser, PAGE.as_uri(), problems)
+    status = page.locator("#zfnet-live .zl-status")
+    try:
+        page.wait_for_selector("#zfnet-live .zl-bar")
+        assert page.locator("#zfnet-live .zl-map").count() == 96  # layer 3's maps shown first
+        assert "ms" in page.locator("#zfnet-live .zl-small").last.inner_text()  # the first occlusion map
+        page.locator("#zfnet-live [data-layer=relu1]").click()
+        assert page.locator("#zfnet-live .zl-map").count() == 32
+        page.locator("#zfnet-live .zl-map").nth(5).click()
+        page.wait_for_timeout(100)
+        assert "relu1, map 5" in page.locator("#zfnet-live").inner_text()
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=SHOTS / "live-test-image.png", full_page=True)
+
+        page.locator("#zfnet-live .zl-clear").click()
+        page.wait_for_timeout(100)
+        assert "empty" in status.inner_text()
+        page.locator("#zfnet-live .zl-draw").scroll_into_view_if_needed()
+        box = page.locator("#zfnet-live .zl-draw").bounding_box()  # in the viewport's coordinates
+        page.mouse.move(box["x"] + 70, box["y"] + 40)
+        page.mouse.down()
+        for t in range(30):  # a trouser-like stroke, down and back up
+            page.mouse.move(box["x"] + 70 + 3 * t, box["y"] + 40 + (5 * t if t < 15 else 150 - 5 * (t - 15)))
+        page.mouse.up()
+        page.wait_for_timeout(100)
+        drawn = page.evaluate("() => document.querySelector('#zfnet-live .zl-probs').innerText")
+        assert "empty" not in drawn and "forward pass" in drawn
+        page.locator("#zfnet-live .zl-occ").scroll_into_view_if_needed()
+        occ = page.locator("#zfnet-live .zl-occ").bounding_box()
+        page.mouse.move(occ["x"] + 100, occ["y"] + 100)
+        assert "with the square at" in page.locator("#zfnet-live .zl-occp").inner_text()
+        page.locator("#zfnet-live .zl-run1").click()
+        page.wait_for_timeout(100)
+        assert "28×28 squares" in page.locator("#zfnet-live").inner_text()
+        page.screenshot(path=SHOTS / "live-drawing.png", full_page=True)
+
+        bad = tmp_path / "notes.png"
+        bad.write_text("not an image")
+        page.locator("#zfnet-live .zl-file").set_input_files(str(bad))
+        page.wait_for_function("() => document.querySelector('#zfnet-live .zl-status').dataset.kind === 'error'")
+        assert "is not an image" in status.inner_text()
+
+        from PIL import Image  # a 60×40 colour image on a white border: resized, grayed, inverted, and said so
+        img = Image.new("RGB", (60, 40), "white")
+        img.paste((200, 30, 30), (20, 5, 40, 35))
+        img.save(tmp_path / "shoe.png")
+        page.locator("#zfnet-live .zl-file").set_input_files(str(tmp_path / "shoe.png"))
+        page.wait_for_function("() => document.querySelector('#zfnet-live .zl-status').innerText.includes('shoe')")
+        text = status.inner_text()
+        for said in ("resized from 60×40 to 28×28", "converted from colour to gray", "inverted"):
+            assert said in text, text
+    finally:
+        context.close()
+    assert not problems, "\n".join(problems)
