@@ -26,7 +26,6 @@ schedule runs.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -337,7 +336,8 @@ def export(model: torch.nn.Module, name: str, cfg: Config, work: str | os.PathLi
            out: str | os.PathLike = PHOTO_DIR) -> Path:
     """Write ``out/<name>.pt`` (float16 weights, configuration, training history) and update
     ``out/MANIFEST.json``."""
-    from .snapshots import sha256
+    from .photos import pool_fingerprint
+    from .snapshots import record_in_manifest
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -347,28 +347,36 @@ def export(model: torch.nn.Module, name: str, cfg: Config, work: str | os.PathLi
             "state_dict": {k: v.detach().cpu().half() for k, v in model.state_dict().items()}}
     path = out / f"{name}.pt"
     torch.save(snap, path)
-    sums_path = out / "MANIFEST.json"
-    sums = json.loads(sums_path.read_text()) if sums_path.exists() else {}
-    sums[path.name] = {"sha256": sha256(path), "bytes": path.stat().st_size}
-    sums_path.write_text(json.dumps(dict(sorted(sums.items())), indent=1) + "\n")
+    record_in_manifest(out, path.name, pool=pool_fingerprint())
     return path
 
 
-def load_snapshot(name: str = "zf7s2", folder: str | os.PathLike | None = None) -> dict:
+def load_snapshot(name: str = "zf7s2", folder: str | os.PathLike | None = None, check_pool: bool = True,
+                  fn: str = "load_snapshot") -> dict:
     """The shipped snapshot ``name`` (see :data:`ARCHS`), after checking its sha256 against
-    ``MANIFEST.json``; a file that does not match is refused with a ``ValueError``."""
+    ``MANIFEST.json``; a file that does not match is refused with a ``ValueError``. With ``check_pool`` this
+    machine's photo pool must be the one the network was distilled on (:func:`cnnlib.photos.check_pool`): the
+    chapters measure and mine it on crops of that pool (:func:`heldout_crops`)."""
+    from .photos import check_shipped
     from .snapshots import checked_file
 
-    path = checked_file("load_snapshot", Path(folder or PHOTO_DIR), f"{name}.pt", "re-create it with 'make photonet'")
+    folder = Path(folder or PHOTO_DIR)
+    remedy = "re-create it from this pool with 'make photonet'"
+    path = checked_file(fn, folder, f"{name}.pt", remedy)
+    if check_pool:
+        check_shipped(fn, folder, path.name, f"the photo network {path}",
+                      remedy + " (or load it with check_pool=False to use it on other images)")
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def load(name: str = "zf7s2", device=None, folder: str | os.PathLike | None = None) -> torch.nn.Module:
+def load(name: str = "zf7s2", device=None, folder: str | os.PathLike | None = None,
+         check_pool: bool = True) -> torch.nn.Module:
     """A shipped photo network (float32, eval mode, on ``device``); its input is :func:`normalize` ``(x)``
     of RGB in [0, 1] at ``model.image_size`` pixels. The snapshot's configuration is ``model.config``, its
     held-out learning curve ``model.history``, its training time in minutes ``model.minutes`` and the steps it
-    was trained ``model.steps`` (``config.steps`` unless the run was stopped early)."""
-    snap = load_snapshot(name, folder)
+    was trained ``model.steps`` (``config.steps`` unless the run was stopped early). ``check_pool``: as for
+    :func:`load_snapshot`."""
+    snap = load_snapshot(name, folder, check_pool, fn="load")
     cfg = Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in snap["config"].items()})
     model = student(cfg)
     model.load_state_dict({k: v.float() for k, v in snap["state_dict"].items()})

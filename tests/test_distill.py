@@ -117,16 +117,21 @@ def test_train_resumes_to_the_same_weights_and_ships_a_checked_snapshot(tmp_path
     # ship, load, refuse a corrupted file
     out = tmp_path / "ship"
     path = distill.export(full, "net", cfg, tmp_path / "a", out)
-    assert set(json.loads((out / "MANIFEST.json").read_text())) == {"net.pt"}
+    manifest = json.loads((out / "MANIFEST.json").read_text())
+    assert set(manifest) == {"net.pt"}
+    from cnnlib.photos import pool_fingerprint
+    assert manifest["net.pt"]["pool"] == pool_fingerprint()  # the pool it was made from, checked by load
     model = distill.load("net", "cpu", out)
     assert model.config == cfg and len(model.history) == 1
     x = torch.rand(2, 3, 16, 16)
     torch.testing.assert_close(model(x), full.eval().half().float()(x), atol=1e-3, rtol=1e-3)
-    with pytest.raises(ValueError, match="load_snapshot: 'nope.pt' is not in"):
+    with pytest.raises(ValueError, match="load: 'nope.pt' is not in"):
         distill.load("nope", "cpu", out)
     path.write_bytes(path.read_bytes()[:-10])
-    with pytest.raises(ValueError, match="load_snapshot: .* does not match"):
+    with pytest.raises(ValueError, match="load: .* does not match"):
         distill.load("net", "cpu", out)
+    with pytest.raises(ValueError, match="load_snapshot: .* does not match"):
+        distill.load_snapshot("net", out)
 
 
 def test_stop_at_ends_early_on_the_same_schedule(tmp_path, monkeypatch):
