@@ -393,7 +393,7 @@ def heldout_crops(n: int = 512, cfg: Config | None = None) -> torch.Tensor:
     return random_crops(load_pool(), n, cfg.size, seed=HELDOUT_SEED + 1)
 
 
-def main(argv: list[str] | None = None) -> None:
+def _main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m cnnlib.distill", description=__doc__.split("\n")[0])
     p.add_argument("--runs", nargs="+", default=list(ARCHS), choices=list(ARCHS))
     p.add_argument("--out", default=str(PHOTO_DIR))
@@ -422,4 +422,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    _main(sys.argv[1:])

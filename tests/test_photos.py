@@ -136,3 +136,17 @@ def test_hiding_a_package_refuses_every_shipped_result_made_from_the_pool(packag
             transfer.shipped_finetune_table()
     else:
         assert "fine-tuned" in transfer.shipped_finetune_table()[0]
+
+
+def test_check_shipped_reads_the_fingerprint_beside_the_result(tmp_path, monkeypatch):
+    from cnnlib import snapshots
+
+    (tmp_path / "result.pt").write_bytes(b"mined")
+    snapshots.record_in_manifest(tmp_path, "result.pt", pool=photos.pool_fingerprint(("mate-backgrounds",)))
+    photos.check_shipped("load_x", tmp_path, "result.pt", "the result", "redo")  # the pool at hand: passes
+    monkeypatch.setenv("CNNLIB_MATE_NATURE", str(tmp_path / "hidden"))
+    with pytest.raises(FileNotFoundError, match="load_x: the photo pool lacks Debian's mate-backgrounds"):
+        photos.check_shipped("load_x", tmp_path, "result.pt", "the result", "redo")
+    snapshots.record_in_manifest(tmp_path, "result.pt")  # a result that records no pool is refused too
+    with pytest.raises(ValueError, match="load_x: the result records no photo-pool fingerprint.*; redo"):
+        photos.check_shipped("load_x", tmp_path, "result.pt", "the result", "redo")
