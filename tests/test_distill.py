@@ -142,3 +142,40 @@ def test_stop_at_ends_early_on_the_same_schedule(tmp_path, monkeypatch):
     assert state["sched"]["last_epoch"] == 3  # the learning rate of step 3 of a 6-step schedule, not of a 3-step one
     snap = torch.load(distill.export(early, "net", cfg, tmp_path, tmp_path / "out"), weights_only=True)
     assert snap["steps"] == 3 and snap["config"]["steps"] == 6
+
+
+def test_normalize_is_the_imagenet_scaling_per_channel():
+    x = torch.rand(2, 3, 5, 5, dtype=torch.float64)
+    y = distill.normalize(x)
+    for c in range(3):
+        torch.testing.assert_close(y[:, c], (x[:, c] - distill.MEAN[c]) / distill.STD[c])
+    assert y.dtype == torch.float64
+
+
+def test_make_crops_are_the_seeded_crops_with_the_teachers_logits(monkeypatch):
+    from cnnlib.photos import random_crops
+    from cnnlib.pretrained import imagenet_preprocess
+
+    cfg = _tiny(monkeypatch)
+    pool, teacher = distill.CropCache._inputs(None)
+    data = distill.make_crops(pool, teacher, 5, seed=7, cfg=cfg, batch=2)
+    x = random_crops(pool, 5, cfg.size + 2 * cfg.shift, seed=7)
+    assert data["seed"] == 7 and data["images"].dtype == torch.uint8
+    assert (data["images"].float() / 255 - x).abs().max() <= 0.5 / 255 + 1e-6  # x rounded to 8 bits
+    want = teacher(imagenet_preprocess(x, cfg.teacher_size, cfg.teacher_size, mean=teacher.input_mean,
+                                       std=teacher.input_std))
+    torch.testing.assert_close(data["logits"].float(), want.half().float(), atol=2e-2, rtol=1e-2)
+
+
+def test_heldout_crops_are_neither_training_nor_the_cached_heldout_crops():
+    from cnnlib.photos import load_pool, random_crops
+
+    cfg = distill.Config()
+    held = distill.heldout_crops(6)
+    pool = load_pool()
+    torch.testing.assert_close(held, random_crops(pool, 6, cfg.size, seed=distill.HELDOUT_SEED + 1))
+    assert held.shape == (6, 3, cfg.size, cfg.size)
+    for seed in (cfg.seed * 1000, cfg.seed * 1000 + 1, distill.HELDOUT_SEED):  # chunks 0, 1 and the cache's own
+        other = random_crops(pool, 6, cfg.size, seed=seed)
+        assert all(not torch.allclose(h, o) for h in held for o in other)
+    torch.testing.assert_close(distill.heldout_crops(3), held[:3])  # the first n of any longer set

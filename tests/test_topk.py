@@ -142,3 +142,31 @@ def test_shipped_topk_loads_and_a_changed_file_is_refused(tmp_path):
         f.write(b"x")
     with pytest.raises(ValueError, match="load_shipped_topk: .* does not match"):
         topk.load_shipped_topk("efficientnet-lite0-photos", tmp_path / "topk")
+
+
+def test_seeded_crops_can_be_made_again_one_by_one():
+    from cnnlib.photos import random_crops
+
+    g = torch.Generator().manual_seed(0)
+    pool = [torch.rand(3, 50, 70, generator=g), torch.rand(3, 40, 40, generator=g)]
+    crops = topk.seeded_crops(pool, range(6), seed=100, size=24)
+    assert crops.shape == (6, 3, 24, 24)
+    for i in (0, 4):  # crop i is random_crops with seed + i, whatever else is made with it
+        torch.testing.assert_close(crops[i], random_crops(pool, 1, 24, seed=100 + i)[0])
+        torch.testing.assert_close(topk.seeded_crops(pool, [i], seed=100, size=24)[0], crops[i])
+    torch.testing.assert_close(topk.seeded_crops(pool, [5, 2], seed=100, size=24), crops[[5, 2]])
+    assert not torch.allclose(crops[0], crops[1])
+
+
+def test_photo_pool_is_the_pool_plus_the_text_image():
+    import numpy as np
+    from skimage import data as skdata
+
+    from cnnlib.photos import load_pool
+
+    pool, base = topk.photo_pool(), load_pool()
+    assert len(pool) == len(base) + 1 == topk.load_shipped_topk()[1]["pool"]  # what the top-k were mined over
+    for a, b in zip(pool[:-1], base):
+        assert torch.equal(a, b)
+    text = torch.from_numpy(np.asarray(skdata.text(), dtype=np.float32) / 255)
+    assert torch.equal(pool[-1], text.expand(3, -1, -1))  # black print on white, in three equal channels
