@@ -26,6 +26,7 @@ schedule runs.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -164,13 +165,25 @@ class CropCache:
     """Chunks of crops and teacher logits under ``folder``, made once and shared by concurrent runs.
 
     Chunk ``k`` holds ``cfg.chunk`` crops with seed ``cfg.seed · 1000 + k``; the held-out chunk uses
-    ``HELDOUT_SEED``. A process making a chunk holds ``chunk-k.lock``; others wait for it.
+    ``HELDOUT_SEED``. A process making a chunk holds ``chunk-k.lock``; others wait for it. ``pool.json`` holds
+    the fingerprint of the photo pool the crops are cut from (:func:`cnnlib.photos.pool_fingerprint`, kept as
+    ``self.pool`` and shipped by :func:`export`); a cache made from another pool is refused.
     """
 
     def __init__(self, folder: str | os.PathLike, cfg: Config, log=print):
+        from .photos import check_pool, pool_fingerprint
+
         self.folder, self.cfg, self.log = Path(folder), cfg, log
         self.folder.mkdir(parents=True, exist_ok=True)
         self._pool = self._teacher = None
+        record = self.folder / "pool.json"
+        if record.exists():  # old and new chunks must come from one pool
+            self.pool = json.loads(record.read_text())
+            check_pool("CropCache", self.pool, f"the crop cache {self.folder}",
+                       f"delete {self.folder} to make them again from this pool")
+        else:
+            self.pool = pool_fingerprint()
+            record.write_text(json.dumps(self.pool, indent=1) + "\n")
 
     def _inputs(self):
         if self._pool is None:
@@ -335,7 +348,7 @@ def train(name: str, cfg: Config, work: str | os.PathLike, device=None, log=prin
 def export(model: torch.nn.Module, name: str, cfg: Config, work: str | os.PathLike,
            out: str | os.PathLike = PHOTO_DIR) -> Path:
     """Write ``out/<name>.pt`` (float16 weights, configuration, training history) and update
-    ``out/MANIFEST.json``."""
+    ``out/MANIFEST.json``, with the fingerprint of the pool its crops were cut from (``work/crops/pool.json``)."""
     from .photos import pool_fingerprint
     from .snapshots import record_in_manifest
 
@@ -347,7 +360,9 @@ def export(model: torch.nn.Module, name: str, cfg: Config, work: str | os.PathLi
             "state_dict": {k: v.detach().cpu().half() for k, v in model.state_dict().items()}}
     path = out / f"{name}.pt"
     torch.save(snap, path)
-    record_in_manifest(out, path.name, pool=pool_fingerprint())
+    crops_pool = Path(work) / "crops" / "pool.json"
+    pool = json.loads(crops_pool.read_text()) if crops_pool.exists() else pool_fingerprint()
+    record_in_manifest(out, path.name, pool=pool)
     return path
 
 

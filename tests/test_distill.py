@@ -179,3 +179,23 @@ def test_heldout_crops_are_neither_training_nor_the_cached_heldout_crops():
         other = random_crops(pool, 6, cfg.size, seed=seed)
         assert all(not torch.allclose(h, o) for h in held for o in other)
     torch.testing.assert_close(distill.heldout_crops(3), held[:3])  # the first n of any longer set
+
+
+def test_a_crop_cache_from_another_pool_is_refused(tmp_path, monkeypatch):
+    import json
+
+    from cnnlib.photos import pool_fingerprint
+
+    cfg = _tiny(monkeypatch)
+    cache = distill.CropCache(tmp_path, cfg, log=lambda m: None)
+    assert cache.pool == pool_fingerprint() == json.loads((tmp_path / "pool.json").read_text())
+    distill.CropCache(tmp_path, cfg)  # the same pool: accepted
+    other = {**cache.pool, "mate-backgrounds": {**cache.pool["mate-backgrounds"], "sha256": "0" * 64}}
+    (tmp_path / "pool.json").write_text(json.dumps(other))
+    with pytest.raises(ValueError, match=f"CropCache: the crop cache {tmp_path} was made from other "
+                                         f"mate-backgrounds photos.*delete {tmp_path}"):
+        distill.CropCache(tmp_path, cfg)
+    (tmp_path / "pool.json").write_text(json.dumps(cache.pool))
+    monkeypatch.setenv("CNNLIB_PLASMA_WALLPAPERS", str(tmp_path / "hidden"))
+    with pytest.raises(FileNotFoundError, match="CropCache: the photo pool lacks Debian's plasma-workspace-wallpapers"):
+        distill.CropCache(tmp_path, cfg)
