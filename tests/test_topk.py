@@ -86,14 +86,24 @@ def test_crop_inside_shifts_the_window_into_the_image():
     assert torch.equal(topk.crop(img, huge, 2, 1, inside=True), img)  # a field larger than the image: all of it
 
 
-def test_top_projections_shapes():
+def test_top_projections_are_the_mined_units_projections_and_patches():
     torch.manual_seed(0)
     model = ZFNetSmall().eval()
     X = torch.rand(20, 1, 28, 28)
     top = topk.mine_topk(model, X, ["conv3"], k=4, progress=False)["conv3"]
     recon, patches = topk.top_projections(model, X, top, channel=2)
-    R = topk.receptive_field(model, "conv3").size
-    assert recon.shape == (4, 1, *R) and patches.shape == (4, 1, *R)
+    rf = topk.receptive_field(model, "conv3")
+    assert recon.shape == (4, 1, *rf.size) and patches.shape == (4, 1, *rf.size)
+    # each row: the image patch under the unit, and the unit's own projection cut to the same field
+    from cnnlib.deconvnet import project
+
+    images = X[top.image_index[2]]
+    whole = project(model, images, "conv3", 2, position=top.position[2])  # (4, 1, 28, 28)
+    for n, (i, j) in enumerate(top.position[2].tolist()):
+        torch.testing.assert_close(patches[n], topk.crop(images[n], rf, i, j))
+        torch.testing.assert_close(recon[n], topk.crop(whole[n], rf, i, j))
+        assert activations(model, images[n:n + 1], ["conv3"])["conv3"][0, 2, i, j] == pytest.approx(
+            float(top.values[2, n]), rel=1e-5)  # the unit is the mined one
     with pytest.raises(ValueError, match="96 feature maps"):
         topk.top_projections(model, X, top, channel=96)
 
