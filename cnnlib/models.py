@@ -44,6 +44,7 @@ import torch.fx
 import torch.nn as nn
 
 from . import checks
+from .hooks import LayerOutputs, named_layer  # noqa: F401 (named_layer: cnnlib.models.named_layer)
 from .layers import output_size
 
 
@@ -185,24 +186,6 @@ def layer_shapes(model: nn.Module, input_shape: tuple[int, ...]) -> list[tuple[s
     return rows
 
 
-def named_layer(model: nn.Module, name: str, fn: str = "named_layer") -> nn.Module:
-    """The sub-module of ``model`` called ``name``: a full dotted name (``"features.conv3"``) or, if unique,
-    its last part (``"conv3"``). Raises ``ValueError`` listing the names there are."""
-    checks.module(fn, model)
-    if not isinstance(name, str):
-        raise TypeError(f"{fn}: expected a layer name (a string), got {name!r} ({type(name).__name__})")
-    modules = dict(model.named_modules())
-    if name in modules and name:
-        return modules[name]
-    short = {n: m for n, m in modules.items() if n and n.split(".")[-1] == name}
-    if len(short) == 1:
-        return next(iter(short.values()))
-    names = [n for n in modules if n]
-    if len(short) > 1:
-        raise ValueError(f"{fn}: layer name {name!r} is ambiguous: {sorted(short)}")
-    raise ValueError(f"{fn}: unknown layer {name!r}: expected one of {names}")
-
-
 def activations(model: nn.Module, x: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
     """Outputs of the named ``layers`` of ``model`` for input ``x`` (one forward pass, no gradients).
 
@@ -215,8 +198,6 @@ def activations(model: nn.Module, x: torch.Tensor, layers: list[str]) -> dict[st
         ``{name: output}``, copies on the CPU (a following in-place ReLU does not change them), e.g.
         ``(N, 32, 28, 28)`` for ZFNet-small's ``"conv1"``.
     """
-    from .hooks import LayerOutputs  # hooks imports this module
-
     layers = checks.layer_list("activations", layers)
     x = checks.images("activations", x, ndim=(2, 4))
     x = checks.to_model("activations", model, x)

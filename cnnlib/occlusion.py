@@ -37,8 +37,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import checks, incremental
-from .hooks import LayerOutputs
-from .models import named_layer
+from .hooks import LayerOutputs, named_layer
 from .progress import hidden
 
 

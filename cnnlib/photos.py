@@ -18,6 +18,11 @@ scikit-image ``skimage.data``               BSD-3       5 colour photos (astrona
                                                         rocket, chelsea) and 3 textures
 ==========================================  ==========  ===========================================
 
+A source asked for must be there whole (:func:`load_pool` names a missing package and the command that installs
+it), and every shipped result made from the pool keeps the pool's fingerprint (:func:`pool_fingerprint`: per
+source the files, their sizes and sha256), which its loader checks (:func:`check_pool`): a seed then always
+gives the crops the result was made from.
+
 Large wallpapers are kept at a shorter side of ``max_side`` pixels; :func:`random_crops` cuts squares of
 random size and position out of them (and out of the other images), resized to ``size`` and randomly
 flipped, so a handful of big photos yields many different training and mining images.
@@ -25,7 +30,9 @@ flipped, so a handful of big photos yields many different training and mining im
 
 from __future__ import annotations
 
+import hashlib
 import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from . import checks
+from .data import STAMP_CATEGORIES, TUXPAINT_STAMPS_DIR
 
 #: Debian wallpaper packages: folder and the files in it that are photographs.
 MATE_NATURE_DIR = Path("/usr/share/backgrounds/mate/nature")
@@ -45,18 +53,138 @@ SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "cat")
 SKIMAGE_TEXTURES = ("brick", "grass", "gravel")
 
 
-def wallpaper_files(mate_dir: str | os.PathLike | None = None,
-                    plasma_dir: str | os.PathLike | None = None) -> list[Path]:
-    """The photographic wallpapers installed on this machine (the largest resolution of each); missing
-    packages contribute nothing (``make data`` installs them)."""
-    mate = Path(mate_dir or MATE_NATURE_DIR)
-    plasma = Path(plasma_dir or PLASMA_DIR)
-    files = [mate / f"{name}.jpg" for name in MATE_NATURE if (mate / f"{name}.jpg").is_file()]
+#: The Debian packages of the pool: the environment variable that points at another copy of the package's
+#: folder (e.g. for a machine without apt), and the folder the package installs.
+PACKAGES = {
+    "tuxpaint-stamps-default": ("CNNLIB_TUXPAINT_STAMPS", TUXPAINT_STAMPS_DIR),
+    "mate-backgrounds": ("CNNLIB_MATE_NATURE", MATE_NATURE_DIR),
+    "plasma-workspace-wallpapers": ("CNNLIB_PLASMA_WALLPAPERS", PLASMA_DIR),
+}
+#: What the fingerprint holds of scikit-image: the pool's photos and textures, and chapter 5b's text image.
+_SKIMAGE_FINGERPRINT = SKIMAGE_PHOTOS + SKIMAGE_TEXTURES + ("text",)
+
+
+def package_files(package: str) -> list[Path]:
+    """The files of a package in :data:`PACKAGES` that the pool reads, in the pool's order; an empty list when the
+    package is not installed. Folder: ``$CNNLIB_…`` (see :data:`PACKAGES`) or the package's own.
+
+    ``tuxpaint-stamps-default``: every PNG of :data:`cnnlib.data.STAMP_CATEGORIES` (drawings too: chapter 8 reads
+    them); ``mate-backgrounds``: the 12 photos of :data:`MATE_NATURE`; ``plasma-workspace-wallpapers``: the largest
+    resolution of each of the 9 :data:`PLASMA_PHOTOS`.
+    """
+    checks.one_of("package_files", package, tuple(PACKAGES), "package")
+    var, default = PACKAGES[package]
+    folder = Path(os.environ.get(var) or default)
+    if package == "tuxpaint-stamps-default":
+        return [f for c in STAMP_CATEGORIES if (folder / c).is_dir() for f in sorted((folder / c).rglob("*.png"))]
+    if package == "mate-backgrounds":
+        return [folder / f"{name}.jpg" for name in MATE_NATURE if (folder / f"{name}.jpg").is_file()]
+    files = []
     for name in PLASMA_PHOTOS:
-        images = sorted((plasma / name / "contents" / "images").glob("*.jpg"))
+        images = sorted((folder / name / "contents" / "images").glob("*.jpg"))
         if images:  # names are "<width>x<height>.jpg": take the widest
             files.append(max(images, key=lambda f: int(f.stem.split("x")[0]) if f.stem.split("x")[0].isdigit() else 0))
     return files
+
+
+def _missing(fn: str, package: str, have: int, want: int | None = None, why: str = "") -> FileNotFoundError:
+    """The error for a pool package that is not (fully) installed: which package, ``why`` it matters, and how to
+    install it."""
+    var, default = PACKAGES[package]
+    folder = os.environ.get(var) or default
+    count = f"{have} of its {want} files" if want is not None else f"{have} files"
+    return FileNotFoundError(
+        f"{fn}: the photo pool lacks Debian's {package} ({count} in {folder}){why}. Install it: "
+        f"'sudo apt-get install {package}' (or 'make data'), or set {var} to a folder holding its files "
+        "(README, Data).")
+
+
+def _file_sha256(path: Path) -> str:
+    """sha256 of a file, remembered per path, size and modification time (a session checks the pool often)."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        _SHA_CACHE[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return _SHA_CACHE[key]
+
+
+_SHA_CACHE: dict[tuple, str] = {}
+
+
+def _version(package: str) -> str | None:
+    """The installed version of a Debian package (``dpkg-query``), or None where there is no dpkg."""
+    try:
+        out = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True,
+                             timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (out.stdout.strip() or None) if out.returncode == 0 else None
+
+
+def pool_fingerprint(sources=("tuxpaint-stamps-default", "mate-backgrounds", "plasma-workspace-wallpapers",
+                              "scikit-image")) -> dict[str, dict]:
+    """What the photo pool is made of on this machine, per source: ``{"files": n, "bytes": total size,
+    "sha256": digest, "version": installed version}``.
+
+    A Debian package's digest is the sha256 of the lines ``"<path in its folder>\\t<bytes>\\t<sha256>\\n"`` of
+    :func:`package_files`; scikit-image's is over the name, dtype and shape of each image it gives the pool (and
+    the text image of :func:`cnnlib.topk.photo_pool`): not its pixels, which the local JPEG decoder may round
+    differently. Two pools with the same digests hold the same photos in the same sizes, so a seed of
+    :func:`random_crops` cuts the same crops. A shipped result made from the pool keeps
+    this record in its manifest; :func:`check_pool` compares it with the pool at hand.
+    """
+    if isinstance(sources, str) or not all(s in (*PACKAGES, "scikit-image") for s in sources):
+        raise ValueError(f"pool_fingerprint: expected sources among {[*PACKAGES, 'scikit-image']}, got {sources!r}")
+    out = {}
+    for source in sources:
+        lines, total = [], 0
+        if source == "scikit-image":
+            import skimage
+            from skimage import data as skdata
+
+            for name in _SKIMAGE_FINGERPRINT:
+                a = np.ascontiguousarray(getattr(skdata, name)())
+                lines.append(f"{name}\t{a.dtype}\t{a.shape}\n")
+                total += a.nbytes
+            version = skimage.__version__
+        else:
+            var, default = PACKAGES[source]
+            folder = Path(os.environ.get(var) or default)
+            for f in package_files(source):
+                size = f.stat().st_size
+                lines.append(f"{f.relative_to(folder).as_posix()}\t{size}\t{_file_sha256(f)}\n")
+                total += size
+            version = _version(source) if lines else None
+        out[source] = {"files": len(lines), "bytes": total,
+                       "sha256": hashlib.sha256("".join(lines).encode()).hexdigest(), "version": version}
+    return out
+
+
+def check_pool(fn: str, recorded: dict, what: str, remedy: str) -> None:
+    """Raise unless this machine's photo pool is the one ``what`` was made from.
+
+    ``recorded``: the :func:`pool_fingerprint` stored with the shipped result. A source with fewer files here
+    (a package not installed, or hidden) gives ``FileNotFoundError`` naming the package and the command that
+    installs it; other files (another version) give ``ValueError`` naming both versions and ``remedy`` (how to
+    re-create the result from this pool). Errors start with ``fn``.
+    """
+    if not isinstance(recorded, dict) or not recorded or not all(
+            isinstance(v, dict) and isinstance(v.get("sha256"), str) for v in recorded.values()):
+        raise ValueError(f"{fn}: {what} records no photo-pool fingerprint (expected {{source: {{'files', 'bytes', "
+                         f"'sha256'}}}}, got {recorded!r}); {remedy}")
+    here = pool_fingerprint(tuple(recorded))
+    for source, want in recorded.items():
+        got = here[source]
+        if got["sha256"] == want["sha256"]:
+            continue
+        if source != "scikit-image" and got["files"] < want["files"]:
+            raise _missing(fn, source, got["files"], want["files"], f"; {what} was made from the pool with all of "
+                           "them, and would index crops of another pool")
+        raise ValueError(
+            f"{fn}: {what} was made from other {source} photos: {want['files']} files, {want['bytes']:,} bytes, "
+            f"sha256 {want['sha256'][:12]}… (version {want.get('version')}); here {got['files']} files, "
+            f"{got['bytes']:,} bytes, sha256 {got['sha256'][:12]}… (version {got['version']}). Install version "
+            f"{want.get('version')} of {source}, or {remedy}")
 
 
 def _read(path: Path, max_side: int) -> torch.Tensor:
@@ -71,6 +199,15 @@ def _read(path: Path, max_side: int) -> torch.Tensor:
         return torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1).float() / 255.0
 
 
+def check_shipped(fn: str, folder: str | os.PathLike, rel: str, what: str, remedy: str) -> None:
+    """:func:`check_pool` against the fingerprint that ``folder/MANIFEST.json`` keeps for ``rel`` (its ``"pool"``,
+    written by :func:`cnnlib.snapshots.record_in_manifest`)."""
+    import json
+
+    entry = json.loads((Path(folder) / "MANIFEST.json").read_text()).get(rel, {})
+    check_pool(fn, entry.get("pool") if isinstance(entry, dict) else None, what, remedy)
+
+
 def load_pool(max_side: int = 512, stamps: bool = True, wallpapers: bool = True, skimage: bool = True,
               stamp_size: int = 160) -> list[torch.Tensor]:
     """Every natural photo at hand, as a list of float32 ``(3, H, W)`` tensors in [0, 1] of varying sizes.
@@ -80,12 +217,17 @@ def load_pool(max_side: int = 512, stamps: bool = True, wallpapers: bool = True,
         stamps, wallpapers, skimage: which sources to include (see the module's table).
         stamp_size: side of the Tux Paint photos (each object centred on gray).
 
-    Raises ``FileNotFoundError`` if no source is found at all.
+    A source asked for must be there whole: a package that is not installed raises ``FileNotFoundError``
+    naming it and the command that installs it (a smaller pool would silently give other crops for a seed).
     """
     max_side = checks.positive_int("load_pool", max_side, "max_side", 16)
     pool: list[torch.Tensor] = []
     if wallpapers:
-        pool += [_read(f, max_side) for f in wallpaper_files()]
+        for package, names in (("mate-backgrounds", MATE_NATURE), ("plasma-workspace-wallpapers", PLASMA_PHOTOS)):
+            files = package_files(package)
+            if len(files) < len(names):
+                raise _missing("load_pool", package, len(files), len(names))
+            pool += [_read(f, max_side) for f in files]
     if skimage:
         from .data import load_photo
 
@@ -94,13 +236,11 @@ def load_pool(max_side: int = 512, stamps: bool = True, wallpapers: bool = True,
     if stamps:
         from .data import load_stamps
 
-        try:
-            pool += list(load_stamps(size=stamp_size, photos_only=True)[0])
-        except FileNotFoundError:
-            pass
+        if not package_files("tuxpaint-stamps-default"):
+            raise _missing("load_pool", "tuxpaint-stamps-default", 0)
+        pool += list(load_stamps(size=stamp_size, photos_only=True)[0])
     if not pool:
-        raise FileNotFoundError("load_pool: no photos found: run 'make data' (Debian packages tuxpaint-stamps-default, "
-                                "mate-backgrounds, plasma-workspace-wallpapers) or enable skimage=True")
+        raise ValueError("load_pool: expected at least one of stamps, wallpapers, skimage to be True")
     return pool
 
 

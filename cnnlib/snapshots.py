@@ -119,6 +119,17 @@ def checked_file(fn: str, folder: str | os.PathLike, rel: str, remedy: str) -> P
     return path
 
 
+def record_in_manifest(folder: str | os.PathLike, rel: str, **extra) -> Path:
+    """Write ``folder/rel``'s entry of ``folder/MANIFEST.json`` (the manifests :func:`checked_file` reads): its
+    sha256, its size in bytes and ``extra`` (e.g. ``pool=``, the photo pool's fingerprint). Other entries stay."""
+    folder = Path(folder)
+    path, manifest_path = folder / rel, folder / "MANIFEST.json"
+    sums = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    sums[rel] = {"sha256": sha256(path), "bytes": path.stat().st_size, **extra}
+    manifest_path.write_text(json.dumps(dict(sorted(sums.items())), indent=1) + "\n")
+    return manifest_path
+
+
 def available(data_dir: str | os.PathLike | None = None) -> dict[str, list[int]]:
     """The shipped networks and their snapshot epochs, e.g. ``{"zfnet-small-fashion": [1, 2, 5, ...]}``."""
     out: dict[str, list[int]] = {}

@@ -258,15 +258,21 @@ def seeded_crops(pool: list[torch.Tensor], indices, seed: int, size: int = 224) 
 
 
 def load_shipped_topk(name: str = "efficientnet-lite0-photos", directory: str | os.PathLike | None = None):
-    """The top-k mined by a script (``scripts/mine_efficientnet_fig2.py``), checked against its sha256.
+    """The top-k mined by a script (``scripts/mine_efficientnet_fig2.py``), checked against its sha256, and this
+    machine's photo pool against the pool it was mined over (:func:`cnnlib.photos.check_pool`: a missing package
+    raises ``FileNotFoundError`` naming it, other photos ``ValueError``), since the top-k are crop numbers of
+    :func:`seeded_crops` of :func:`photo_pool`.
 
     Returns:
         ``({layer: TopK}, meta)`` with ``meta`` the mining settings (``done``: crops mined, ``seed``, ``size``).
     """
+    from .photos import check_shipped
     from .snapshots import checked_file
 
-    path = checked_file("load_shipped_topk", Path(directory or TOPK_DIR), f"{name}.pt",
-                        "re-create it with scripts/mine_efficientnet_fig2.py")
+    folder = Path(directory or TOPK_DIR)
+    remedy = "re-create it from this pool with 'make mine' (scripts/mine_efficientnet_fig2.py)"
+    path = checked_file("load_shipped_topk", folder, f"{name}.pt", remedy)
+    check_shipped("load_shipped_topk", folder, path.name, f"the shipped top-k {path}", remedy)
     state = torch.load(path, map_location="cpu", weights_only=True)
     tops = {layer: TopK(layer, t["values"], t["image_index"], t["position"]) for layer, t in state["best"].items()}
     return tops, {k: v for k, v in state.items() if k != "best"}

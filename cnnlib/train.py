@@ -491,12 +491,12 @@ def train_snapshots(
     return history
 
 
-def main(argv: list[str] | None = None) -> None:
+def _main(argv: list[str] | None = None) -> None:
     """``python -m cnnlib.train`` (or ``torchrun --nproc_per_node=2 -m cnnlib.train``): train a snapshot series."""
     import argparse
 
     d = SnapshotConfig()
-    p = argparse.ArgumentParser(prog="python -m cnnlib.train", description=main.__doc__)
+    p = argparse.ArgumentParser(prog="python -m cnnlib.train", description=_main.__doc__)
     p.add_argument("--name", default=d.name)
     p.add_argument("--dataset", default=d.dataset)
     p.add_argument("--epochs", type=int, default=d.num_epochs)
@@ -534,4 +534,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    _main()

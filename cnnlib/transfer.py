@@ -442,15 +442,20 @@ def recalibrate_batchnorm(model: nn.Module, X: torch.Tensor, batch_size: int = 2
 def shipped_finetune_table(folder=None) -> tuple[dict[str, dict[int, tuple[float, float]]], dict]:
     """The rows that ``scripts/transfer_finetune.py`` ships in ``data/transfer``, after checking the file's
     sha256: ``({row: {n: (mean, std)}}, the whole record)`` — mean and std (``ddof=0``) over the splits of the
-    mean per-class test accuracy, as :func:`split_protocol` gives them. Rows: ``"fine-tuned"``, ``"scratch"``
+    mean per-class test accuracy, as :func:`split_protocol` gives them; the Tux Paint stamps here must be those
+    the table was made from (:func:`cnnlib.photos.check_pool`), since the chapter compares it with rows it
+    computes on them. Rows: ``"fine-tuned"``, ``"scratch"``
     and ``"frozen"`` (the pretrained features at the same image size, :func:`selected_accuracy`)."""
     import json
     from pathlib import Path
 
+    from .photos import check_shipped
     from .snapshots import DATA_DIR, checked_file
 
-    path = checked_file("shipped_finetune_table", Path(folder or DATA_DIR / "transfer"), "finetune.json",
-                        "re-create it with 'make transfer'")
+    folder = Path(folder or DATA_DIR / "transfer")
+    remedy = "re-create it from these stamps with 'make transfer'"
+    path = checked_file("shipped_finetune_table", folder, "finetune.json", remedy)
+    check_shipped("shipped_finetune_table", folder, path.name, f"the shipped table {path}", remedy)
     record = json.loads(path.read_text())
     table: dict[str, dict[int, tuple[float, float]]] = {}
     for row in record["rows"]:

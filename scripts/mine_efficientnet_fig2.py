@@ -4,10 +4,10 @@ Zeiler & Fergus's Fig. 2 needs, for every feature map, the 9 images of a large s
 thousands of 224-pixel crops that is too slow for a chapter on a 2-core CPU, so this script does the mining
 once and writes only what the chapter needs to redraw the figure — per layer and map the 9 values, crop
 numbers and positions — to ``data/topk/efficientnet-lite0-photos.pt`` (about 100 kB) and its sha256 to
-``data/topk/MANIFEST.json``. The crops themselves are not stored: crop ``i`` is
-``topk.seeded_crops(photo_pool(), [i], SEED)`` (the pool of :func:`cnnlib.photos.load_pool` plus
-scikit-image's text image), so the chapter regenerates exactly the
-crops it shows.
+``data/topk/MANIFEST.json``, with the pool's fingerprint (``photos.pool_fingerprint``: the files of every
+source, their sizes and sha256), which ``topk.load_shipped_topk`` checks. The crops themselves are not stored:
+crop ``i`` is ``topk.seeded_crops(photo_pool(), [i], SEED)`` (the pool of :func:`cnnlib.photos.load_pool` plus
+scikit-image's text image), so the chapter regenerates exactly the crops it shows.
 
 Resumable: the result is saved after every chunk of crops and a new run continues where the last stopped.
 
@@ -17,13 +17,12 @@ Resumable: the result is saved after every chunk of crops and a new run continue
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import torch
 
-from cnnlib import pretrained, snapshots, topk
+from cnnlib import photos, pretrained, snapshots, topk
 from cnnlib.topk import TopK, photo_pool, seeded_crops
 
 LAYERS = ["_bn0", "_blocks.2", "_blocks.4", "_blocks.9", "_blocks.15"]
@@ -55,8 +54,9 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     state = torch.load(OUT, weights_only=True) if OUT.exists() else {"done": 0, "best": None}
-    pool = photo_pool()
-    if state["done"] and (state.get("seed") != SEED or state.get("layers") != LAYERS or state.get("pool") != len(pool)):
+    pool, pool_print = photo_pool(), photos.pool_fingerprint()
+    if state["done"] and (state.get("seed") != SEED or state.get("layers") != LAYERS or state.get("pool") != len(pool)
+                          or state.get("pool_fingerprint", pool_print) != pool_print):
         raise SystemExit(f"{OUT} was mined with other settings (or another photo pool); delete it to start again")
     device = torch.device("cpu")
     model = pretrained.efficientnet_lite0(device)
@@ -69,15 +69,14 @@ def main() -> None:
         X = (X - mean) / std  # EfficientNet-Lite0's input scaling
         tops = topk.mine_topk(model, X, LAYERS, k=min(9, n), batch_size=50, progress=False)
         state = {"done": state["done"] + n, "best": merge(state["best"], tops, state["done"], 9), "seed": SEED,
-                 "layers": LAYERS, "size": 224, "pool": len(pool), "torch": str(torch.__version__)}
+                 "layers": LAYERS, "size": 224, "pool": len(pool), "torch": str(torch.__version__),
+                 "pool_fingerprint": pool_print}
         OUT.parent.mkdir(parents=True, exist_ok=True)
         tmp = OUT.with_suffix(".tmp")
         torch.save(state, tmp)
         tmp.replace(OUT)
         print(f"{state['done']} crops mined ({time.perf_counter() - start:.0f} s)", flush=True)
-    manifest = OUT.parent / "MANIFEST.json"
-    manifest.write_text(json.dumps({OUT.name: {"sha256": snapshots.sha256(OUT), "bytes": OUT.stat().st_size,
-                                               "crops": state["done"]}}, indent=1) + "\n")
+    manifest = snapshots.record_in_manifest(OUT.parent, OUT.name, crops=state["done"], pool=pool_print)
     print(f"wrote {OUT} ({OUT.stat().st_size / 1e3:.0f} kB) and {manifest}")
 
 

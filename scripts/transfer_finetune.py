@@ -39,7 +39,8 @@ import torch.nn.functional as F
 
 import cnnlib
 from cnnlib import data, pretrained, transfer
-from cnnlib.snapshots import DATA_DIR, sha256
+from cnnlib.photos import pool_fingerprint
+from cnnlib.snapshots import DATA_DIR, record_in_manifest
 
 #: The frozen-features row: the chapter's candidate layers, the softmax and its penalty chosen by cross-validation
 #: on each split's training images (``transfer.selected_accuracy``), as in the chapter but at ``--size`` px.
@@ -134,10 +135,8 @@ def main(argv=None) -> None:
               "runs": state["runs"], "frozen": state["frozen"]}
     path = out / "finetune.json"
     path.write_text(json.dumps(result, indent=1) + "\n")
-    manifest = out / "MANIFEST.json"
-    sums = json.loads(manifest.read_text()) if manifest.exists() else {}
-    sums[path.name] = {"sha256": sha256(path), "bytes": path.stat().st_size}
-    manifest.write_text(json.dumps(dict(sorted(sums.items())), indent=1) + "\n")
+    # the stamps it was made from (shipped_finetune_table checks them)
+    record_in_manifest(out, path.name, pool=pool_fingerprint(("tuxpaint-stamps-default",)))
     print(f"wrote {path}", flush=True)
 
 

@@ -20,6 +20,10 @@ def test_decay_alone_converges_to_its_fixed_point_on_a_linear_unit():
     # x ← (1 − θ)(x + η w) has the fixed point x* = (1 − θ) η w / θ
     torch.testing.assert_close(result.image, (1 - theta) * eta / theta * w, atol=1e-9, rtol=1e-9)
     assert result.activations[0] == 0.0 and result.activations[-1] > 0
+    assert isinstance(result, actmax.Result) and len(result.activations) == 400  # one value before each step
+    # the activation recorded before step k + 1 is the linear unit's value w · x of the image after step k
+    x1 = (1 - theta) * eta * w  # the first step from x = 0
+    assert result.activations[1] == pytest.approx(float((w * x1).sum()))
 
 
 def test_unregularized_ascent_makes_a_conv5_unit_fire_more_than_any_test_image():
@@ -218,6 +222,7 @@ def test_the_climb_raises_the_objective_well_above_random_inputs(fourier, decorr
         random = model(torch.rand(256, 3, 32, 32))[:, 2]
     assert found > random.max() + 3 * random.std()
     assert v.objective[-1] > v.objective[0]
+    assert isinstance(v, actmax.Visualization) and len(v.objective) == 60  # the objective at every step
     again = actmax.visualize(model, "6", 2, (3, 32, 32), **kw)
     assert torch.equal(again.images, v.images)  # seeded
     assert all(p.grad is None for p in model.parameters())

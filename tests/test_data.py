@@ -88,10 +88,27 @@ def test_truncated_idx_is_refused(tmp_path):
 
 @pytest.mark.parametrize("name", data.PHOTOS + data.TEXTURES)
 def test_photos_load_offline(name):
-    x = data.load_photo(name, size=64)
-    assert x.ndim == 3 and x.shape[0] in (1, 3) and min(x.shape[1:]) == 64
-    assert x.dtype == torch.float32 and 0 <= float(x.min()) and float(x.max()) <= 1
-    assert data.load_photo(name, gray=True).shape[0] == 1
+    import numpy as np
+    from skimage import data as skdata
+
+    raw = np.asarray(getattr(skdata, name)())
+    x = data.load_photo(name)
+    assert x.dtype == torch.float32 and x.shape[1:] == raw.shape[:2]
+    if raw.dtype == np.uint8:  # the pixels themselves, / 255, channels first
+        want = torch.from_numpy(raw.astype(np.float32) / 255)
+        torch.testing.assert_close(x, want[None] if raw.ndim == 2 else want.permute(2, 0, 1)[:3])
+    else:  # other dtypes are stretched to [0, 1]
+        assert float(x.min()) == 0 and float(x.max()) == 1
+    gray = data.load_photo(name, gray=True)
+    if x.shape[0] == 3:  # ITU-R 601 luminance
+        torch.testing.assert_close(gray[0], 0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2])
+    else:
+        torch.testing.assert_close(gray, x)
+    small = data.load_photo(name, size=64)
+    h, w = x.shape[1:]
+    assert min(small.shape[1:]) == 64 and small.shape[1:] == (round(h * 64 / min(h, w)), round(w * 64 / min(h, w)))
+    # an antialiased resize keeps each channel's mean colour (aliasing would not, on fine textures)
+    torch.testing.assert_close(small.mean((1, 2)), x.mean((1, 2)), atol=0.01, rtol=0)
 
 
 def test_unknown_photo():

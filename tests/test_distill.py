@@ -117,16 +117,21 @@ def test_train_resumes_to_the_same_weights_and_ships_a_checked_snapshot(tmp_path
     # ship, load, refuse a corrupted file
     out = tmp_path / "ship"
     path = distill.export(full, "net", cfg, tmp_path / "a", out)
-    assert set(json.loads((out / "MANIFEST.json").read_text())) == {"net.pt"}
+    manifest = json.loads((out / "MANIFEST.json").read_text())
+    assert set(manifest) == {"net.pt"}
+    from cnnlib.photos import pool_fingerprint
+    assert manifest["net.pt"]["pool"] == pool_fingerprint()  # the pool it was made from, checked by load
     model = distill.load("net", "cpu", out)
     assert model.config == cfg and len(model.history) == 1
     x = torch.rand(2, 3, 16, 16)
     torch.testing.assert_close(model(x), full.eval().half().float()(x), atol=1e-3, rtol=1e-3)
-    with pytest.raises(ValueError, match="load_snapshot: 'nope.pt' is not in"):
+    with pytest.raises(ValueError, match="load: 'nope.pt' is not in"):
         distill.load("nope", "cpu", out)
     path.write_bytes(path.read_bytes()[:-10])
-    with pytest.raises(ValueError, match="load_snapshot: .* does not match"):
+    with pytest.raises(ValueError, match="load: .* does not match"):
         distill.load("net", "cpu", out)
+    with pytest.raises(ValueError, match="load_snapshot: .* does not match"):
+        distill.load_snapshot("net", out)
 
 
 def test_stop_at_ends_early_on_the_same_schedule(tmp_path, monkeypatch):
@@ -137,3 +142,60 @@ def test_stop_at_ends_early_on_the_same_schedule(tmp_path, monkeypatch):
     assert state["sched"]["last_epoch"] == 3  # the learning rate of step 3 of a 6-step schedule, not of a 3-step one
     snap = torch.load(distill.export(early, "net", cfg, tmp_path, tmp_path / "out"), weights_only=True)
     assert snap["steps"] == 3 and snap["config"]["steps"] == 6
+
+
+def test_normalize_is_the_imagenet_scaling_per_channel():
+    x = torch.rand(2, 3, 5, 5, dtype=torch.float64)
+    y = distill.normalize(x)
+    for c in range(3):
+        torch.testing.assert_close(y[:, c], (x[:, c] - distill.MEAN[c]) / distill.STD[c])
+    assert y.dtype == torch.float64
+
+
+def test_make_crops_are_the_seeded_crops_with_the_teachers_logits(monkeypatch):
+    from cnnlib.photos import random_crops
+    from cnnlib.pretrained import imagenet_preprocess
+
+    cfg = _tiny(monkeypatch)
+    pool, teacher = distill.CropCache._inputs(None)
+    data = distill.make_crops(pool, teacher, 5, seed=7, cfg=cfg, batch=2)
+    x = random_crops(pool, 5, cfg.size + 2 * cfg.shift, seed=7)
+    assert data["seed"] == 7 and data["images"].dtype == torch.uint8
+    assert (data["images"].float() / 255 - x).abs().max() <= 0.5 / 255 + 1e-6  # x rounded to 8 bits
+    want = teacher(imagenet_preprocess(x, cfg.teacher_size, cfg.teacher_size, mean=teacher.input_mean,
+                                       std=teacher.input_std))
+    torch.testing.assert_close(data["logits"].float(), want.half().float(), atol=2e-2, rtol=1e-2)
+
+
+def test_heldout_crops_are_neither_training_nor_the_cached_heldout_crops():
+    from cnnlib.photos import load_pool, random_crops
+
+    cfg = distill.Config()
+    held = distill.heldout_crops(6)
+    pool = load_pool()
+    torch.testing.assert_close(held, random_crops(pool, 6, cfg.size, seed=distill.HELDOUT_SEED + 1))
+    assert held.shape == (6, 3, cfg.size, cfg.size)
+    for seed in (cfg.seed * 1000, cfg.seed * 1000 + 1, distill.HELDOUT_SEED):  # chunks 0, 1 and the cache's own
+        other = random_crops(pool, 6, cfg.size, seed=seed)
+        assert all(not torch.allclose(h, o) for h in held for o in other)
+    torch.testing.assert_close(distill.heldout_crops(3), held[:3])  # the first n of any longer set
+
+
+def test_a_crop_cache_from_another_pool_is_refused(tmp_path, monkeypatch):
+    import json
+
+    from cnnlib.photos import pool_fingerprint
+
+    cfg = _tiny(monkeypatch)
+    cache = distill.CropCache(tmp_path, cfg, log=lambda m: None)
+    assert cache.pool == pool_fingerprint() == json.loads((tmp_path / "pool.json").read_text())
+    distill.CropCache(tmp_path, cfg)  # the same pool: accepted
+    other = {**cache.pool, "mate-backgrounds": {**cache.pool["mate-backgrounds"], "sha256": "0" * 64}}
+    (tmp_path / "pool.json").write_text(json.dumps(other))
+    with pytest.raises(ValueError, match=f"CropCache: the crop cache {tmp_path} was made from other "
+                                         f"mate-backgrounds photos.*delete {tmp_path}"):
+        distill.CropCache(tmp_path, cfg)
+    (tmp_path / "pool.json").write_text(json.dumps(cache.pool))
+    monkeypatch.setenv("CNNLIB_PLASMA_WALLPAPERS", str(tmp_path / "hidden"))
+    with pytest.raises(FileNotFoundError, match="CropCache: the photo pool lacks Debian's plasma-workspace-wallpapers"):
+        distill.CropCache(tmp_path, cfg)

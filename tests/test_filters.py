@@ -36,7 +36,7 @@ def test_fit_recovers_a_generated_gabor(colour):
     g = filters.gabor(7, 0.7, 0.22, 0.4, 1.3, 2.0, 3.2, 2.8)
     w = np.asarray(colour)[:, None, None] * g[None] + 0.01
     fit = filters.fit_gabor(torch.from_numpy(w).float())
-    assert fit.r2 > 0.999
+    assert isinstance(fit, filters.GaborFit) and fit.r2 > 0.999
     np.testing.assert_allclose(fit.model(7), w, atol=1e-3)
     assert abs(fit.freq - 0.22) < 0.01
     assert sorted([fit.sigma_x, fit.sigma_y]) == pytest.approx([1.3, 2.0], abs=0.05)
@@ -78,6 +78,9 @@ def test_dead_share():
     w = rng.standard_normal((10, 3, 7, 7))
     w[[2, 5, 7]] *= 0.01
     np.testing.assert_array_equal(np.flatnonzero(filters.dead_mask(w)), [2, 5, 7])
+    norms = filters.filter_norms(torch.from_numpy(w))  # ‖w_f‖₂ over the C·k·k weights of each filter
+    np.testing.assert_allclose(norms, [np.linalg.norm(f.ravel()) for f in w], rtol=1e-6)
+    assert norms.shape == (10,) and filters.filter_norms(np.full((1, 1, 3, 3), 2.0))[0] == pytest.approx(6.0)
     assert filters.dead_share(w) == pytest.approx(0.3)
     assert filters.dead_share(rng.standard_normal((10, 3, 7, 7))) == 0.0
 

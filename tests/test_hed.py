@@ -115,8 +115,17 @@ def test_transposed_kernels_are_the_net_on_the_transposed_image(hed_model):
 
 
 def test_hed_keeps_odd_sizes(hed_model):
-    x = torch.rand(2, 3, 37, 53)
-    with torch.no_grad():
-        fused, sides = hed_model(P.hed_preprocess(x), return_sides=True)
-    assert fused.shape == (2, 1, 37, 53) and len(sides) == 5
-    assert all(s.shape == (2, 1, 37, 53) for s in sides)
+    """At an odd size every map is the input's size and lies on the input: a vertical step edge between columns
+    c − 1 and c is found there (the mean over the inner rows peaks within 2 px of c) by the fused map and the
+    three finest sides, wherever the edge is."""
+    for c in (17, 26):
+        x = torch.full((2, 3, 37, 53), 0.2)
+        x[..., c:] = 0.8
+        with torch.no_grad():
+            fused, sides = hed_model(P.hed_preprocess(x), return_sides=True)
+        assert fused.shape == (2, 1, 37, 53) and len(sides) == 5
+        assert all(s.shape == (2, 1, 37, 53) for s in sides)
+        for edge in (fused, *sides[:3]):
+            peak = int(edge[0, 0, 8:-8, 4:-4].mean(0).argmax()) + 4
+            assert abs(peak - c) <= 2, (c, peak)
+        assert float(fused.max()) > 0.8 and float(fused[0, 0, 8:-8, :c - 6].max()) < 0.2  # nothing on the flat side

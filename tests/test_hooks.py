@@ -66,3 +66,36 @@ def test_detach_false_keeps_the_graph():
 def test_string_instead_of_list_is_refused():
     with pytest.raises(TypeError, match=r"activations: expected layers to be a list .*\(write \['conv1'\]\)"):
         models.activations(models.ZFNetSmall().eval(), torch.zeros(1, 1, 28, 28), "conv1")
+
+
+def test_no_import_circle_in_cnnlib():
+    """No module of cnnlib imports, directly or through others, a module that imports it back — counting the
+    imports inside functions too (a deferred import is how a circle hides). hooks owns named_layer, so that
+    models (activations) can import hooks without hooks importing models."""
+    import ast
+    from pathlib import Path
+
+    import cnnlib
+
+    graph = {}
+    for f in Path(cnnlib.__file__).parent.glob("*.py"):
+        deps = set()
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                deps.update([node.module.split(".")[0]] if node.module else [a.name for a in node.names])
+        graph[f.stem] = deps - {f.stem}
+    assert "models" in graph["occlusion"] or "hooks" in graph["occlusion"]  # the graph was read
+
+    def reachable(start):
+        seen, todo = set(), list(graph.get(start, ()))
+        while todo:
+            m = todo.pop()
+            if m not in seen:
+                seen.add(m)
+                todo += graph.get(m, ())
+        return seen
+
+    circles = sorted(m for m in graph if m != "__init__" and m in reachable(m))
+    assert circles == [], f"modules on an import circle: {circles}"
+    assert "models" not in reachable("hooks")
+    assert models.named_layer is __import__("cnnlib.hooks", fromlist=["named_layer"]).named_layer

@@ -19,9 +19,21 @@ def test_layout_and_parameter_count():
     assert len(convs) == 5 and len(fcs) == 3  # 8 layers, as ZFNet
 
 
-def test_colour_and_other_sizes():
-    model = ZFNetSmall(in_channels=3, image_size=64, num_classes=5)
-    assert model(torch.rand(2, 3, 64, 64)).shape == (2, 5)
+@pytest.mark.parametrize("size", [36, 64])
+def test_colour_and_other_sizes(size):
+    model = ZFNetSmall(in_channels=3, image_size=size, num_classes=5).eval()
+    side = size
+    for _ in range(3):  # a 3×3/2 pooling with padding 1: ⌊(s + 2 − 3) / 2⌋ + 1
+        side = (side - 1) // 2 + 1
+    shapes = {name: shape for name, shape, _ in layer_shapes(model, (3, size, size))}
+    assert shapes["conv1"] == (32, size, size) and shapes["pool5"] == (64, side, side) and shapes["fc8"] == (5,)
+    assert model.classifier.fc6.in_features == 64 * side * side
+    x = torch.rand(2, 3, size, size)
+    out = model(x)
+    for c in range(3):  # every colour channel reaches the logits
+        y = x.clone()
+        y[:, c] += 0.5
+        assert not torch.allclose(model(y), out)
 
 
 def test_named_layers():

@@ -106,6 +106,9 @@ def test_occluding_what_the_model_ignores_changes_nothing():
     assert torch.equal(maps.prob[~touches], torch.full((32,), maps.base_prob))
     assert (maps.prob[touches] < maps.base_prob).all()
     assert maps.prob[0, 0] == pytest.approx(torch.tensor(12.0).sigmoid().item())  # 4 of 16 pixels set to 0
+    assert isinstance(maps, occlusion.OcclusionMaps) and maps.target == 1 and maps.feature is None
+    assert maps.rows.tolist() == maps.cols.tolist() == [1, 3, 5, 7, 9, 11]  # the occluders' centres
+    assert (maps.top_class == 1).all() and torch.equal(maps.top_prob, maps.prob)  # class 1 wins everywhere
 
 
 def test_agrees_with_captum_occlusion_on_non_overlapping_squares():

@@ -38,6 +38,9 @@ def test_one_update_by_hand():
     # w = 0, b = 0 predicts 0 for x = (1, 2) with target 1: the rule adds η·x and η
     res = perceptron.train_perceptron(torch.tensor([[1.0, 2.0]]), torch.tensor([1]), lr=0.5, max_epochs=1)
     assert res.w.tolist() == [0.5, 1.0] and res.b == 0.5
+    assert isinstance(res, perceptron.PerceptronResult) and res.mistakes_per_epoch == [1] and not res.converged
+    w, b = res.history[0]  # (w, b) after epoch 1
+    assert w.tolist() == [0.5, 1.0] and b == 0.5
 
 
 def test_bad_inputs():

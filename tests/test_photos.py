@@ -54,5 +54,99 @@ def test_bad_pool():
         photos.random_crops([torch.zeros(3, 20, 20, dtype=torch.uint8)], 2, 8)
 
 
-def test_wallpaper_files_missing_folders_give_nothing(tmp_path):
-    assert photos.wallpaper_files(tmp_path / "a", tmp_path / "b") == []
+@pytest.mark.parametrize("package, variable", [(p, v) for p, (v, _) in photos.PACKAGES.items()])
+def test_load_pool_names_a_missing_package_and_how_to_install_it(package, variable, tmp_path, monkeypatch):
+    assert len(photos.package_files(package)) > 0  # installed here (make data)
+    monkeypatch.setenv(variable, str(tmp_path / "hidden"))
+    assert photos.package_files(package) == []
+    with pytest.raises(FileNotFoundError, match=rf"load_pool: the photo pool lacks Debian's {package} \(0 .*"
+                                                rf"'sudo apt-get install {package}'.*{variable}"):
+        photos.load_pool()
+    # the other sources still load when this one is left out on purpose
+    if package == "tuxpaint-stamps-default":
+        pool = photos.load_pool(max_side=64, stamps=False)
+        assert len(pool) == len(photos.MATE_NATURE) + len(photos.PLASMA_PHOTOS) + 8
+        assert all(min(p.shape[1:]) <= 64 for p in pool[:21])
+
+
+def test_the_pool_order_is_mate_plasma_skimage_stamps():
+    files = photos.package_files("mate-backgrounds") + photos.package_files("plasma-workspace-wallpapers")
+    assert [f.stem for f in files[:12]] == list(photos.MATE_NATURE)
+    assert [f.parts[-4] for f in files[12:]] == list(photos.PLASMA_PHOTOS)
+    for f in files[12:]:  # the widest of the resolutions shipped
+        widths = [int(g.stem.split("x")[0]) for g in f.parent.glob("*.jpg") if g.stem.split("x")[0].isdigit()]
+        assert int(f.stem.split("x")[0]) == max(widths)
+
+
+def _copy_of(package, tmp_path, monkeypatch):
+    """A copy of the files of ``package`` that the pool reads, and the environment pointed at it."""
+    import shutil
+
+    variable, default = photos.PACKAGES[package]
+    for f in photos.package_files(package):
+        target = tmp_path / f.relative_to(default)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(f, target)
+    monkeypatch.setenv(variable, str(tmp_path))
+    return tmp_path
+
+
+def test_fingerprint_is_of_the_files_and_check_pool_names_what_differs(tmp_path, monkeypatch):
+    import hashlib
+
+    package = "mate-backgrounds"
+    recorded = photos.pool_fingerprint((package,))
+    files = photos.package_files(package)
+    lines = "".join(f"{f.name}\t{f.stat().st_size}\t{hashlib.sha256(f.read_bytes()).hexdigest()}\n" for f in files)
+    assert recorded[package]["sha256"] == hashlib.sha256(lines.encode()).hexdigest()  # an independent digest
+    assert recorded[package]["files"] == 12 and recorded[package]["bytes"] == sum(f.stat().st_size for f in files)
+    copy = _copy_of(package, tmp_path, monkeypatch)
+    assert photos.pool_fingerprint((package,))[package]["sha256"] == recorded[package]["sha256"]  # same files
+    photos.check_pool("f", recorded, "the result", "re-create it")  # passes
+    with open(copy / "Dune.jpg", "ab") as fh:  # another version of one photo
+        fh.write(b"\0")
+    with pytest.raises(ValueError, match=r"f: the result was made from other mate-backgrounds photos: 12 files.*"
+                                         r"Install version .* of mate-backgrounds, or re-create it"):
+        photos.check_pool("f", recorded, "the result", "re-create it")
+    (copy / "Dune.jpg").unlink()  # one photo missing
+    with pytest.raises(FileNotFoundError, match=r"f: the photo pool lacks Debian's mate-backgrounds \(11 of its 12 "
+                                                r"files .*the result was made from the pool with all of them"):
+        photos.check_pool("f", recorded, "the result", "re-create it")
+    with pytest.raises(ValueError, match="f: the result records no photo-pool fingerprint"):
+        photos.check_pool("f", None, "the result", "re-create it")
+    with pytest.raises(ValueError, match="pool_fingerprint: expected sources among"):
+        photos.pool_fingerprint(("wallpapers",))
+
+
+@pytest.mark.parametrize("package", list(photos.PACKAGES))
+def test_hiding_a_package_refuses_every_shipped_result_made_from_the_pool(package, tmp_path, monkeypatch):
+    from cnnlib import distill, topk, transfer
+
+    variable = photos.PACKAGES[package][0]
+    monkeypatch.setenv(variable, str(tmp_path / "hidden"))
+    install = rf"'sudo apt-get install {package}'"
+    with pytest.raises(FileNotFoundError, match=rf"load_shipped_topk: the photo pool lacks Debian's {package} \(0 "
+                                                rf"of its \d+ files.*the shipped top-k .* {install}"):
+        topk.load_shipped_topk()
+    with pytest.raises(FileNotFoundError, match=rf"load: the photo pool lacks Debian's {package}.*{install}"):
+        distill.load("zf7s2", "cpu")
+    assert distill.load("zf7s2", "cpu", check_pool=False).steps > 0  # on one's own images, no pool needed
+    if package == "tuxpaint-stamps-default":  # chapter 8's table was made from the stamps only
+        with pytest.raises(FileNotFoundError, match=rf"shipped_finetune_table: .*{package}.*{install}"):
+            transfer.shipped_finetune_table()
+    else:
+        assert "fine-tuned" in transfer.shipped_finetune_table()[0]
+
+
+def test_check_shipped_reads_the_fingerprint_beside_the_result(tmp_path, monkeypatch):
+    from cnnlib import snapshots
+
+    (tmp_path / "result.pt").write_bytes(b"mined")
+    snapshots.record_in_manifest(tmp_path, "result.pt", pool=photos.pool_fingerprint(("mate-backgrounds",)))
+    photos.check_shipped("load_x", tmp_path, "result.pt", "the result", "redo")  # the pool at hand: passes
+    monkeypatch.setenv("CNNLIB_MATE_NATURE", str(tmp_path / "hidden"))
+    with pytest.raises(FileNotFoundError, match="load_x: the photo pool lacks Debian's mate-backgrounds"):
+        photos.check_shipped("load_x", tmp_path, "result.pt", "the result", "redo")
+    snapshots.record_in_manifest(tmp_path, "result.pt")  # a result that records no pool is refused too
+    with pytest.raises(ValueError, match="load_x: the result records no photo-pool fingerprint.*; redo"):
+        photos.check_shipped("load_x", tmp_path, "result.pt", "the result", "redo")

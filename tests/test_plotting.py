@@ -110,3 +110,24 @@ def test_plot_occlusion_draws_the_panels_of_fig_7():
                                                             progress=False), names)
     assert fig2.axes[0].get_title().startswith("(a) class 1 + 2 more")
     assert [ax.get_title()[:3] for ax in fig2.axes if ax.get_title()] == ["(a)", "(d)", "(e)"]
+
+
+def test_draw_occlusion_maps_puts_the_occluder_where_the_probability_falls_lowest():
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    from cnnlib import occlusion
+    from cnnlib.models import ZFNetSmall
+
+    torch.manual_seed(0)
+    model = ZFNetSmall().eval()
+    x = torch.rand(1, 28, 28)
+    maps = occlusion.occlusion_maps(model, x, target=3, size=6, stride=4, progress=False)
+    fig = plt.figure()
+    plotting.draw_occlusion_maps(fig, x, maps, [f"c{k}" for k in range(10)])
+    assert [ax.get_title()[:3] for ax in fig.axes if ax.get_title()] == ["(a)", "(d)", "(e)"]  # no layer, no (b)
+    i, j = divmod(int(maps.prob.argmin()), maps.prob.shape[1])
+    (patch,) = [p for p in fig.axes[0].patches if isinstance(p, Rectangle)]
+    assert patch.get_xy() == (int(maps.cols[j]) - 3 - 0.5, int(maps.rows[i]) - 3 - 0.5)
+    assert patch.get_width() == patch.get_height() == 6
+    assert f"p = {maps.base_prob:.2f}" in fig.axes[0].get_title()

@@ -132,6 +132,45 @@ def test_save_and_load_roundtrip(tmp_path):
         assert torch.allclose(rbms2[1].W, rbms[1].W, atol=1e-3)
 
 
+def test_bernoulli_samples_have_the_probabilities_and_follow_the_generator():
+    p = torch.tensor([0.0, 0.3, 1.0], dtype=torch.float64).repeat(20000, 1)
+    s = R.bernoulli(p, torch.Generator().manual_seed(0))
+    assert s.dtype == torch.float64 and set(s.unique().tolist()) <= {0.0, 1.0}
+    assert s[:, 0].sum() == 0 and s[:, 2].sum() == len(p)  # p = 0 never, p = 1 always
+    assert abs(float(s[:, 1].mean()) - 0.3) < 4 * (0.3 * 0.7 / len(p)) ** 0.5  # within 4 standard errors
+    assert torch.equal(s, R.bernoulli(p, torch.Generator().manual_seed(0)))
+    assert not torch.equal(s, R.bernoulli(p, torch.Generator().manual_seed(1)))
+
+
+def test_reconstruction_error_of_a_blank_rbm_is_a_quarter():
+    rbm = R.RBM(6, 3, weight_std=0.0)  # W = 0, biases 0: every reconstruction is 1/2
+    v = torch.tensor([[0.0, 1.0, 1.0, 0.0, 1.0, 0.0], [1.0] * 6])
+    assert R.reconstruction_error(rbm, v) == pytest.approx(0.25)  # (0 − ½)² = (1 − ½)² = ¼
+    with torch.no_grad():
+        rbm.b.fill_(math.log(3))  # visible probabilities σ(log 3) = 3/4
+    assert R.reconstruction_error(rbm, torch.ones(2, 6)) == pytest.approx(1 / 16)
+
+
+def test_the_shipped_stack_scores_what_it_records(tmp_path):
+    import shutil
+
+    from cnnlib.snapshots import DATA_DIR
+
+    rbms, sae, info = R.load_shipped()
+    assert [(r.W.shape[0], r.W.shape[1]) for r in rbms] == [(784, 256), (256, 64)] and not sae.training
+    X, _ = data.load_fashion_mnist("test")
+    X = X[:1000].flatten(1)  # the script's 1,000 test images
+    with torch.no_grad():
+        mse = float(F.mse_loss(sae(X), X))
+    assert mse == pytest.approx(info["test_mse_after"], rel=0.02)  # float16 storage
+    assert mse < info["test_mse_before"] < float(F.mse_loss(X.mean(0).expand_as(X), X))  # better than the mean
+    shutil.copytree(DATA_DIR / "sae", tmp_path / "sae")
+    with open(tmp_path / "sae" / "fashion-784-256-64.pt", "ab") as f:
+        f.write(b"x")
+    with pytest.raises(ValueError, match="load_shipped: .* does not match"):
+        R.load_shipped(data_dir=tmp_path / "sae")
+
+
 BAD = [
     (lambda: R.RBM(0, 3), ValueError, "RBM: expected n_visible"),
     (lambda: R.RBM(4, 2.5), TypeError, "RBM: expected n_hidden to be an integer"),

@@ -114,6 +114,25 @@ def test_history_reads_back_the_run(tmp_path):
     assert isinstance(back, train.History) and back == hist  # every float survives the JSON round trip
     assert len(back.test_acc) == 2 and back.train_loss[1] < back.train_loss[0]
     assert back.test_acc[-1] == pretrained.load_snapshot("tiny", data_dir=tmp_path / "d")["test_acc"]
+    # the files behind it: where each snapshot lives, the manifest of their sha256, the history as four lists
+    from cnnlib import snapshots
+
+    paths = [snapshots.snapshot_path(tmp_path / "d", "tiny", e) for e in (1, 2)]
+    assert [p.relative_to(tmp_path / "d").as_posix() for p in paths] == ["tiny/epoch-001.pt", "tiny/epoch-002.pt"]
+    manifest = snapshots.read_manifest(tmp_path / "d")
+    assert manifest == {p.relative_to(tmp_path / "d").as_posix(): {"sha256": snapshots.sha256(p),
+                                                                    "bytes": p.stat().st_size} for p in paths}
+    raw = snapshots.read_history("tiny", tmp_path / "d")
+    assert raw == {"train_loss": back.train_loss, "train_acc": back.train_acc, "test_loss": back.test_loss,
+                   "test_acc": back.test_acc}
+    (tmp_path / "d/MANIFEST.json").write_text('{"tiny/epoch-1.pt": {"sha256": "0", "bytes": 1}}')
+    with pytest.raises(ValueError, match="read_manifest: .* is corrupted: expected entries"):
+        snapshots.read_manifest(tmp_path / "d")
+    (tmp_path / "d/MANIFEST.json").write_text("{")
+    with pytest.raises(ValueError, match="read_manifest: .* is corrupted \\(not JSON"):
+        snapshots.read_manifest(tmp_path / "d")
+    snapshots.write_manifest(tmp_path / "d")  # the writer gives back what the reader accepts
+    assert snapshots.read_manifest(tmp_path / "d") == manifest
     with pytest.raises(ValueError, match="unknown network"):
         pretrained.history("alexnet", data_dir=tmp_path / "d")
     (tmp_path / "d/tiny/history.json").unlink()
@@ -163,3 +182,26 @@ def test_checked_file_refuses_a_changed_or_unlisted_file(tmp_path):
     (tmp_path / "MANIFEST.json").write_text("{not json")
     with pytest.raises(ValueError, match="load_x: .* is corrupted"):
         snapshots.checked_file("load_x", tmp_path, "w.pt", "run x")
+
+
+def test_record_in_manifest_writes_what_checked_file_checks_and_keeps_the_other_entries(tmp_path):
+    import json
+
+    from cnnlib import snapshots
+
+    (tmp_path / "a.pt").write_bytes(b"first")
+    (tmp_path / "b.json").write_text("{}")
+    snapshots.record_in_manifest(tmp_path, "a.pt", crops=4)
+    snapshots.record_in_manifest(tmp_path, "b.json", pool={"x": {"sha256": "0" * 64}})
+    manifest = json.loads((tmp_path / "MANIFEST.json").read_text())
+    assert manifest == {"a.pt": {"sha256": snapshots.sha256(tmp_path / "a.pt"), "bytes": 5, "crops": 4},
+                        "b.json": {"sha256": snapshots.sha256(tmp_path / "b.json"), "bytes": 2,
+                                   "pool": {"x": {"sha256": "0" * 64}}}}
+    assert snapshots.checked_file("f", tmp_path, "a.pt", "redo") == tmp_path / "a.pt"
+    (tmp_path / "a.pt").write_bytes(b"second")
+    with pytest.raises(ValueError, match="f: .* does not match"):
+        snapshots.checked_file("f", tmp_path, "a.pt", "redo")
+    snapshots.record_in_manifest(tmp_path, "a.pt")  # re-recorded: checked again, its old extras gone
+    assert snapshots.checked_file("f", tmp_path, "a.pt", "redo") == tmp_path / "a.pt"
+    assert json.loads((tmp_path / "MANIFEST.json").read_text())["a.pt"] == {
+        "sha256": snapshots.sha256(tmp_path / "a.pt"), "bytes": 6}

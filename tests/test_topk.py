@@ -86,14 +86,24 @@ def test_crop_inside_shifts_the_window_into_the_image():
     assert torch.equal(topk.crop(img, huge, 2, 1, inside=True), img)  # a field larger than the image: all of it
 
 
-def test_top_projections_shapes():
+def test_top_projections_are_the_mined_units_projections_and_patches():
     torch.manual_seed(0)
     model = ZFNetSmall().eval()
     X = torch.rand(20, 1, 28, 28)
     top = topk.mine_topk(model, X, ["conv3"], k=4, progress=False)["conv3"]
     recon, patches = topk.top_projections(model, X, top, channel=2)
-    R = topk.receptive_field(model, "conv3").size
-    assert recon.shape == (4, 1, *R) and patches.shape == (4, 1, *R)
+    rf = topk.receptive_field(model, "conv3")
+    assert recon.shape == (4, 1, *rf.size) and patches.shape == (4, 1, *rf.size)
+    # each row: the image patch under the unit, and the unit's own projection cut to the same field
+    from cnnlib.deconvnet import project
+
+    images = X[top.image_index[2]]
+    whole = project(model, images, "conv3", 2, position=top.position[2])  # (4, 1, 28, 28)
+    for n, (i, j) in enumerate(top.position[2].tolist()):
+        torch.testing.assert_close(patches[n], topk.crop(images[n], rf, i, j))
+        torch.testing.assert_close(recon[n], topk.crop(whole[n], rf, i, j))
+        assert activations(model, images[n:n + 1], ["conv3"])["conv3"][0, 2, i, j] == pytest.approx(
+            float(top.values[2, n]), rel=1e-5)  # the unit is the mined one
     with pytest.raises(ValueError, match="96 feature maps"):
         topk.top_projections(model, X, top, channel=96)
 
@@ -142,3 +152,31 @@ def test_shipped_topk_loads_and_a_changed_file_is_refused(tmp_path):
         f.write(b"x")
     with pytest.raises(ValueError, match="load_shipped_topk: .* does not match"):
         topk.load_shipped_topk("efficientnet-lite0-photos", tmp_path / "topk")
+
+
+def test_seeded_crops_can_be_made_again_one_by_one():
+    from cnnlib.photos import random_crops
+
+    g = torch.Generator().manual_seed(0)
+    pool = [torch.rand(3, 50, 70, generator=g), torch.rand(3, 40, 40, generator=g)]
+    crops = topk.seeded_crops(pool, range(6), seed=100, size=24)
+    assert crops.shape == (6, 3, 24, 24)
+    for i in (0, 4):  # crop i is random_crops with seed + i, whatever else is made with it
+        torch.testing.assert_close(crops[i], random_crops(pool, 1, 24, seed=100 + i)[0])
+        torch.testing.assert_close(topk.seeded_crops(pool, [i], seed=100, size=24)[0], crops[i])
+    torch.testing.assert_close(topk.seeded_crops(pool, [5, 2], seed=100, size=24), crops[[5, 2]])
+    assert not torch.allclose(crops[0], crops[1])
+
+
+def test_photo_pool_is_the_pool_plus_the_text_image():
+    import numpy as np
+    from skimage import data as skdata
+
+    from cnnlib.photos import load_pool
+
+    pool, base = topk.photo_pool(), load_pool()
+    assert len(pool) == len(base) + 1 == topk.load_shipped_topk()[1]["pool"]  # what the top-k were mined over
+    for a, b in zip(pool[:-1], base):
+        assert torch.equal(a, b)
+    text = torch.from_numpy(np.asarray(skdata.text(), dtype=np.float32) / 255)
+    assert torch.equal(pool[-1], text.expand(3, -1, -1))  # black print on white, in three equal channels

@@ -107,3 +107,31 @@ def test_evaluate_and_predict_restore_the_mode_even_after_an_error():
     model.eval()
     train.predict_logits(model, torch.randn(5, 4))
     assert not model.training
+
+
+def test_augment_params_draw_fair_flips_and_every_shift():
+    flip, offsets = train.augment_params(4000, 28, torch.Generator().manual_seed(0), shift=2)
+    assert flip.dtype == torch.bool and offsets.shape == (2, 4000)
+    assert abs(float(flip.float().mean()) - 0.5) < 0.04
+    counts = torch.bincount(offsets.flatten(), minlength=5)
+    assert len(counts) == 5 and (counts > 0.8 * 8000 / 5).all()  # 0 … 2·shift, uniform
+    again = train.augment_params(4000, 28, torch.Generator().manual_seed(0), shift=2)
+    assert torch.equal(again[0], flip) and torch.equal(again[1], offsets)
+
+
+def test_train_epoch_reports_the_loss_and_accuracy_of_the_batches_it_trained_on():
+    torch.manual_seed(0)
+    X = torch.randn(60, 1, 4, 4)
+    y = (X.flatten(1) @ torch.randn(16, 3)).argmax(1)  # labels a linear model can learn
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
+    frozen = torch.optim.SGD(model.parameters(), lr=0.0)  # the weights do not move: every batch sees one model
+    loss, acc = train.train_epoch(model, X, y, frozen, torch.Generator().manual_seed(1), batch_size=20,
+                                  dev=torch.device("cpu"), progress=False)
+    with torch.no_grad():
+        logits = model(X)
+    assert loss == pytest.approx(float(F.cross_entropy(logits, y)), rel=1e-5)
+    assert acc == pytest.approx(float((logits.argmax(1) == y).float().mean()))
+    sgd = torch.optim.SGD(model.parameters(), lr=0.5)
+    losses = [train.train_epoch(model, X, y, sgd, torch.Generator().manual_seed(e), batch_size=20,
+                                dev=torch.device("cpu"), progress=False)[0] for e in range(30)]
+    assert losses[-1] < 0.5 * losses[0]  # it trains

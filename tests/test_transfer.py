@@ -73,8 +73,25 @@ def test_split_protocol_and_accuracy_vs_train_size():
 
 
 def test_softmax_probe_is_a_module_on_standardised_features():
-    probe = transfer.SoftmaxProbe(torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64), 2)
-    assert isinstance(probe, nn.Module) and probe(torch.zeros(4, 3)).shape == (4, 2)
+    mean = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+    std = torch.tensor([2.0, 0.5, 4.0], dtype=torch.float64)
+    probe = transfer.SoftmaxProbe(mean, std, 2)
+    W = torch.tensor([[1.0, 2.0, -1.0], [0.5, 0.0, 3.0]], dtype=torch.float64)
+    b = torch.tensor([0.25, -1.0], dtype=torch.float64)
+    with torch.no_grad():
+        probe.linear.weight.copy_(W)
+        probe.linear.bias.copy_(b)
+    f = torch.tensor([[3.0, -1.0, 4.5], [1.0, -2.0, 0.5]])  # float32 in, the probe's float64 out
+    logits = probe(f)
+    assert logits.dtype == torch.float64
+    by_hand = torch.stack([W @ ((row.double() - mean) / std) + b for row in f])  # W (f − μ) / σ + b
+    torch.testing.assert_close(logits, by_hand)
+    torch.testing.assert_close(logits[1], b)  # the mean feature vector gives the bias alone
+    # μ and σ are part of the module: saved with it and moved with it
+    assert set(probe.state_dict()) == {"mean", "std", "linear.weight", "linear.bias"}
+    copy = transfer.SoftmaxProbe(torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64), 2)
+    copy.load_state_dict(probe.state_dict())
+    torch.testing.assert_close(copy(f), logits)
 
 
 def test_split_protocol_caps_the_test_images_per_class():
@@ -127,6 +144,7 @@ def test_selected_accuracy_chooses_without_looking_at_the_test_images():
     expected = transfer.accuracy_vs_train_size(features["signal"], y, [4], splits=1, weight_decay=lam)
     first = transfer.selected_accuracy(features, y, [4], weight_decays=[1e-2, 1.0], folds=4, splits=1)
     assert first.table[4] == pytest.approx(expected[4])  # the chosen probe, refitted on all training images
+    assert isinstance(first, transfer.SelectedAccuracy) and list(first.choices) == list(first.table) == [4]
     with pytest.raises(ValueError, match="at least 2 training images per class"):
         transfer.selected_accuracy(features, y, [1])
 
