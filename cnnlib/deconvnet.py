@@ -15,10 +15,20 @@ forward ones as far as they can be undone:
 Nothing is learned and no contrast normalization is undone (the paper passes through it). The result has the
 shape of the input image: the pattern, in pixels, that the unit responded to.
 
-**Any CNN.** :func:`project` takes any model that ``torch.fx`` can trace (a model whose own ``forward`` cannot
-be traced, like ZFNet-small's with its input check, is traced through its ``.features``). It walks the traced
-graph from the chosen layer back to the input and applies, to every operation on the way, the step that
-transposes it, with the rectifiers handled by the deconvnet's rule:
+**A rule on autograd.** Unpooling at the switches is the gradient of max-pooling, the transposed convolution
+is the gradient of a convolution with respect to its input, and every other linear operation's gradient is
+its transpose too. Only two steps are not gradients: the rectifier (the deconvnet rectifies the signal
+itself, ``max(r, 0)``, where the gradient would mask it with the forward pattern ``[z > 0]``) and contrast
+normalization (passed through). So :func:`project` runs the image forward along the model's ``torch.fx``
+graph (the model itself is not changed) with each rectifier swapped for a function whose backward is
+``max(r, 0)``, each ``LocalResponseNorm`` for one whose backward is the identity, and, for ``ties="spread"``,
+each max-pooling for one whose backward is :func:`unpool_spread`; then it takes one ``torch.autograd.grad``
+from the chosen unit. :func:`unpool`, :func:`unpool_spread` and :func:`conv_transpose` are the steps written
+out by hand (Chapter 5 builds a projection from them and checks it against :func:`project`).
+
+**Any CNN.** Any model that ``torch.fx`` can trace (a model whose own ``forward`` cannot be traced, like
+ZFNet-small's with its input check, is traced through its ``.features``), as long as every operation from the
+input to the chosen layer is one of these (their deconvnet step on the way down, as autograd takes it):
 
 ==============================================  =====================================================
 forward operation                               deconvnet step on the way down
@@ -60,8 +70,8 @@ the same as ``"first"`` wherever the maximum is unique.
 from __future__ import annotations
 
 import functools
-import operator
 import warnings
+import weakref
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -151,6 +161,48 @@ def deconv(r: torch.Tensor, conv: nn.Conv2d, size: tuple[int, int]) -> torch.Ten
     return conv_transpose(r, conv.weight, size, conv.stride, conv.padding, conv.dilation, conv.groups)
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# The deconvnet's rules as autograd functions: the swaps
+# ---------------------------------------------------------------------------------------------------------------
+
+class _Rectify(torch.autograd.Function):
+    """A rectifier ``clamp(x, 0, hi)`` (ReLU: ``hi=None``, ReLU6: 6) forward; back, the deconvnet's rule
+    ``max(r, 0)`` whatever the forward input was (the gradient would be ``r·[0 < x < hi]``)."""
+
+    @staticmethod
+    def forward(ctx, x, hi):
+        return x.clamp(0.0, hi)  # out of place, also for an in-place ReLU
+
+    @staticmethod
+    def backward(ctx, r):
+        return r.clamp(min=0), None
+
+
+class _PassDown(torch.autograd.Function):
+    """``f(x)`` forward (contrast normalization); back, the signal unchanged."""
+
+    @staticmethod
+    def forward(ctx, x, f):
+        return f(x)
+
+    @staticmethod
+    def backward(ctx, r):
+        return r, None
+
+
+class _SpreadPool(torch.autograd.Function):
+    """Max-pooling forward; back, :func:`unpool_spread` (tied maxima share a window's value equally)."""
+
+    @staticmethod
+    def forward(ctx, x, pool):
+        ctx.save_for_backward(x)
+        ctx.pool = pool
+        return F.max_pool2d(x, pool.kernel_size, pool.stride, pool.padding, pool.dilation, pool.ceil_mode)
+
+    @staticmethod
+    def backward(ctx, r):
+        return unpool_spread(ctx.saved_tensors[0], ctx.pool, r), None
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # Tracing a model and recognising its operations
@@ -166,55 +218,52 @@ class Traced:
     prefix: str = ""
 
 
-def _trace_one(module: nn.Module) -> fx.Graph:
-    return fx.Tracer().trace(module)
+_GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> (module structure, graph, prefix)
 
 
 def trace(model: nn.Module, fn: str = "project") -> Traced:
     """Trace ``model`` with ``torch.fx`` (modules of ``torch.nn`` stay whole, everything else is traced
-    through); if its ``forward`` cannot be traced (e.g. it checks the input's shape), trace ``model.features``."""
-    try:
-        return Traced(model, _trace_one(model))
-    except Exception as e:  # torch.fx raises TraceError, TypeError, ... on untraceable Python
-        features = getattr(model, "features", None)
-        if isinstance(features, nn.Module):
+    through); if its ``forward`` cannot be traced (e.g. it checks the input's shape), trace ``model.features``.
+    The graph is kept per model and module structure (names and types of its submodules): a widget projects
+    again and again. It reads the weights when it runs, so new weights need no new trace."""
+    key = tuple((n, type(m)) for n, m in model.named_modules())
+    if _GRAPHS.get(model, (None,))[0] != key:
+        try:
+            _GRAPHS[model] = (key, fx.Tracer().trace(model), "")
+        except Exception as e:  # torch.fx raises TraceError, TypeError, ... on untraceable Python
             try:
-                return Traced(features, _trace_one(features), "features.")
+                _GRAPHS[model] = (key, fx.Tracer().trace(model.features), "features.")
             except Exception:
-                pass
-        raise TypeError(f"{fn}: cannot trace {type(model).__name__}'s forward with torch.fx "
-                        f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+                raise TypeError(f"{fn}: cannot trace {type(model).__name__}'s forward with torch.fx "
+                                f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+    _, graph, prefix = _GRAPHS[model]
+    return Traced(model.features if prefix else model, graph, prefix)
 
 
 @dataclass
 class Op:
-    """One forward operation the deconvnet can take the signal back through.
-
-    ``kind``: ``conv``, ``bn``, ``rect``, ``maxpool``, ``amaxpool``, ``lin`` (a linear map transposed by
-    autograd: average pools, mean), ``fc``, ``add``, ``sub``, ``scale``, ``cat``, ``reshape``, ``pad``,
-    ``pass``. ``inputs``: the argument nodes that carry the signal, in the order ``forward`` takes them.
-    """
+    """One forward operation the deconvnet can take the signal back through: its ``kind`` (``conv``, ``bn``,
+    ``rect``, ``maxpool``, ``amaxpool``, ``lin`` (average pools, mean), ``fc``, ``add``, ``sub``, ``scale``,
+    ``cat``, ``reshape``, ``pad``, ``pass``), the node that brings the signal in (``x``) and the parameters
+    that the swaps, the checks and :func:`geometry` read (``p``)."""
 
     kind: str
-    inputs: list
-    p: dict = field(default_factory=dict)  # the parameters of the step
+    x: object = None
+    p: dict = field(default_factory=dict)
 
 
 _PASS_MODULES = (nn.Identity, nn.LocalResponseNorm, nn.Dropout, nn.Dropout2d, nn.AlphaDropout)
-_RECT_NAMES = {"relu", "relu_", "relu6", "hardtanh", "hardtanh_"}
+_PLAIN = {"view": "reshape", "reshape": "reshape", "flatten": "reshape", "contiguous": "pass", "clone": "pass",
+          "adaptive_avg_pool2d": "lin", "mean": "lin", "cat": "cat", "concat": "cat"}  # functions and methods
+_ARITH = {"add": "add", "iadd": "add", "sub": "sub", "isub": "sub", "mul": "mul", "imul": "mul",
+          "div": "div", "truediv": "div", "itruediv": "div"}
 
 
 def _bind(names: list[tuple[str, object]], args, kwargs) -> dict:
     """Positional and keyword arguments of a call, as a dict over ``names`` (``(name, default)`` pairs)."""
     out = {n: d for n, d in names}
-    for (n, _), a in zip(names, args):
-        out[n] = a
-    out.update(kwargs)
+    out.update({n: a for (n, _), a in zip(names, args)}, **kwargs)
     return out
-
-
-def _is_signal(a, dep: set) -> bool:
-    return isinstance(a, fx.Node) and a in dep
 
 
 def _where(node: fx.Node, prefix: str) -> str:
@@ -228,146 +277,82 @@ def _where(node: fx.Node, prefix: str) -> str:
 
 
 def _classify(node: fx.Node, mod: nn.Module | None, dep: set, fn: str) -> Op | None:
-    """The :class:`Op` of a graph node that carries the signal, or ``None`` if the deconvnet has no step for it."""
+    """The :class:`Op` of a graph node that carries the signal (``dep``: the nodes that do), or ``None`` if the
+    deconvnet has no step for it."""
     args, kwargs = node.args, node.kwargs
-    if node.op == "call_module":
-        x = args[0]
-        if isinstance(mod, nn.Conv2d):
-            if mod.padding_mode != "zeros":
-                return None
-            return Op("conv", [x], dict(weight=mod.weight, stride=mod.stride, padding=mod.padding,
-                                        dilation=mod.dilation, groups=mod.groups))
+    x = args[0] if args else next(iter(kwargs.values()), None)
+    if mod is not None:
+        if isinstance(mod, nn.Conv2d) and mod.padding_mode == "zeros":
+            return Op("conv", x, dict(weight=mod.weight, stride=mod.stride, padding=mod.padding,
+                                      dilation=mod.dilation, groups=mod.groups))
         if isinstance(mod, nn.BatchNorm2d):
-            if mod.training or not mod.track_running_stats:
-                raise ValueError(f"{fn}: BatchNorm {node.target!r} must be in eval mode with running statistics "
-                                 "(call model.eval()): with batch statistics its deconvnet step is not defined")
-            return Op("bn", [x], dict(weight=mod.weight, running_var=mod.running_var, eps=mod.eps))
-        if isinstance(mod, (nn.ReLU, nn.ReLU6)) or (isinstance(mod, nn.Hardtanh) and mod.min_val == 0):
-            return Op("rect", [x], dict(hi=None if isinstance(mod, nn.ReLU) else float(mod.max_val)))
-        if isinstance(mod, nn.MaxPool2d):
-            return Op("maxpool", [x], dict(kernel_size=mod.kernel_size, stride=mod.stride,
-                                                 padding=mod.padding, dilation=mod.dilation,
-                                                 ceil_mode=mod.ceil_mode))
-        if isinstance(mod, nn.AdaptiveMaxPool2d):
-            return Op("amaxpool", [x], dict(output_size=mod.output_size))
+            if mod.running_var is None:
+                raise ValueError(f"{fn}: BatchNorm {node.target!r} must use running statistics "
+                                 "(track_running_stats=True): with batch statistics its deconvnet step is not defined")
+            return Op("bn", x)
+        if isinstance(mod, nn.ReLU) or (isinstance(mod, nn.Hardtanh) and mod.min_val == 0):  # ReLU6 is a Hardtanh
+            return Op("rect", x, dict(hi=None if isinstance(mod, nn.ReLU) else float(mod.max_val)))
+        if isinstance(mod, nn.MaxPool2d) and not mod.return_indices:
+            return Op("maxpool", x, dict(kernel_size=mod.kernel_size, stride=mod.stride, padding=mod.padding,
+                                         dilation=mod.dilation, ceil_mode=mod.ceil_mode))
+        if isinstance(mod, nn.AdaptiveMaxPool2d) and not mod.return_indices:
+            return Op("amaxpool", x, dict(output_size=mod.output_size))
         if isinstance(mod, nn.AvgPool2d):
-            return Op("lin", [x], dict(f=mod, kernel_size=mod.kernel_size, stride=mod.stride or mod.kernel_size,
-                                       padding=mod.padding))
-        if isinstance(mod, nn.AdaptiveAvgPool2d):
-            return Op("lin", [x], dict(f=mod))
-        if isinstance(mod, nn.Linear):
-            return Op("fc", [x], dict(weight=mod.weight))
-        if isinstance(mod, (nn.Flatten, nn.Unflatten)):
-            return Op("reshape", [x])
-        if isinstance(mod, (nn.ZeroPad2d, nn.ConstantPad2d)):
-            return Op("pad", [x], dict(pad=list(mod.padding)))
-        if isinstance(mod, _PASS_MODULES):
-            return Op("pass", [x])
-        return None
-    name = getattr(node.target, "__name__", "")
-    if node.op == "call_method":
-        x = args[0]
-        if node.target in ("view", "reshape", "flatten"):
-            return Op("reshape", [x])
-        if node.target in ("contiguous", "clone"):
-            return Op("pass", [x])
-        if node.target in ("relu", "relu_"):
-            return Op("rect", [x], dict(hi=None))
-        if node.target == "mean":
-            rest = args[1:]
-            return Op("lin", [x], dict(f=lambda v: v.mean(*rest, **kwargs)))
-        if node.target in ("add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_"):
-            return _arith(node.target.rstrip("_"), args, kwargs, dep)
-        return None
-    # call_function
-    t = node.target
-    if t in (operator.add, operator.iadd, torch.add):
-        return _arith("add", args, kwargs, dep)
-    if t in (operator.sub, operator.isub, torch.sub):
-        return _arith("sub", args, kwargs, dep)
-    if t in (operator.mul, operator.imul, torch.mul):
-        return _arith("mul", args, kwargs, dep)
-    if t in (operator.truediv, operator.itruediv, torch.div):
-        return _arith("div", args, kwargs, dep)
-    if name == "conv2d":
-        b = _bind([("input", None), ("weight", None), ("bias", None), ("stride", 1), ("padding", 0),
+            return Op("lin", x, dict(kernel_size=mod.kernel_size, stride=mod.stride or mod.kernel_size,
+                                     padding=mod.padding))
+        kinds = [(nn.AdaptiveAvgPool2d, "lin"), (nn.Linear, "fc"), ((nn.Flatten, nn.Unflatten), "reshape"),
+                 ((nn.ZeroPad2d, nn.ConstantPad2d), "pad"), (_PASS_MODULES, "pass")]
+        kind = next((k for t, k in kinds if isinstance(mod, t)), None)
+        return Op(kind, x, dict(pad=list(mod.padding)) if kind == "pad" else {}) if kind else None
+    name = (node.target if node.op == "call_method" else getattr(node.target, "__name__", "")).strip("_")
+    if name in _PLAIN:
+        return Op(_PLAIN[name], x)
+    if name in _ARITH:  # a + b, a − b: the signal down both; a · c, a / c: c must be a constant
+        kind, b = _ARITH[name], args[1] if len(args) > 1 else kwargs.get("other")
+        sig = [isinstance(v, fx.Node) and v in dep for v in (x, b)]
+        if kind in ("mul", "div") and (sig[1] if kind == "div" else all(sig)):
+            return None  # a product of two signals (a gate, attention), or a division by one
+        return Op("scale" if kind in ("mul", "div") else kind, x)
+    if name in ("conv2d", "linear"):
+        w = _bind([("input", None), ("weight", None), ("bias", None), ("stride", 1), ("padding", 0),
                    ("dilation", 1), ("groups", 1)], args, kwargs)
-        if _is_signal(b["weight"], dep):
+        if isinstance(w["weight"], fx.Node) and w["weight"] in dep:
             return None
-        return Op("conv", [b["input"]], dict(weight=b["weight"], bias=b["bias"], stride=b["stride"],
-                                                   padding=b["padding"], dilation=b["dilation"],
-                                                   groups=b["groups"]))
-    if name in _RECT_NAMES:
-        if name.startswith("hardtanh"):
-            b = _bind([("input", None), ("min_val", -1.0), ("max_val", 1.0)], args, kwargs)
-            if b["min_val"] != 0:
-                return None
-            hi = b["max_val"]
-        else:
-            hi = 6.0 if name == "relu6" else None
-        return Op("rect", [args[0]], dict(hi=hi))
-    if name in ("max_pool2d", "_max_pool2d", "max_pool2d_with_indices"):
+        return Op("fc", x) if name == "linear" else Op("conv", w["input"], {
+            k: w[k] for k in ("weight", "stride", "padding", "dilation", "groups")})
+    if name in ("relu", "relu6", "hardtanh"):
+        b = _bind([("input", None), ("min_val", -1.0), ("max_val", 1.0)], args, kwargs) if name == "hardtanh" \
+            else dict(input=x, min_val=0, max_val=6.0 if name == "relu6" else None)
+        return Op("rect", b["input"], dict(hi=b["max_val"])) if b["min_val"] == 0 else None
+    if name == "max_pool2d":
         b = _bind([("input", None), ("kernel_size", None), ("stride", None), ("padding", 0), ("dilation", 1),
                    ("ceil_mode", False), ("return_indices", False)], args, kwargs)
-        if b["return_indices"]:
-            return None
-        return Op("maxpool", [b["input"]], dict(kernel_size=b["kernel_size"], stride=b["stride"],
-                                                      padding=b["padding"], dilation=b["dilation"],
-                                                      ceil_mode=b["ceil_mode"]))
-    if name in ("adaptive_max_pool2d", "_adaptive_max_pool2d", "adaptive_max_pool2d_with_indices"):
+        return None if b.pop("return_indices") else Op("maxpool", b.pop("input"), b)
+    if name == "adaptive_max_pool2d":
         b = _bind([("input", None), ("output_size", None), ("return_indices", False)], args, kwargs)
-        return None if b["return_indices"] else Op("amaxpool", [b["input"]], dict(output_size=b["output_size"]))
-    if name in ("avg_pool2d", "adaptive_avg_pool2d", "mean"):
-        rest = args[1:]
-        p = dict(f=lambda v: t(v, *rest, **kwargs))
-        if name == "avg_pool2d":
-            b = _bind([("input", None), ("kernel_size", None), ("stride", None), ("padding", 0)], args, kwargs)
-            p.update(kernel_size=b["kernel_size"], stride=b["stride"] or b["kernel_size"], padding=b["padding"])
-        return Op("lin", [args[0]], p)
-    if name == "linear":
-        b = _bind([("input", None), ("weight", None), ("bias", None)], args, kwargs)
-        return None if _is_signal(b["weight"], dep) else Op("fc", [b["input"]], dict(weight=b["weight"]))
-    if name == "flatten":
-        return Op("reshape", [args[0]])
+        return None if b.pop("return_indices") else Op("amaxpool", b.pop("input"), b)
+    if name == "avg_pool2d":
+        b = _bind([("input", None), ("kernel_size", None), ("stride", None), ("padding", 0)], args, kwargs)
+        return Op("lin", b["input"], dict(kernel_size=b["kernel_size"], stride=b["stride"] or b["kernel_size"],
+                                          padding=b["padding"]))
     if name == "pad":
-        b = _bind([("input", None), ("pad", None), ("mode", "constant"), ("value", None)], args, kwargs)
-        return Op("pad", [b["input"]], dict(pad=list(b["pad"]))) \
-            if b["mode"] == "constant" else None
+        b = _bind([("input", None), ("pad", None), ("mode", "constant")], args, kwargs)
+        return Op("pad", b["input"], dict(pad=list(b["pad"]))) if b["mode"] == "constant" else None
     if name == "dropout":
         b = _bind([("input", None), ("p", 0.5), ("training", True)], args, kwargs)
-        return None if b["training"] else Op("pass", [b["input"]])
-    if name == "cat" or name == "concat":
-        b = _bind([("tensors", None), ("dim", 0)], args, kwargs)
-        return Op("cat", list(b["tensors"]), dict(dim=b["dim"]))
+        return None if b["training"] else Op("pass", b["input"])
     if name == "batch_norm":
         b = _bind([("input", None), ("running_mean", None), ("running_var", None), ("weight", None),
-                   ("bias", None), ("training", False), ("momentum", 0.1), ("eps", 1e-5)], args, kwargs)
+                   ("bias", None), ("training", False)], args, kwargs)
         if b["training"] or b["running_var"] is None:
             raise ValueError(f"{fn}: F.batch_norm at {_where(node, '')} uses batch statistics (training=True); "
                              "its deconvnet step is not defined")
-        return Op("bn", [b["input"]], dict(weight=b["weight"], running_var=b["running_var"], eps=b["eps"]))
-    return None
-
-
-def _arith(kind: str, args, kwargs, dep: set) -> Op | None:
-    """``a + b``, ``a − b`` (signal down both; ``−`` on the second), ``a · c`` and ``a / c`` with ``c`` a constant
-    (a product of two signals — a gate, attention — has no deconvnet step)."""
-    a, b = args[0], args[1] if len(args) > 1 else kwargs.get("other")
-    alpha = kwargs.get("alpha", 1)
-    sig = [_is_signal(v, dep) for v in (a, b)]
-    if kind in ("add", "sub"):
-        return Op(kind, [a, b], dict(signal=sig, alpha=alpha))
-    if kind in ("mul", "div"):
-        if sig[0] and sig[1]:
-            return None
-        if kind == "div" and sig[1]:
-            return None
-        return Op("scale", [a, b], dict(signal=sig, div=kind == "div"))
+        return Op("bn", b["input"])
     return None
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Finding a layer in the graph, recording the forward pass, and going back down
+# Finding a layer in the graph, the forward pass with the swaps, and one autograd pass back down
 # ---------------------------------------------------------------------------------------------------------------
 
 def _layer_node(tr: Traced, layer: str, fn: str) -> tuple[fx.Node, str]:
@@ -410,7 +395,8 @@ def _ancestors(node: fx.Node) -> list[fx.Node]:
     return [n for n in node.graph.nodes if n in seen]
 
 
-def _call_original(node: fx.Node, env: dict, model: nn.Module):
+def _call(node: fx.Node, env: dict, model: nn.Module):
+    """Run one graph node as the model would, on the values in ``env``."""
     args, kwargs = fx.node.map_arg((node.args, node.kwargs), lambda n: env[n])
     if node.op == "call_module":
         return model.get_submodule(node.target)(*args, **kwargs)
@@ -419,51 +405,42 @@ def _call_original(node: fx.Node, env: dict, model: nn.Module):
     return getattr(args[0], node.target)(*args[1:], **kwargs)
 
 
-def _resolve(p: dict, env: dict) -> dict:
-    return {k: env[v] if isinstance(v, fx.Node) else v for k, v in p.items()}
-
-
 @dataclass
 class Record:
-    """What the forward pass leaves for the way down: the path from the input to the layer, every node's
-    value shape, the operation of every node that carries the signal, and per max-pool its switches
-    (``ties="first"``) or its input (``ties="spread"``), by node name."""
+    """The forward pass from ``input`` to the layer with the deconvnet's swaps: the path of graph nodes, the
+    operation of each node that carries the signal, the layer's ``output`` (in autograd's graph when grad mode
+    is on) and a copy of it (``activation``), and per max-pool its switches (``ties="first"``) or its input
+    (``ties="spread"``), by node name."""
 
     traced: Traced
     target: fx.Node
     path: list  # [fx.Node] from the input to the target, forward order
     ops: dict  # {node: Op}
-    shapes: dict  # {node: torch.Size}
-    activation: torch.Tensor  # the layer's output (a copy)
-    env: dict  # {node: value} of the constant (not image-dependent) nodes, e.g. functional weights
+    input: torch.Tensor  # the images, the leaf autograd takes the signal back to
+    output: torch.Tensor | None = None
+    activation: torch.Tensor | None = None
     switches: dict = field(default_factory=dict)
     pool_inputs: dict = field(default_factory=dict)
 
 
 def record(model: nn.Module, x: torch.Tensor, layer: str, ties: str = "first", fn: str = "project") -> Record:
     """Run ``x`` through ``model`` up to ``layer`` along the traced graph, checking that every operation on
-    the way has a deconvnet step, and record switches (or pool inputs) and shapes."""
+    the way has a deconvnet step and swapping in the deconvnet's rules (see the module's docstring)."""
     checks.one_of(fn, ties, TIES, "ties")
     tr = trace(model, fn)
     target, _ = _layer_node(tr, layer, fn)
     path = _ancestors(target)
-    placeholders = [n for n in path if n.op == "placeholder"]
-    env, dep, ops, shapes = {}, set(), {}, {}
-    rec = Record(tr, target, path, ops, shapes, None, env)
+    first = next(n for n in path if n.op == "placeholder")
+    rec = Record(tr, target, path, {}, x.detach().requires_grad_(torch.is_grad_enabled()))
+    env, dep = {first: rec.input}, {first}
     for node in path:
-        if node.op == "placeholder":
-            if node is not placeholders[0]:
-                if not node.args:
-                    raise TypeError(f"{fn}: the model's forward takes more than one input ({node.name!r})")
-                env[node] = node.args[0]  # an argument with a default value
-                continue
-            env[node], dep = x, {node}
-            shapes[node] = x.shape
-            continue
-        if node.op == "get_attr":
+        if node.op == "placeholder" and node is not first:
+            if not node.args:
+                raise TypeError(f"{fn}: the model's forward takes more than one input ({node.name!r})")
+            env[node] = node.args[0]  # an argument with a default value
+        elif node.op == "get_attr":
             env[node] = functools.reduce(getattr, node.target.split("."), tr.model)
-            continue
-        if node.op == "output":
+        if node.op not in ("call_module", "call_function", "call_method"):
             continue
         carries = any(a in dep for a in node.all_input_nodes)
         mod = tr.model.get_submodule(node.target) if node.op == "call_module" else None
@@ -471,130 +448,42 @@ def record(model: nn.Module, x: torch.Tensor, layer: str, ties: str = "first", f
             node.meta["_type"] = type(mod).__name__
         op = _classify(node, mod, dep, fn) if carries else None
         if op is None:
-            value = _call_original(node, env, tr.model)
-            if carries and isinstance(value, torch.Tensor):
+            env[node] = _call(node, env, tr.model)
+            if carries and isinstance(env[node], torch.Tensor):
                 raise TypeError(f"{fn}: the deconvnet cannot take the signal back through {_where(node, tr.prefix)} "
                                 "on the way to layer " f"{layer!r}; it knows convolutions, BatchNorm (eval), "
                                 "ReLU/ReLU6, max/average pooling, additions, concatenations, flatten, linear "
                                 "layers, padding and dropout")
-            env[node] = value
             continue
-        v = env[op.inputs[0]] if isinstance(op.inputs[0], fx.Node) else None
+        v, p = env.get(op.x), op.p
         if op.kind == "conv":
-            w = op.p["weight"] if not isinstance(op.p["weight"], fx.Node) else env[op.p["weight"]]
-            if v.ndim != 4 or v.shape[1] != w.shape[1] * op.p["groups"]:
-                first = " (the network's input)" if op.inputs[0] in placeholders else ""
-                raise ValueError(f"{fn}: {_where(node, tr.prefix)} takes {w.shape[1] * op.p['groups']}-channel "
-                                 f"input{first}, got shape {tuple(v.shape)}")
+            w = env[p["weight"]] if isinstance(p["weight"], fx.Node) else p["weight"]
+            if v.ndim != 4 or v.shape[1] != w.shape[1] * p["groups"]:
+                where = " (the network's input)" if op.x is first else ""
+                raise ValueError(f"{fn}: {_where(node, tr.prefix)} takes {w.shape[1] * p['groups']}-channel "
+                                 f"input{where}, got shape {tuple(v.shape)}")
         if op.kind == "rect":
-            value = v.clamp(0.0, op.p["hi"])  # out of place: an in-place ReLU must not overwrite what we keep
-        elif op.kind == "maxpool":
-            p = op.p
-            if ties == "spread":
-                if pair(p["dilation"]) != (1, 1):
-                    raise ValueError(f"{fn}: ties='spread' needs max-pooling without dilation "
-                                     f"({_where(node, tr.prefix)})")
-                rec.pool_inputs[node.name] = v.clone()
-            value, sw = F.max_pool2d(v, p["kernel_size"], p["stride"], p["padding"], p["dilation"], p["ceil_mode"],
-                                     return_indices=True)
-            rec.switches[node.name] = sw if ties == "first" else None
-            if ties == "spread":
-                del rec.switches[node.name]
-        elif op.kind == "amaxpool":
-            if ties == "spread":
-                raise ValueError(f"{fn}: ties='spread' is not available for adaptive max-pooling "
-                                 f"({_where(node, tr.prefix)})")
-            value, rec.switches[node.name] = F.adaptive_max_pool2d(v, op.p["output_size"], return_indices=True)
+            env[node] = _Rectify.apply(v, p["hi"])
+        elif op.kind == "pass" and mod is not None:
+            env[node] = _PassDown.apply(v, mod)
+        elif op.kind in ("maxpool", "amaxpool") and ties == "spread":
+            if op.kind == "amaxpool" or pair(p["dilation"]) != (1, 1):
+                what = "is not available for adaptive max-pooling" if op.kind == "amaxpool" else \
+                    "needs max-pooling without dilation"
+                raise ValueError(f"{fn}: ties='spread' {what} ({_where(node, tr.prefix)})")
+            rec.pool_inputs[node.name] = v.detach()
+            env[node] = _SpreadPool.apply(v, SimpleNamespace(**p))
+        elif op.kind in ("maxpool", "amaxpool"):
+            pool = F.max_pool2d if op.kind == "maxpool" else F.adaptive_max_pool2d
+            env[node], rec.switches[node.name] = pool(v, **p, return_indices=True)
         else:
-            value = _call_original(node, env, tr.model)
-        ops[node], env[node] = op, value
+            env[node] = _call(node, env, tr.model)
+        rec.ops[node] = op
         dep.add(node)
-        shapes[node] = value.shape
     if target not in dep:
         raise ValueError(f"{fn}: layer {layer!r} does not depend on the input image")
-    rec.activation = env[target].detach().clone()
-    for node in dep:  # keep only what the way down needs (constants such as weights stay in env)
-        env.pop(node, None)
+    rec.output, rec.activation = env[target], env[target].detach().clone()
     return rec
-
-
-def _sum_to(r: torch.Tensor, shape) -> torch.Tensor:
-    """``r`` summed over the dimensions that broadcasting expanded, back to ``shape``."""
-    return r.sum_to_size(shape) if r.shape != shape else r
-
-
-def _step(node: fx.Node, op: Op, r: torch.Tensor, rec: Record) -> list[tuple[fx.Node, torch.Tensor]]:
-    """The deconvnet step of one operation: the signal ``r`` at its output, taken to each input that carries
-    the signal. Returns ``[(input node, signal), ...]``."""
-    p = _resolve(op.p, rec.env)
-    x = op.inputs[0]
-    shape = rec.shapes.get(x) if isinstance(x, fx.Node) else None
-    kind = op.kind
-    if kind == "conv":
-        return [(x, conv_transpose(r, p["weight"], tuple(shape[2:]), p["stride"], p["padding"], p["dilation"],
-                                   p["groups"]))]
-    if kind == "bn":
-        scale = torch.rsqrt(p["running_var"] + p["eps"])
-        if p["weight"] is not None:
-            scale = scale * p["weight"]
-        return [(x, r * scale.view(1, -1, *([1] * (r.ndim - 2))))]
-    if kind == "rect":
-        return [(x, F.relu(r))]
-    if kind == "maxpool" and node.name in rec.pool_inputs:
-        pool = SimpleNamespace(**{k: p[k] for k in ("kernel_size", "stride", "padding", "ceil_mode")})
-        return [(x, unpool_spread(rec.pool_inputs[node.name], pool, r))]
-    if kind in ("maxpool", "amaxpool"):
-        return [(x, unpool(r, rec.switches[node.name], tuple(shape[2:])))]
-    if kind == "lin":  # a fixed linear map (average pooling, mean): its transpose, by autograd at zero
-        with torch.enable_grad():
-            z = torch.zeros(shape, dtype=r.dtype, device=r.device, requires_grad=True)
-            (g,) = torch.autograd.grad(p["f"](z), z, r)
-        return [(x, g)]
-    if kind == "fc":
-        return [(x, r @ p["weight"])]
-    if kind == "reshape":
-        return [(x, r.reshape(shape))]
-    if kind == "pad":
-        return [(x, F.pad(r, [-q for q in p["pad"]]))]
-    if kind == "pass":
-        return [(x, r)]
-    if kind in ("add", "sub"):
-        a, b = op.inputs
-        out = []
-        if p["signal"][0]:
-            out.append((a, _sum_to(r, rec.shapes[a])))
-        if p["signal"][1]:
-            sign = (-1 if kind == "sub" else 1) * p["alpha"]
-            out.append((b, _sum_to(r * sign if sign != 1 else r, rec.shapes[b])))
-        return out
-    if kind == "scale":
-        a, b = op.inputs
-        sig, const = (a, b) if p["signal"][0] else (b, a)
-        c = rec.env[const] if isinstance(const, fx.Node) else const
-        return [(sig, _sum_to(r / c if p["div"] else r * c, rec.shapes[sig]))]
-    if kind == "cat":
-        sizes = [rec.shapes[t][p["dim"]] if isinstance(t, fx.Node) and t in rec.shapes
-                 else rec.env[t].shape[p["dim"]] for t in op.inputs]
-        parts = r.split(sizes, dim=p["dim"])
-        return [(t, part) for t, part in zip(op.inputs, parts) if isinstance(t, fx.Node) and t in rec.shapes]
-    raise AssertionError(kind)
-
-
-def backward(rec: Record, r: torch.Tensor) -> torch.Tensor:
-    """Take ``r`` (shaped like ``rec.activation``) from the layer down to the input: walk the path backwards,
-    apply each operation's deconvnet step, and add up the signals where a value fed several operations."""
-    signals = {rec.target: r}
-    out = None
-    for node in reversed(rec.path):
-        s = signals.pop(node, None)
-        if s is None:
-            continue
-        if node.op == "placeholder":
-            out = s if out is None else out + s
-            continue
-        for src, contrib in _step(node, rec.ops[node], s, rec):
-            signals[src] = signals[src] + contrib if src in signals else contrib
-    return out if out is not None else torch.zeros(rec.shapes[rec.path[0]], dtype=r.dtype, device=r.device)
 
 
 def _prepare(fn: str, model: nn.Module, x) -> torch.Tensor:
@@ -607,7 +496,6 @@ def _prepare(fn: str, model: nn.Module, x) -> torch.Tensor:
     return checks.to_model(fn, model, x)
 
 
-@torch.no_grad()
 def project(
     model: nn.Module,
     x: torch.Tensor,
@@ -636,7 +524,8 @@ def project(
     fn = "project"
     x = _prepare(fn, model, x)
     checks.positive_int(fn, channel, "channel", 0)
-    rec = record(model, x, layer, ties, fn)
+    with torch.enable_grad():
+        rec = record(model, x, layer, ties, fn)
     a = rec.activation
     if a.ndim not in (2, 4):
         raise ValueError(f"{fn}: layer {layer!r} gives {tuple(a.shape)}, expected feature maps (N, K, h, w) "
@@ -661,7 +550,7 @@ def project(
     r = torch.zeros_like(a)
     rows = torch.arange(N, device=a.device)
     r[:, channel].view(N, -1)[rows, flat] = fmap[rows, flat]  # keep the one activation, zero the rest
-    return backward(rec, r)
+    return torch.autograd.grad(rec.output, rec.input, r)[0]  # (N, C, H, W)
 
 
 @torch.no_grad()
@@ -688,10 +577,9 @@ def tied_windows(model: nn.Module, x: torch.Tensor, layer: str | None = None) ->
     out = {}
     for node in rec.path:
         if node.name in rec.pool_inputs:
-            v, op = rec.pool_inputs[node.name], rec.ops[node]
-            p = op.p
-            windows = pool_windows(v, p["kernel_size"], p["stride"], p["padding"], p["ceil_mode"], fn=fn)
-            # windows: (N, C, h, w, k·k)
+            p = rec.ops[node].p
+            windows = pool_windows(rec.pool_inputs[node.name], p["kernel_size"], p["stride"], p["padding"],
+                                   p["ceil_mode"], fn=fn)  # (N, C, h, w, k·k)
             name = rec.traced.prefix + node.target if node.op == "call_module" else node.name
             out[name] = float(((windows == windows.amax(-1, keepdim=True)).sum(-1) > 1).float().mean())
     return out

@@ -543,6 +543,30 @@ def test_in_place_relus_and_reused_modules_are_left_as_they_were(networks):
     assert not any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks for m in model.modules())
 
 
+def test_the_kept_graph_follows_the_model_and_does_not_keep_it_alive():
+    """project keeps each model's traced graph: it must be traced again when a module is replaced, give the
+    same answer under torch.no_grad, and not keep a model alive that the caller has let go of."""
+    import gc
+    import weakref
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 5, 3)).double().eval()
+    x = torch.randn(2, 3, 16, 16, dtype=torch.float64)
+    first = deconvnet.project(net, x, "3", 1)
+    with torch.no_grad():
+        torch.testing.assert_close(deconvnet.project(net, x, "3", 1), first, rtol=0, atol=0)
+        assert not torch.is_grad_enabled()  # the caller's grad mode is left as it was
+    net[1] = nn.SiLU()
+    with pytest.raises(TypeError, match=r"module '1' \(SiLU\)"):
+        deconvnet.project(net, x, "3", 1)
+    net[1] = nn.Sequential(nn.ReLU(), nn.Identity())  # a block fx traces through: a new graph
+    torch.testing.assert_close(deconvnet.project(net, x, "3", 1), first, rtol=0, atol=0)
+    alive = weakref.ref(net)
+    del net
+    gc.collect()
+    assert alive() is None
+
+
 class _SiLUNet(nn.Module):
     def __init__(self):
         super().__init__()
