@@ -198,3 +198,18 @@ def test_page_interface(browser, tmp_path):
     finally:
         context.close()
     assert not problems, "\n".join(problems)
+
+
+def test_page_without_webassembly_says_so(browser):
+    """A browser without WebAssembly gets a message in the page, not a blank panel or a wrong picture."""
+    context = browser.new_context()
+    context.add_init_script("delete window.WebAssembly")
+    page = context.new_page()
+    try:
+        page.goto(PAGE.as_uri(), wait_until="load")
+        page.wait_for_selector("#zfnet-live .zl-status[data-kind=error]")
+        text = page.locator("#zfnet-live").inner_text()
+        assert "cannot run here" in text and "WebAssembly" in text
+        assert page.locator("#zfnet-live canvas").count() == 0
+    finally:
+        context.close()
