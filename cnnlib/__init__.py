@@ -4,8 +4,8 @@ One module per idea: ``devices`` (where to compute, seeding), ``checks`` (clear 
 (offline datasets), ``perceptron``, ``mlp``, ``layers`` (convolution, pooling, ReLU from scratch), ``models``
 (ZFNet-small), ``hooks`` (a layer by name, keeping its output), ``train``, ``snapshots`` (the course's weight
 files, checked), ``pretrained`` (trained networks), ``hed`` (HED's VGG16 trunk), ``deconvnet``, ``topk``,
-``autoencoder``, ``occlusion``, ``evolution``, ``transfer``, ``actmax``, ``photos`` (the offline photo pool and
-its fingerprint), ``distill`` (the photo network), ``plotting``, ``widgets``.
+``autoencoder``, ``occlusion``, ``evolution``, ``transfer``, ``actmax``, ``sanity`` (do the maps show the network?),
+``photos`` (the offline photo pool and its fingerprint), ``distill`` (the photo network), ``plotting``, ``widgets``.
 """
 
 from .devices import device, seed_everything

@@ -1,0 +1,429 @@
+"""Sanity checks for saliency maps (Adebayo et al., NeurIPS 2018): does a picture show the network, or the image?
+
+A map that explains a network must change when the network changes. Three tests ask it:
+
+* **cascading randomization** — re-initialise the weights layer by layer from the top (fc8, then fc7, …, conv1),
+  map the same images with the same target after each step and compare with the trained network's map;
+* **independent randomization** — re-initialise one layer at a time, the others trained;
+* **data randomization** — compare with a network of the same shape trained on labels permuted at random
+  (``scripts/train_permuted.py``), which has learnt nothing about the classes.
+
+A method whose maps stay alike (similarity near that of a map with itself) fails: its picture comes from the image
+(edges, by Nie, Zhang & Patel, ICML 2018: "partial image recovery"), not from what the network learnt.
+
+Maps (:func:`attribute`, ``(N, C, H, W)``): the course's deconvnet (:func:`cnnlib.deconvnet.project`, with
+switches), occlusion (:func:`cnnlib.occlusion.occlusion_maps`), and Captum's gradient (Simonyan et al. 2014),
+gradient × input, integrated gradients (Sundararajan et al. 2017), guided backprop (Springenberg et al. 2015),
+Grad-CAM and guided Grad-CAM (Selvaraju et al. 2017). The target is a class's logit, or one unit of a layer's
+feature maps (ZF's use: the strongest activation of one map), fixed on the trained network and kept for every
+randomized one.
+
+Similarity of two maps (:func:`similarities`, each ``(N,)``, one value per image) after Adebayo et al.:
+Spearman rank correlation of the absolute maps (``|m|`` summed over colour channels) and of the signed maps
+(``m`` summed), SSIM (``skimage.metrics.structural_similarity``) and the Pearson correlation of HOG features
+(``skimage.feature.hog``) of the absolute maps scaled to [0, 1]. The floors: the same measures between the maps of
+two different images (:func:`unrelated`), and between a map and the image's own edges (:func:`edge_maps`, Sobel).
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import checks
+from .hooks import LayerOutputs, named_layer
+
+__all__ = ["METHODS", "UNIT_METHODS", "MEASURES", "randomized", "cascade", "independent", "label", "unit_at",
+           "attribute", "to_2d", "similarities", "summarize", "unrelated", "edge_maps", "load_shipped"]
+
+METHODS = ("deconvnet", "guided_backprop", "gradient", "gradient_x_input", "integrated_gradients",
+           "grad_cam", "guided_grad_cam", "occlusion")
+# Grad-CAM weighs the maps of the last convolutional layer by the class's gradient: it has no meaning for a unit.
+UNIT_METHODS = ("deconvnet", "guided_backprop", "gradient", "gradient_x_input", "integrated_gradients", "occlusion")
+MEASURES = ("spearman_abs", "spearman", "ssim", "hog")
+
+
+# --- randomization -------------------------------------------------------------------------------------------
+
+def _reinit(fn: str, model: nn.Module, name: str, seed: int) -> None:
+    """Re-initialise, in place, every sub-module of layer ``name`` that has parameters, with the module's own
+    ``reset_parameters`` (PyTorch's default initialisation; BatchNorm also forgets its running statistics),
+    drawn from ``seed``."""
+    layer = named_layer(model, name, fn)
+    mods = [m for m in layer.modules() if hasattr(m, "reset_parameters")]
+    if not mods:
+        raise ValueError(f"{fn}: layer {name!r} ({type(layer).__name__}) has no parameters to re-initialise")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for m in mods:
+            m.reset_parameters()
+
+
+def _check_layers(fn: str, model, layers) -> list[tuple[str, ...]]:
+    """``layers`` as groups of names: each item a layer name, or a tuple of names re-initialised together."""
+    checks.module(fn, model)
+    checks.eval_mode(fn, model)
+    if isinstance(layers, str) or not isinstance(layers, Sequence) or not layers:
+        raise TypeError(f"{fn}: expected layers to be a non-empty list of layer names (or tuples of names), "
+                        f"got {layers!r}")
+    groups = [(item,) if isinstance(item, str) else tuple(checks.layer_list(fn, item)) for item in layers]
+    for group in groups:
+        for name in group:
+            named_layer(model, name, fn)
+    return groups
+
+
+def label(group) -> str:
+    """A cascade step's name: the layer, or ``"first…last"`` for a group of layers."""
+    group = (group,) if isinstance(group, str) else tuple(group)
+    return group[0] if len(group) == 1 else f"{group[0]}…{group[-1]}"
+
+
+def randomized(model: nn.Module, layers: Sequence[str], seed: int = 0) -> nn.Module:
+    """A copy of ``model`` (in eval mode) whose ``layers`` are re-initialised; the i-th (a name, or a tuple of
+    names re-initialised together) from seed ``seed + i``. ``model`` itself is not changed."""
+    groups = _check_layers("randomized", model, layers)
+    out = copy.deepcopy(model).eval()
+    for i, group in enumerate(groups):
+        for name in group:
+            _reinit("randomized", out, name, seed + i)
+    return out
+
+
+def cascade(model: nn.Module, layers: Sequence[str], seed: int = 0) -> list[tuple[str, nn.Module]]:
+    """Cascading randomization: ``[(layers[0], m_0), (layers[1], m_1), …]`` where ``m_k`` has ``layers[0..k]``
+    re-initialised. Give ``layers`` from the top down (``["fc8", "fc7", …, "conv1"]``). Layer ``layers[i]`` gets
+    the same random weights in every step and in :func:`independent` (seed ``seed + i``)."""
+    groups = _check_layers("cascade", model, layers)
+    steps, current = [], copy.deepcopy(model).eval()
+    for i, group in enumerate(groups):
+        current = copy.deepcopy(current)
+        for name in group:
+            _reinit("cascade", current, name, seed + i)
+        steps.append((label(group), current))
+    return steps
+
+
+def independent(model: nn.Module, layers: Sequence[str], seed: int = 0) -> list[tuple[str, nn.Module]]:
+    """Independent randomization: ``[(layers[i], m_i)]`` where ``m_i`` has only ``layers[i]`` re-initialised
+    (seed ``seed + i``, the weights :func:`cascade` gives it)."""
+    groups = _check_layers("independent", model, layers)
+    steps = []
+    for i, group in enumerate(groups):
+        m = copy.deepcopy(model).eval()
+        for name in group:
+            _reinit("independent", m, name, seed + i)
+        steps.append((label(group), m))
+    return steps
+
+
+# --- maps ----------------------------------------------------------------------------------------------------
+
+class _Units(nn.Module):
+    """A model's output replaced by one layer's feature maps, flattened ``(N, K·h·w)``: a unit is a target
+    Captum can pick. The copy of the maps stays in the autograd graph (:class:`cnnlib.hooks.LayerOutputs`)."""
+
+    def __init__(self, model: nn.Module, layer: str):
+        super().__init__()
+        self.model, self.layer = model, layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with LayerOutputs(self.model, [self.layer], fn="attribute", detach=False) as out:
+            self.model(x)
+            return out[self.layer].flatten(1)
+
+
+class _ReLU6(nn.ReLU):
+    """ReLU6 dressed as an ``nn.ReLU``, so that Captum's guided backprop, which hooks ``nn.ReLU`` modules only,
+    sees the ReLU6s of EfficientNet-Lite0 (otherwise it silently returns the plain gradient)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.hardtanh(x, 0.0, 6.0)
+
+
+def _guided_copy(model: nn.Module) -> nn.Module:
+    out = copy.deepcopy(model)
+    for m in list(out.modules()):
+        for child_name, child in list(m.named_children()):
+            if isinstance(child, nn.ReLU6):
+                setattr(m, child_name, _ReLU6())
+            elif isinstance(child, nn.ReLU) and child.inplace:  # Captum's hooks cannot follow an in-place ReLU
+                setattr(m, child_name, nn.ReLU())
+    return out
+
+
+@torch.no_grad()
+def unit_at(model: nn.Module, x: torch.Tensor, layer: str, channel: int) -> torch.Tensor:
+    """Where map ``channel`` of ``layer`` is strongest in each image: ``(N, 2)`` int64 positions ``(i, j)``, to
+    fix a unit on the trained network and ask every randomized one about the same unit."""
+    fn = "unit_at"
+    checks.module(fn, model)
+    checks.eval_mode(fn, model)
+    x = checks.to_model(fn, model, checks.images(fn, x))
+    with LayerOutputs(model, [layer], fn=fn) as out:
+        model(x)
+        a = out[layer]
+    if a.ndim != 4 or not 0 <= channel < a.shape[1]:
+        raise ValueError(f"{fn}: layer {layer!r} gives {tuple(a.shape)}; channel={channel} is not a map of it")
+    flat = a[:, channel].flatten(1).argmax(1)
+    return torch.stack([flat // a.shape[3], flat % a.shape[3]], 1).cpu()
+
+
+def _occlusion(model, x, target, unit, size, stride) -> torch.Tensor:
+    from .occlusion import occlusion_maps
+
+    N, C, H, W = x.shape
+    out = torch.empty(N, 1, H, W)
+    for n in range(N):
+        if unit is None:
+            m = occlusion_maps(model, x[n], int(target[n]), size=size, stride=stride, progress=False)
+            drop = m.base_prob - m.prob  # (h, w): how much covering the square lowers the class's probability
+        else:
+            m = occlusion_maps(model, x[n], None, size=size, stride=stride, layer=unit[0], channel=unit[1],
+                               progress=False)
+            drop = m.base_feature - m.feature  # the map's total activation lost
+        up = drop.repeat_interleave(stride, 0).repeat_interleave(stride, 1)  # each cell its stride × stride block
+        out[n, 0] = up[:H, :W]
+    return out
+
+
+def attribute(
+    model: nn.Module,
+    x: torch.Tensor,
+    method: str,
+    target: int | Sequence[int] | torch.Tensor | None = None,
+    unit: tuple[str, int, torch.Tensor] | None = None,
+    grad_cam_layer: str | None = None,
+    ig_steps: int = 32,
+    occlusion: tuple[int, int] = (7, 2),
+) -> torch.Tensor:
+    """The map of ``method`` for images ``x`` ``(N, C, H, W)``: ``(N, C, H, W)`` (Grad-CAM and occlusion
+    ``(N, 1, H, W)``) on the CPU, detached.
+
+    Args:
+        model: a classifier in eval mode; ``x`` is moved to its device.
+        method: one of :data:`METHODS` (for a unit, of :data:`UNIT_METHODS`).
+        target: the class of each image (an int for all, or ``N`` ints); the map explains its logit
+            (occlusion: its probability). Give ``target`` or ``unit``.
+        unit: ``(layer, channel, positions)``, positions ``(N, 2)`` from :func:`unit_at`: the map explains the
+            activation of that unit (occlusion: the total activation of the map ``channel``).
+        grad_cam_layer: the convolutional layer Grad-CAM weighs (default ``"relu5"`` for ZFNet-small); its maps
+            are upsampled bilinearly (Grad-CAM) or by nearest neighbour (guided Grad-CAM, Captum's choice).
+        ig_steps: the Riemann steps of integrated gradients (baseline: the zero image, the data's mean gray for
+            inputs normalised to mean 0).
+        occlusion: ``(size, stride)`` of the occluding square; the map is the drop it causes.
+    """
+    from captum.attr import (
+        GuidedBackprop,
+        GuidedGradCam,
+        InputXGradient,
+        IntegratedGradients,
+        LayerAttribution,
+        LayerGradCam,
+        Saliency,
+    )
+
+    from .deconvnet import project
+
+    fn = "attribute"
+    checks.one_of(fn, method, METHODS, "method")
+    checks.module(fn, model)
+    checks.model_device(fn, model)
+    checks.eval_mode(fn, model)
+    x = checks.to_model(fn, model, checks.images(fn, x))
+    N = len(x)
+    if (target is None) == (unit is None):
+        raise ValueError(f"{fn}: give either target (a class) or unit (layer, channel, positions), got "
+                         f"target={target!r}, unit={unit!r}")
+    if unit is not None:
+        if method not in UNIT_METHODS:
+            raise ValueError(f"{fn}: method {method!r} explains a class; for a unit use one of {UNIT_METHODS}")
+        if not (isinstance(unit, tuple) and len(unit) == 3):
+            raise ValueError(f"{fn}: expected unit = (layer, channel, positions (N, 2)), got {unit!r}")
+        layer, channel, pos = unit
+        pos = torch.as_tensor(pos).long()
+        if pos.shape != (N, 2):
+            raise ValueError(f"{fn}: expected unit positions ({N}, 2), one per image, got {tuple(pos.shape)}")
+        named_layer(model, layer, fn)
+    else:
+        t = torch.as_tensor(target).long().flatten()
+        if t.numel() == 1:
+            t = t.expand(N)
+        if t.shape != (N,):
+            raise ValueError(f"{fn}: expected target to be one class or {N} classes, got {tuple(t.shape)}")
+    if method == "occlusion":
+        size, stride = (checks.positive_int(fn, v, "occlusion") for v in occlusion)
+        return _occlusion(model, x, None if unit else t, (layer, channel) if unit else None, size, stride)
+    if method == "deconvnet":
+        if unit is not None:
+            return project(model, x, layer, channel, position=pos.to(x.device)).cpu()
+        out = torch.empty_like(x)
+        for c in t.unique().tolist():  # project takes one channel (here: class) for all its images
+            idx = (t == c).nonzero().flatten().to(x.device)
+            out[idx] = project(model, x[idx], "fc8" if hasattr(model, "FC_LAYERS") else _last_linear(model), c)
+        return out.cpu()
+
+    guided = method in ("guided_backprop", "guided_grad_cam")
+    net = _guided_copy(model) if guided or any(getattr(m, "inplace", False) for m in model.modules()) else model
+    if unit is not None:
+        forward = _Units(net, layer)
+        h, w = _map_size(net, layer, x[:1])
+        targets = (channel * h * w + pos[:, 0] * w + pos[:, 1]).tolist()
+    else:
+        forward, targets = net, t.tolist()
+    xg = x.detach().clone().requires_grad_(True)
+    cam_layer = None
+    if method in ("grad_cam", "guided_grad_cam"):
+        if grad_cam_layer is None and not hasattr(model, "CONV_LAYERS"):
+            raise ValueError(f"{fn}: method {method!r} needs grad_cam_layer, the last convolutional layer's name")
+        cam_layer = named_layer(net, grad_cam_layer or "relu5", fn)
+    with warnings.catch_warnings():  # Captum announces its temporary ReLU hooks on every call
+        warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
+        if method == "gradient":
+            a = Saliency(forward).attribute(xg, target=targets, abs=False)
+        elif method == "gradient_x_input":
+            a = InputXGradient(forward).attribute(xg, target=targets)
+        elif method == "integrated_gradients":
+            a = IntegratedGradients(forward).attribute(xg, target=targets, n_steps=checks.positive_int(
+                fn, ig_steps, "ig_steps"), internal_batch_size=max(1, 256 // N) * N)
+        elif method == "guided_backprop":
+            a = GuidedBackprop(forward).attribute(xg, target=targets)
+        elif method == "grad_cam":
+            a = LayerGradCam(forward, cam_layer).attribute(xg, target=targets, relu_attributions=True)
+            a = LayerAttribution.interpolate(a, tuple(x.shape[2:]), interpolate_mode="bilinear")
+        else:
+            a = GuidedGradCam(forward, cam_layer).attribute(xg, target=targets)
+    return a.detach().cpu()
+
+
+def _last_linear(model: nn.Module) -> str:
+    names = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not names:
+        raise ValueError("attribute: the deconvnet of a class needs the model's last nn.Linear (its logits)")
+    return names[-1]
+
+
+def _map_size(model: nn.Module, layer: str, x: torch.Tensor) -> tuple[int, int]:
+    with torch.no_grad(), LayerOutputs(model, [layer], fn="attribute") as out:
+        model(x)
+        a = out[layer]
+    if a.ndim != 4:
+        raise ValueError(f"attribute: a unit needs feature maps (N, K, h, w); layer {layer!r} gives {tuple(a.shape)}")
+    return a.shape[2], a.shape[3]
+
+
+# --- similarity ----------------------------------------------------------------------------------------------
+
+def _pair(fn: str, a, b) -> tuple[torch.Tensor, torch.Tensor]:
+    a, b = checks.images(fn, a, name="a"), checks.images(fn, b, name="b")
+    if a.shape[0] != b.shape[0] or a.shape[2:] != b.shape[2:]:
+        raise ValueError(f"{fn}: expected two stacks of maps of the same images (N, ·, H, W), got "
+                         f"{tuple(a.shape)} and {tuple(b.shape)}")
+    return checks.finite(fn, a.detach().cpu().double(), "a"), checks.finite(fn, b.detach().cpu().double(), "b")
+
+
+def to_2d(maps: torch.Tensor, absolute: bool = True) -> np.ndarray:
+    """Maps ``(N, C, H, W)`` → ``(N, H, W)``: ``Σ_c |m_c|`` (``absolute``) or ``Σ_c m_c``, as Adebayo et al."""
+    maps = checks.images("to_2d", maps, name="maps").detach().cpu().double()
+    return (maps.abs() if absolute else maps).sum(1).numpy()
+
+
+def _spearman(u: np.ndarray, v: np.ndarray) -> float:
+    """Spearman's rank correlation of two maps; 0 when either is constant (it has no ranking to share)."""
+    from scipy.stats import spearmanr
+
+    if np.ptp(u) == 0 or np.ptp(v) == 0:
+        return 0.0
+    return float(spearmanr(u.ravel(), v.ravel()).statistic)
+
+
+def _unit_scale(u: np.ndarray) -> np.ndarray:
+    top = u.max()
+    return u / top if top > 0 else u
+
+
+def _hog_similarity(u: np.ndarray, v: np.ndarray) -> float:
+    from skimage.feature import hog
+
+    cell = max(2, u.shape[0] // 7)
+    fu, fv = (hog(m, orientations=9, pixels_per_cell=(cell, cell), cells_per_block=(2, 2)) for m in (u, v))
+    if np.ptp(fu) == 0 or np.ptp(fv) == 0:
+        return 0.0
+    return float(np.corrcoef(fu, fv)[0, 1])
+
+
+def similarities(a: torch.Tensor, b: torch.Tensor) -> dict[str, np.ndarray]:
+    """How alike two stacks of maps of the same images are: ``{measure: (N,) values}`` for :data:`MEASURES`.
+
+    ``spearman_abs`` / ``spearman``: Spearman's rank correlation of :func:`to_2d` maps, absolute / signed (1: the
+    same ranking of pixels; about 0: unrelated; a constant map counts 0). ``ssim``: structural similarity of the
+    absolute maps scaled to [0, 1] by their maximum (``data_range=1``). ``hog``: Pearson correlation of the HOG
+    features (9 orientations, cells of ``H // 7`` pixels, 2 × 2 blocks) of those scaled maps.
+
+    Args:
+        a, b: ``(N, C, H, W)`` and ``(N, C', H, W)``, finite (colour channels may differ: maps are summed over them).
+    """
+    from skimage.metrics import structural_similarity
+
+    a, b = _pair("similarities", a, b)
+    A, B = to_2d(a), to_2d(b)
+    As, Bs = to_2d(a, absolute=False), to_2d(b, absolute=False)
+    out = {name: np.empty(len(A)) for name in MEASURES}
+    for n in range(len(A)):
+        ua, ub = _unit_scale(A[n]), _unit_scale(B[n])
+        out["spearman_abs"][n] = _spearman(A[n], B[n])
+        out["spearman"][n] = _spearman(As[n], Bs[n])
+        out["ssim"][n] = structural_similarity(ua, ub, data_range=1.0)
+        out["hog"][n] = _hog_similarity(ua, ub)
+    return out
+
+
+def summarize(sims: dict[str, np.ndarray]) -> dict[str, tuple[float, float]]:
+    """``{measure: (mean, std)}`` over the images of :func:`similarities`' result."""
+    if not isinstance(sims, dict) or not sims:
+        raise ValueError(f"summarize: expected the dict similarities() returns, got {type(sims).__name__}")
+    return {k: (float(np.mean(v)), float(np.std(v))) for k, v in sims.items()}
+
+
+def unrelated(maps: torch.Tensor) -> dict[str, np.ndarray]:
+    """The floor: :func:`similarities` between the map of image ``n`` and that of image ``n − 1`` (two different
+    images, the same method and network). A map that changed as much as this kept nothing of the first."""
+    maps = checks.images("unrelated", maps, name="maps")
+    if len(maps) < 2:
+        raise ValueError(f"unrelated: expected the maps of at least 2 images, got {len(maps)}")
+    return similarities(maps, maps.roll(1, 0))
+
+
+def edge_maps(x: torch.Tensor) -> torch.Tensor:
+    """The image's own edges: the Sobel gradient magnitude (``skimage.filters.sobel``) of each colour channel,
+    summed: ``(N, C, H, W)`` → ``(N, 1, H, W)``. A map like this recovers the image, whatever the network."""
+    from skimage.filters import sobel
+
+    x = checks.finite("edge_maps", checks.images("edge_maps", x).detach().cpu().double())
+    e = np.stack([sum(sobel(img[c]) for c in range(img.shape[0])) for img in x.numpy()])
+    return torch.from_numpy(e).float()[:, None]
+
+
+# --- the shipped networks of the data-randomization test -----------------------------------------------------
+
+def load_shipped(name: str = "zfnet-small-permuted-2k", device=None) -> nn.Module:
+    """A network of ``data/sanity/`` (``"zfnet-small-permuted-2k"``: trained on permuted labels;
+    ``"zfnet-small-true-2k"``: the same recipe, true labels), checked against ``data/sanity/MANIFEST.json``,
+    float32, in eval mode on ``device`` (default :func:`cnnlib.device`)."""
+    from .devices import device as default_device
+    from .models import ZFNetSmall
+    from .snapshots import DATA_DIR, checked_file
+
+    fn = "load_shipped"
+    labels = "permuted" if "permuted" in str(name) else "true"
+    path = checked_file(fn, DATA_DIR / "sanity", f"{name}.pt", f"python scripts/train_permuted.py --labels {labels}")
+    snap = torch.load(path, map_location="cpu", weights_only=True)
+    model = ZFNetSmall(**snap["model_kwargs"])
+    model.load_state_dict({k: v.float() for k, v in snap["state_dict"].items()})
+    return model.to(device or default_device()).eval()
