@@ -503,6 +503,7 @@ def project(
     channel: int,
     position: tuple[int, int] | torch.Tensor | None = None,
     ties: str = "first",
+    start: float | None = None,
 ) -> torch.Tensor:
     """Project one activation of feature map ``channel`` of ``layer`` back to input space (Zeiler & Fergus 2014).
 
@@ -517,6 +518,9 @@ def project(
             for the strongest activation of that map in each image (must be ``None`` for ``(N, K)`` outputs).
         ties: where unpooling puts a value whose window had tied maxima: ``"first"`` (PyTorch's switch, the
             first tied position) or ``"spread"`` (shared equally among them); see the module's docstring.
+        start: the value the projection starts from at the unit: ``None`` for its activation (ZF's choice),
+            e.g. ``1.0`` to start every image from the same value, as Captum's ``Deconvolution`` does (the
+            rectifications make the result depend on that value's sign, not only its size).
 
     Returns:
         The reconstruction ``(N, C, H, W)``: zero everywhere the chosen unit cannot see.
@@ -549,7 +553,10 @@ def project(
         flat = pos[:, 0] * w + pos[:, 1]
     r = torch.zeros_like(a)
     rows = torch.arange(N, device=a.device)
-    r[:, channel].view(N, -1)[rows, flat] = fmap[rows, flat]  # keep the one activation, zero the rest
+    if start is not None:
+        start = checks.number(fn, start, "start")
+    # keep the one activation (or the start value), zero the rest
+    r[:, channel].view(N, -1)[rows, flat] = fmap[rows, flat] if start is None else start
     return torch.autograd.grad(rec.output, rec.input, r)[0]  # (N, C, H, W)
 
 

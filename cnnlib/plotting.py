@@ -479,3 +479,102 @@ def plot_evolution(evolution, title: str = "", size: float = 0.9, quantile: floa
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def _map_cells(fn: str, maps: dict, steps: Sequence[str]) -> int:
+    if not isinstance(maps, dict) or not maps:
+        raise ValueError(f"{fn}: expected {{method: maps (S + 1, H, W)}}, got {type(maps).__name__}")
+    for name, m in maps.items():
+        if not isinstance(m, (torch.Tensor, np.ndarray)) or m.ndim != 3 or m.shape[0] != len(steps) + 1:
+            raise ValueError(f"{fn}: maps[{name!r}] must be (1 + {len(steps)} steps, H, W): the trained map, then "
+                             f"one per step; got {getattr(m, 'shape', type(m).__name__)}")
+    return len(steps) + 1
+
+
+def _show_map(ax, m) -> None:
+    m = np.asarray(m, dtype=np.float64)
+    ax.imshow(m / m.max() if m.max() > 0 else m, cmap="magma", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_cascade(image: torch.Tensor, maps: dict, steps: Sequence[str], title: str = "", cell: float = 0.95):
+    """Adebayo et al.'s cascade figure (their Fig. 2) for one image: a row per method, the trained network's
+    absolute map (``sanity.to_2d``), then the map after each step of cascading randomization (layers re-initialised
+    from the top down to the step's layer). Each map is scaled to its own maximum (magma: black 0, pale yellow 1).
+
+    Args:
+        image: ``(C, H, W)`` in [0, 1], shown at the top left.
+        maps: ``{method: (1 + S, H', W')}``, absolute maps: trained, then one per step.
+        steps: the S steps' names (the last layer re-initialised at each).
+        cell: inches per map; at the notebook's 100 dpi, 0.95 in is 95 pixels.
+    """
+    columns = _map_cells("plot_cascade", maps, steps) + 1
+    checks.images("plot_cascade", image, ndim=3, name="image")
+    rows = len(maps)
+    label_w, head = 1.3, 0.55 + (0.3 if title else 0)
+    fig = plt.figure(figsize=(label_w + columns * cell, head + rows * cell))
+    W, H = fig.get_size_inches()
+    for r, (name, m) in enumerate(maps.items()):
+        for c in range(columns):
+            ax = fig.add_axes(((label_w + c * cell + 0.03) / W, (H - head - (r + 1) * cell + 0.03) / H,
+                               (cell - 0.06) / W, (cell - 0.06) / H))
+            if c == 0:
+                ax.axis("off")
+                if r == 0:
+                    ax.imshow(to_numpy_image(image.clamp(0, 1)), cmap="gray", vmin=0, vmax=1)
+                    ax.set_title("image", fontsize=8)
+                continue
+            _show_map(ax, m[c - 1])
+            if r == 0:
+                ax.set_title("trained" if c == 1 else f"→ {steps[c - 2]}", fontsize=8)
+            if c == 1:
+                ax.set_ylabel(name.replace("_", " "), fontsize=8, rotation=0, ha="right", va="center")
+    if title:
+        fig.suptitle(title, fontsize=10, y=1 - 0.12 / H)
+    return fig
+
+
+def plot_similarity_curves(result: dict, measure: str = "spearman_abs", target: str = "class", kind: str = "cascade",
+                           methods: Sequence[str] | None = None, title: str = "", ncols: int = 4):
+    """The similarity curves of one network's sanity results (``data/sanity/results.json``): one panel per method,
+    the mean similarity between the trained map and the randomized one at each step, ± one standard deviation over
+    the images (band), with two floors: two different images' maps (dashed) and the map against the image's own
+    edges (dotted, the trained map). A curve that stays above the dashed line kept something of the trained map.
+    """
+    from .sanity import MEASURES
+
+    checks.one_of("plot_similarity_curves", measure, MEASURES, "measure")
+    checks.one_of("plot_similarity_curves", kind, ("cascade", "independent"), "kind")
+    if not isinstance(result, dict) or not result.get(kind):
+        raise ValueError(f"plot_similarity_curves: the result has no {kind!r} steps")
+    keys = [k for k in result[kind][0]["vs_trained"] if k.startswith(target + "/")]
+    names = [k.split("/", 1)[1] for k in keys] if methods is None else list(methods)
+    steps = [s["step"] for s in result[kind]]
+    x = np.arange(len(steps) + 1)
+    nrows = -(-len(names) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.0 * ncols, 2.4 * nrows + 0.6), sharey=True, squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        key = f"{target}/{name}"
+        mean = np.array([1.0] + [s["vs_trained"][key][measure][0] for s in result[kind]])
+        std = np.array([0.0] + [s["vs_trained"][key][measure][1] for s in result[kind]])
+        ax.plot(x, mean, "o-", color="C0", ms=3)
+        ax.fill_between(x, mean - std, mean + std, color="C0", alpha=0.25)
+        ax.axhline(result["floor_unrelated"][key][measure][0], color="C3", ls="--", lw=1)
+        ax.axhline(result["edges_trained"][key][measure][0], color="C2", ls=":", lw=1.5)
+        ax.set_title(name.replace("_", " "), fontsize=9)
+        ax.set_xticks(x, ["trained", *steps], rotation=90, fontsize=7)
+        ax.set_ylim(-0.3, 1.05)
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(names):]:
+        ax.axis("off")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(measure.replace("_", " "), fontsize=8)
+    fig.legend(handles=[plt.Line2D([], [], color="C0", marker="o", ms=3, label="trained vs randomized (± std)"),
+                        plt.Line2D([], [], color="C3", ls="--", label="floor: two different images"),
+                        plt.Line2D([], [], color="C2", ls=":", lw=1.5, label="trained map vs the image's edges")],
+               loc="lower center", ncol=3, fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig

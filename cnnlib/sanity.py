@@ -12,7 +12,8 @@ A method whose maps stay alike (similarity near that of a map with itself) fails
 (edges, by Nie, Zhang & Patel, ICML 2018: "partial image recovery"), not from what the network learnt.
 
 Maps (:func:`attribute`, ``(N, C, H, W)``): the course's deconvnet (:func:`cnnlib.deconvnet.project`, with
-switches), occlusion (:func:`cnnlib.occlusion.occlusion_maps`), and Captum's gradient (Simonyan et al. 2014),
+switches, started from 1 at the target as Captum's ``Deconvolution`` is: a randomized network's negative output
+would otherwise be rectified to a blank map), occlusion (:func:`cnnlib.occlusion.occlusion_maps`), and Captum's gradient (Simonyan et al. 2014),
 gradient × input, integrated gradients (Sundararajan et al. 2017), guided backprop (Springenberg et al. 2015),
 Grad-CAM and guided Grad-CAM (Selvaraju et al. 2017). The target is a class's logit, or one unit of a layer's
 feature maps (ZF's use: the strongest activation of one map), fixed on the trained network and kept for every
@@ -40,7 +41,7 @@ from . import checks
 from .hooks import LayerOutputs, named_layer
 
 __all__ = ["METHODS", "UNIT_METHODS", "MEASURES", "randomized", "cascade", "independent", "label", "unit_at",
-           "attribute", "to_2d", "similarities", "summarize", "unrelated", "edge_maps", "load_shipped"]
+           "attribute", "to_2d", "similarities", "summarize", "unrelated", "edge_maps", "verdict", "load_shipped"]
 
 METHODS = ("deconvnet", "guided_backprop", "gradient", "gradient_x_input", "integrated_gradients",
            "grad_cam", "guided_grad_cam", "occlusion")
@@ -212,7 +213,8 @@ def attribute(
         target: the class of each image (an int for all, or ``N`` ints); the map explains its logit
             (occlusion: its probability). Give ``target`` or ``unit``.
         unit: ``(layer, channel, positions)``, positions ``(N, 2)`` from :func:`unit_at`: the map explains the
-            activation of that unit (occlusion: the total activation of the map ``channel``).
+            activation of that unit (occlusion: the total activation of the map ``channel``). Take a layer
+            before its ReLU (``"conv5"``): after one, a randomized network's unit is often 0 and every map blank.
         grad_cam_layer: the convolutional layer Grad-CAM weighs (default ``"relu5"`` for ZFNet-small); its maps
             are upsampled bilinearly (Grad-CAM) or by nearest neighbour (guided Grad-CAM, Captum's choice).
         ig_steps: the Riemann steps of integrated gradients (baseline: the zero image, the data's mean gray for
@@ -262,11 +264,12 @@ def attribute(
         return _occlusion(model, x, None if unit else t, (layer, channel) if unit else None, size, stride)
     if method == "deconvnet":
         if unit is not None:
-            return project(model, x, layer, channel, position=pos.to(x.device)).cpu()
+            return project(model, x, layer, channel, position=pos.to(x.device), start=1.0).cpu()
         out = torch.empty_like(x)
         for c in t.unique().tolist():  # project takes one channel (here: class) for all its images
             idx = (t == c).nonzero().flatten().to(x.device)
-            out[idx] = project(model, x[idx], "fc8" if hasattr(model, "FC_LAYERS") else _last_linear(model), c)
+            out[idx] = project(model, x[idx], "fc8" if hasattr(model, "FC_LAYERS") else _last_linear(model), c,
+                               start=1.0)
         return out.cpu()
 
     guided = method in ("guided_backprop", "guided_grad_cam")
@@ -408,6 +411,22 @@ def edge_maps(x: torch.Tensor) -> torch.Tensor:
     x = checks.finite("edge_maps", checks.images("edge_maps", x).detach().cpu().double())
     e = np.stack([sum(sobel(img[c]) for c in range(img.shape[0])) for img in x.numpy()])
     return torch.from_numpy(e).float()[:, None]
+
+
+def verdict(result: dict, key: str, measure: str = "spearman_abs", margin: float = 0.05) -> str:
+    """``"passes"`` or ``"fails"`` the cascading-randomization test, for one map of one network's results
+    (``data/sanity/results.json``; ``key`` e.g. ``"class/gradient"``).
+
+    With every layer re-initialised the network has nothing left of its training. A map that is then still more
+    alike the trained one (mean ``measure``) than the maps of two different images are, by more than ``margin``,
+    kept something that does not come from the weights: it fails. Otherwise it passes.
+    """
+    checks.one_of("verdict", measure, MEASURES, "measure")
+    if not isinstance(result, dict) or key not in result.get("floor_unrelated", {}):
+        raise ValueError(f"verdict: expected one network's results holding {key!r}")
+    last = result["cascade"][-1]["vs_trained"][key][measure][0]
+    floor = result["floor_unrelated"][key][measure][0]
+    return "fails" if last > floor + margin else "passes"
 
 
 # --- the shipped networks of the data-randomization test -----------------------------------------------------

@@ -444,3 +444,34 @@ def actmax_view(model, class_names, channel: int = 5, decay: float = 0.02, blur_
     draw_actmax(fig, model, "fc8", channel, (1, 28, 28), reg, steps=steps, title=str(class_names[channel]))
     plt.close(fig)
     return fig
+
+
+def draw_cascade_step(fig, maps: dict, steps, step: int, scores: dict | None = None):
+    """One frame of the cascade walk (Chapter 10): per method (a column), the trained network's absolute map
+    (top) and the map once the layers from the top down to ``steps[step]`` are re-initialised (bottom), with
+    the Spearman correlation of the pair from ``scores`` (``{method: (S,) values}``) when given.
+
+    Args:
+        maps: ``{method: (1 + S, H, W)}``: trained, then one map per step (as :func:`cnnlib.plotting.plot_cascade`).
+        steps: the S steps' names; step: which one, 0 … S − 1.
+    """
+    plotting._map_cells("draw_cascade_step", maps, steps)
+    step = checks.positive_int("draw_cascade_step", step, "step", 0, len(steps) - 1)
+    axes = fig.subplots(2, len(maps), squeeze=False)
+    for c, (name, m) in enumerate(maps.items()):
+        plotting._show_map(axes[0, c], m[0])
+        plotting._show_map(axes[1, c], m[step + 1])
+        axes[0, c].set_title(name.replace("_", " "), fontsize=8)
+        if scores is not None:
+            axes[1, c].set_xlabel(f"ρ = {float(scores[name][step]):.2f}", fontsize=8)
+    axes[0, 0].set_ylabel("trained", fontsize=8)
+    axes[1, 0].set_ylabel(f"→ {steps[step]}", fontsize=8)
+    fig.suptitle(f"re-initialised from the top down to {steps[step]}", fontsize=10)
+
+
+def cascade_view(maps: dict, steps, step: int = 0, scores: dict | None = None):
+    """:func:`draw_cascade_step` in a figure of its own (the callback of Chapter 10's slider)."""
+    fig = plt.figure(figsize=(1.1 * len(maps) + 0.4, 3.0))
+    draw_cascade_step(fig, maps, steps, step, scores)
+    plt.close(fig)
+    return fig

@@ -45,11 +45,11 @@ def network(name: str, n: int):
     if name == "zfnet-small":
         X, _ = data.load_fashion_mnist("test")
         return pretrained.load("zfnet-small-fashion", device=cpu), X[:n], dict(
-            layers=ZF_LAYERS, unit_layer="relu5", grad_cam_layer="relu5", ig_steps=32, occlusion=(7, 2),
+            layers=ZF_LAYERS, unit_layer="conv5", grad_cam_layer="relu5", ig_steps=32, occlusion=(7, 2),
             independent=True, what=f"the first {n} Fashion-MNIST test images")
     if name == "photo":
         return distill.load("zf7s2", cpu), distill.normalize(distill.heldout_crops(n)), dict(
-            layers=ZF_LAYERS, unit_layer="relu5", grad_cam_layer="relu5", ig_steps=32, occlusion=(16, 4),
+            layers=ZF_LAYERS, unit_layer="conv5", grad_cam_layer="relu5", ig_steps=32, occlusion=(16, 4),
             independent=True, what=f"{n} held-out photo crops (distill.heldout_crops), 64 × 64")
     if name == "efficientnet-lite0":
         model = pretrained.efficientnet_lite0(cpu)

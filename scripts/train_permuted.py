@@ -34,7 +34,7 @@ def main(argv=None) -> None:
     p.add_argument("--num-train", type=int, default=2000, help="the first N training images")
     p.add_argument("--max-epochs", type=int, default=300)
     p.add_argument("--fit", type=float, default=0.99, help="stop at this training accuracy (eval mode)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam's step size")
+    p.add_argument("--lr", type=float, default=3e-4, help="Adam's step size")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work", default="_build/sanity")

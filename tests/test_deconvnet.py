@@ -720,3 +720,20 @@ BAD = [
 def test_bad_input_raises_a_clear_error(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_project_from_a_start_value_scales_where_the_unit_fired():
+    """Started from 1, the projection of a unit that fired with activation a > 0 is the ZF projection / a: every
+    step down is linear in a positive signal (rectification keeps positives positive)."""
+    torch.manual_seed(0)
+    m = ZFNetSmall(widths=(8, 8, 8, 8, 8), fc_width=16).eval()
+    x = torch.rand(4, 1, 28, 28)
+    zf = deconvnet.project(m, x, "relu4", 2)
+    one = deconvnet.project(m, x, "relu4", 2, start=1.0)
+    from cnnlib.models import activations
+    a = activations(m, x, ["relu4"])["relu4"][:, 2].flatten(1).amax(1)
+    fired = a > 0
+    assert fired.any()
+    torch.testing.assert_close(one[fired] * a[fired].view(-1, 1, 1, 1), zf[fired])
+    with pytest.raises(ValueError, match="project: expected start"):
+        deconvnet.project(m, x, "relu4", 2, start=float("nan"))

@@ -1,5 +1,6 @@
 """Figures hold what they claim to show."""
 
+import numpy as np
 import pytest
 import torch
 from IPython.display import HTML
@@ -131,3 +132,36 @@ def test_draw_occlusion_maps_puts_the_occluder_where_the_probability_falls_lowes
     assert patch.get_xy() == (int(maps.cols[j]) - 3 - 0.5, int(maps.rows[i]) - 3 - 0.5)
     assert patch.get_width() == patch.get_height() == 6
     assert f"p = {maps.base_prob:.2f}" in fig.axes[0].get_title()
+
+
+def _cascade_maps(S=3, side=12):
+    g = torch.Generator().manual_seed(0)
+    return {"gradient": torch.rand(S + 1, side, side, generator=g), "deconvnet": torch.rand(S + 1, side, side, generator=g)}
+
+
+def test_plot_cascade_draws_each_map_scaled_to_its_maximum_at_readable_size():
+    maps = _cascade_maps()
+    maps["gradient"][2] *= 7.0  # a map's scale must not show: each is scaled by its own maximum
+    fig = plotting.plot_cascade(torch.rand(1, 12, 12), maps, ["fc8", "fc7", "fc6"], title="t")
+    shown = [ax for ax in fig.axes if ax.images and ax.get_title() != "image"]
+    assert len(shown) == 2 * 4
+    titles = [ax.get_title() for ax in shown[:4]]
+    assert titles == ["trained", "→ fc8", "→ fc7", "→ fc6"]
+    np.testing.assert_allclose(shown[2].images[0].get_array().max(), 1.0)
+    w_px = shown[0].get_window_extent().width
+    assert w_px >= 64, w_px  # at the figure's dpi: a map is at least 64 pixels wide
+    with pytest.raises(ValueError, match=r"plot_cascade: maps\['gradient'\] must be \(1 \+ 2 steps"):
+        plotting.plot_cascade(torch.rand(1, 12, 12), maps, ["fc8", "fc7"])
+
+
+def test_plot_similarity_curves_reads_the_results():
+    steps = [{"step": s, "vs_trained": {"class/gradient": {"spearman_abs": [v, 0.1]}}} for s, v in
+             [("fc8", 0.5), ("fc7", 0.2)]]
+    result = {"cascade": steps, "floor_unrelated": {"class/gradient": {"spearman_abs": [0.15, 0.1]}},
+              "edges_trained": {"class/gradient": {"spearman_abs": [0.3, 0.1]}}}
+    fig = plotting.plot_similarity_curves(result)
+    ax = fig.axes[0]
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), [1.0, 0.5, 0.2])
+    assert ax.lines[1].get_ydata()[0] == 0.15 and ax.lines[2].get_ydata()[0] == 0.3
+    with pytest.raises(ValueError, match="plot_similarity_curves: the result has no 'independent' steps"):
+        plotting.plot_similarity_curves(result, kind="independent")

@@ -224,3 +224,15 @@ def test_bad_input_gets_clear_errors():
         sanity.unit_at(m, x, "conv9", 0)
     with pytest.raises(ValueError, match="unrelated: expected the maps of at least 2 images"):
         sanity.unrelated(x[:1])
+
+
+def test_verdict_compares_the_fully_randomized_map_with_the_floor():
+    def result(last, floor):
+        return {"cascade": [{"vs_trained": {"class/x": {"spearman_abs": [last, 0.1]}}}],
+                "floor_unrelated": {"class/x": {"spearman_abs": [floor, 0.1]}}}
+
+    assert sanity.verdict(result(0.9, 0.3), "class/x") == "fails"
+    assert sanity.verdict(result(0.32, 0.3), "class/x") == "passes"
+    assert sanity.verdict(result(0.0, 0.3), "class/x") == "passes"
+    with pytest.raises(ValueError, match="verdict: expected one network's results holding 'class/y'"):
+        sanity.verdict(result(0.0, 0.3), "class/y")

@@ -214,3 +214,17 @@ def test_actmax_view_shows_the_image_and_the_climb():
     assert frame.axes[0].get_title() == "dress" and len(frame.axes[1].lines[0].get_ydata()) == 5
     fig = widgets.actmax_view(model, [f"c{k}" for k in range(10)], channel=2, steps=3)
     assert fig.axes[0].get_title() == "c2"
+
+
+def test_cascade_view_shows_the_step_asked_for():
+    g = torch.Generator().manual_seed(0)
+    maps = {"gradient": torch.rand(4, 10, 10, generator=g), "deconvnet": torch.rand(4, 10, 10, generator=g)}
+    scores = {"gradient": [0.9, 0.5, 0.1], "deconvnet": [0.95, 0.9, 0.8]}
+    fig = widgets.cascade_view(maps, ["fc8", "fc7", "fc6"], step=1, scores=scores)
+    assert "down to fc7" in fig._suptitle.get_text()
+    bottom = fig.axes[2:]  # second row: the maps after the step
+    assert bottom[0].get_xlabel() == "ρ = 0.50" and bottom[1].get_xlabel() == "ρ = 0.90"
+    shown = bottom[0].images[0].get_array()
+    torch.testing.assert_close(torch.as_tensor(shown.data), (maps["gradient"][2] / maps["gradient"][2].max()).double())
+    with pytest.raises(ValueError, match="draw_cascade_step: expected step"):
+        widgets.cascade_view(maps, ["fc8", "fc7", "fc6"], step=3)
