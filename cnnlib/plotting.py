@@ -498,7 +498,8 @@ def _show_map(ax, m) -> None:
     ax.set_yticks([])
 
 
-def plot_cascade(image: torch.Tensor, maps: dict, steps: Sequence[str], title: str = "", cell: float = 0.95):
+def plot_cascade(image: torch.Tensor, maps: dict, steps: Sequence[str], title: str = "", cell: float = 0.95,
+                 headers: Sequence[str] | None = None):
     """Adebayo et al.'s cascade figure (their Fig. 2) for one image: a row per method, the trained network's
     absolute map (``sanity.to_2d``), then the map after each step of cascading randomization (layers re-initialised
     from the top down to the step's layer). Each map is scaled to its own maximum (magma: black 0, pale yellow 1).
@@ -508,27 +509,33 @@ def plot_cascade(image: torch.Tensor, maps: dict, steps: Sequence[str], title: s
         maps: ``{method: (1 + S, H', W')}``, absolute maps: trained, then one per step.
         steps: the S steps' names (the last layer re-initialised at each).
         cell: inches per map; at the notebook's 100 dpi, 0.95 in is 95 pixels.
+        headers: the columns' titles (default ``"trained"``, then ``"→ <step>"``).
     """
     columns = _map_cells("plot_cascade", maps, steps) + 1
+    headers = ["trained", *(f"→ {s}" for s in steps)] if headers is None else list(headers)
+    if len(headers) != columns - 1:
+        raise ValueError(f"plot_cascade: expected {columns - 1} headers, got {len(headers)}")
     checks.images("plot_cascade", image, ndim=3, name="image")
     rows = len(maps)
-    label_w, head = 1.3, 0.55 + (0.3 if title else 0)
+    label_w, head = 1.3, 0.55 + (0.3 if title else 0)  # inches: the row labels, between the image and the maps
     fig = plt.figure(figsize=(label_w + columns * cell, head + rows * cell))
     W, H = fig.get_size_inches()
+
+    def axes_at(left: float, r: int):
+        return fig.add_axes(((left + 0.03) / W, (H - head - (r + 1) * cell + 0.03) / H,
+                             (cell - 0.06) / W, (cell - 0.06) / H))
+
+    ax = axes_at(0.0, 0)
+    ax.imshow(to_numpy_image(image.clamp(0, 1)), cmap="gray", vmin=0, vmax=1)
+    ax.set_title("image", fontsize=8)
+    ax.axis("off")
     for r, (name, m) in enumerate(maps.items()):
-        for c in range(columns):
-            ax = fig.add_axes(((label_w + c * cell + 0.03) / W, (H - head - (r + 1) * cell + 0.03) / H,
-                               (cell - 0.06) / W, (cell - 0.06) / H))
-            if c == 0:
-                ax.axis("off")
-                if r == 0:
-                    ax.imshow(to_numpy_image(image.clamp(0, 1)), cmap="gray", vmin=0, vmax=1)
-                    ax.set_title("image", fontsize=8)
-                continue
-            _show_map(ax, m[c - 1])
+        for c in range(columns - 1):
+            ax = axes_at(cell + label_w + c * cell, r)
+            _show_map(ax, m[c])
             if r == 0:
-                ax.set_title("trained" if c == 1 else f"→ {steps[c - 2]}", fontsize=8)
-            if c == 1:
+                ax.set_title(headers[c], fontsize=8)
+            if c == 0:
                 ax.set_ylabel(name.replace("_", " "), fontsize=8, rotation=0, ha="right", va="center")
     if title:
         fig.suptitle(title, fontsize=10, y=1 - 0.12 / H)

@@ -41,7 +41,7 @@ from . import checks
 from .hooks import LayerOutputs, named_layer
 
 __all__ = ["METHODS", "UNIT_METHODS", "MEASURES", "randomized", "cascade", "independent", "label", "unit_at",
-           "attribute", "to_2d", "similarities", "summarize", "unrelated", "edge_maps", "verdict", "load_shipped"]
+           "attribute", "to_2d", "similarities", "summarize", "unrelated", "edge_maps", "verdict", "load_shipped", "shipped_runs", "load_results"]
 
 METHODS = ("deconvnet", "guided_backprop", "gradient", "gradient_x_input", "integrated_gradients",
            "grad_cam", "guided_grad_cam", "occlusion")
@@ -60,10 +60,13 @@ def _reinit(fn: str, model: nn.Module, name: str, seed: int) -> None:
     mods = [m for m in layer.modules() if hasattr(m, "reset_parameters")]
     if not mods:
         raise ValueError(f"{fn}: layer {name!r} ({type(layer).__name__}) has no parameters to re-initialise")
+    dev = next(layer.parameters()).device
+    layer.cpu()  # drawn by the CPU's generator: the same random weights on a GPU
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for m in mods:
             m.reset_parameters()
+    layer.to(dev)
 
 
 def _check_layers(fn: str, model, layers) -> list[tuple[str, ...]]:
@@ -446,3 +449,33 @@ def load_shipped(name: str = "zfnet-small-permuted-2k", device=None) -> nn.Modul
     model = ZFNetSmall(**snap["model_kwargs"])
     model.load_state_dict({k: v.float() for k, v in snap["state_dict"].items()})
     return model.to(device or default_device()).eval()
+
+
+def shipped_runs() -> dict[str, dict]:
+    """What ``data/sanity/MANIFEST.json`` records of the networks :func:`load_shipped` loads:
+    ``{name: {"fit": training accuracy reached, "epochs": ..., "test_accuracy": ..., "sha256": ..., ...}}``."""
+    import json
+
+    from .snapshots import DATA_DIR
+
+    path = DATA_DIR / "sanity" / "MANIFEST.json"
+    if not path.exists():
+        raise FileNotFoundError(f"shipped_runs: {path} is missing (python scripts/train_permuted.py)")
+    return {k[:-3]: v for k, v in json.loads(path.read_text()).items() if k.endswith(".pt")}
+
+
+def load_results() -> tuple[dict, dict[str, np.ndarray]]:
+    """The shipped results of ``scripts/sanity_results.py``, checked against ``data/sanity/MANIFEST.json``:
+    ``(results, maps)``; ``results[network]`` holds the similarity summaries (``{measure: [mean, std]}``) of
+    every step, floor and test, ``maps["<network>|<target>/<method>"]`` the 8-bit absolute maps ``(1 + S, k, H, W)``
+    of the first ``k`` images, trained then after each cascade step (data randomization: ``"true/…"``,
+    ``"permuted/…"``, ``(1, k, H, W)``)."""
+    import json
+
+    from .snapshots import DATA_DIR, checked_file
+
+    fn, remedy = "load_results", "python scripts/sanity_results.py"
+    results = json.loads(checked_file(fn, DATA_DIR / "sanity", "results.json", remedy).read_text())
+    with np.load(checked_file(fn, DATA_DIR / "sanity", "maps.npz", remedy)) as f:
+        maps = {k: f[k] for k in f.files}
+    return results, maps

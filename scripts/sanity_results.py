@@ -9,10 +9,13 @@ For each network, 50 images, every method of ``cnnlib.sanity`` for the trained n
 * cascading randomization, top layer down, and (ZFNet-small, photo network) independent randomization of each
   layer: mean ± std over the images of each measure between the trained map and the randomized one, and between
   the randomized map and the image's edges (Sobel);
-* the floors: the measures between maps of two different images, and between the trained map and the edges;
+* the floors: the measures between the maps of two different images (for a unit: the same unit, at the same
+  position, in another image), and between the trained map and the image's edges;
 * class sensitivity: the map of the top class against the map of another class (drawn at random, seeded);
 * data randomization (ZFNet-small): the network trained on permuted labels against the same recipe on the true
-  labels (``scripts/train_permuted.py``; run it first), for the true class.
+  labels (``scripts/train_permuted.py``; run it first), for the true class;
+* Chapter 9's images of each class (``actmax.maximize``, its four regularizers), climbed on the trained and on the
+  fully randomized ZFNet-small: are they alike?
 
 Each step is cached in ``--work`` (a rerun skips what is there). The chapter's figures keep, for the first
 ``--keep`` images, the absolute maps (``sanity.to_2d``) of every step, as 8-bit images, in ``data/sanity/maps.npz``.
@@ -29,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cnnlib import data, distill, photos, pretrained, sanity
+from cnnlib import actmax, data, distill, photos, pretrained, sanity
 from cnnlib.snapshots import DATA_DIR, record_in_manifest, save
 
 ZF_LAYERS = ["fc8", "fc7", "fc6", "conv5", "conv4", "conv3", "conv2", "conv1"]
@@ -116,17 +119,22 @@ def run_network(name: str, args) -> dict:
     side = x.shape[-1] if x.shape[-1] <= 64 else 112
     print(f"{name}: {cfg['what']}; unit: map {channel} of {cfg['unit_layer']}", flush=True)
 
+    kw = dict(grad_cam_layer=cfg["grad_cam_layer"], ig_steps=cfg["ig_steps"], occlusion=cfg["occlusion"])
     trained = cached(work / "trained.pt", lambda: all_maps(model, x, t, unit, cfg))
     res = {"what": cfg["what"], "n": args.n, "unit": [cfg["unit_layer"], channel], "ig_steps": cfg["ig_steps"],
            "occlusion": list(cfg["occlusion"]), "grad_cam_layer": cfg["grad_cam_layer"],
            "floor_unrelated": {k: summary(v, v.roll(1, 0)) for k, v in trained.items()},
            "edges_trained": {k: summary(v, edges) for k, v in trained.items()}, "cascade": [], "independent": []}
+    # A unit's floor: the same unit (layer, channel, position) mapped in another image.
+    moved = cached(work / "unit-other-image.pt", lambda: {
+        m: sanity.attribute(model, x.roll(1, 0), m, unit=unit, **kw) for m in sanity.UNIT_METHODS})
+    res["floor_unrelated"].update({f"unit/{m}": summary(trained[f"unit/{m}"], v) for m, v in moved.items()})
     figure = {k: [thumbs(v, args.keep, side)] for k, v in trained.items()}
-    kw = dict(grad_cam_layer=cfg["grad_cam_layer"], ig_steps=cfg["ig_steps"], occlusion=cfg["occlusion"])
     other_maps = cached(work / "other-class.pt",
                         lambda: {m: sanity.attribute(model, x, m, target=other, **kw) for m in sanity.METHODS})
     res["class_sensitivity"] = {m: summary(trained[f"class/{m}"], v) for m, v in other_maps.items()}
 
+    random_net = None
     kinds = [("cascade", sanity.cascade)] + ([("independent", sanity.independent)] if cfg["independent"] else [])
     for kind, make in kinds:
         for k, (step, m) in enumerate(make(model, cfg["layers"], seed=0)):
@@ -135,10 +143,20 @@ def run_network(name: str, args) -> dict:
                               "vs_trained": {key: summary(trained[key], v) for key, v in maps.items()},
                               "vs_edges": {key: summary(v, edges) for key, v in maps.items()}})
             if kind == "cascade":
+                random_net = m  # at the end: every layer re-initialised
                 for key, v in maps.items():
                     figure[key].append(thumbs(v, args.keep, side))
 
-    if name == "zfnet-small":
+    if name == "zfnet-small":  # Chapter 9's images of each class, climbed on the trained and the random network
+        reg = actmax.Regularizers(decay=0.02, blur_every=4, blur_width=0.5, norm_pct=30, contrib_pct=30)
+        found = cached(work / "actmax.pt", lambda: {k: torch.stack([
+            actmax.maximize(net, "fc8", c, (1, 28, 28), reg, steps=200, lr=0.05, bounds=(0, 1)).image
+            for c in range(10)]) for k, net in (("trained", model), ("random", random_net))})
+        res["actmax"] = {"trained_vs_random": summary(found["trained"], found["random"]),
+                         "trained_two_classes": summary(found["trained"], found["trained"].roll(1, 0)),
+                         "random_two_classes": summary(found["random"], found["random"].roll(1, 0))}
+        for k, v in found.items():
+            figure[f"actmax/{k}"] = [thumbs(v, 10, side)]
         y = data.load_fashion_mnist("test")[1][: args.n]
         try:
             nets = {k: sanity.load_shipped(f"zfnet-small-{k}-2k", "cpu") for k in ("true", "permuted")}
@@ -175,13 +193,13 @@ def main(argv=None) -> None:
     for name in args.networks:
         t0 = time.perf_counter()
         results[name], fig = run_network(name, args)
-        results[name]["seconds"] = round(time.perf_counter() - t0)
         figures = {k: v for k, v in figures.items() if not k.startswith(name + "|")} | fig
         results_path.write_text(json.dumps(results, indent=1) + "\n")
         np.savez_compressed(maps_path, **figures)
         record_in_manifest(out, "results.json")
         record_in_manifest(out, "maps.npz")
-        print(f"{name}: done in {results[name]['seconds']} s", flush=True)
+        print(f"{name}: done in {time.perf_counter() - t0:.0f} s (steps found in --work are not recomputed)",
+              flush=True)
 
 
 if __name__ == "__main__":
