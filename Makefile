@@ -139,3 +139,14 @@ mine: setup
 actmax: setup
 	mkdir -p _build
 	$(BIN)/python scripts/render_actmax.py 2>&1 | tee -a _build/actmax.log
+
+## Chapter 10's sanity checks: ZFNet-small trained on permuted and on true labels (scripts/train_permuted.py), then
+## every map of cnnlib.sanity under cascading/independent randomization on the course's three networks
+## (scripts/sanity_results.py); writes data/sanity/. Resumable; about an hour on 2 CPU cores, most of it
+## EfficientNet-Lite0. A GPU is used when there is one.
+.PHONY: sanity
+sanity: setup
+	mkdir -p _build/sanity
+	PYTHONPATH=. $(BIN)/python scripts/train_permuted.py --labels permuted 2>&1 | tee -a _build/sanity/train.log
+	PYTHONPATH=. $(BIN)/python scripts/train_permuted.py --labels true 2>&1 | tee -a _build/sanity/train.log
+	PYTHONPATH=. $(BIN)/python scripts/sanity_results.py 2>&1 | tee -a _build/sanity/results.log

@@ -13,17 +13,18 @@ A method whose maps stay alike (similarity near that of a map with itself) fails
 
 Maps (:func:`attribute`, ``(N, C, H, W)``): the course's deconvnet (:func:`cnnlib.deconvnet.project`, with
 switches, started from 1 at the target as Captum's ``Deconvolution`` is: a randomized network's negative output
-would otherwise be rectified to a blank map), occlusion (:func:`cnnlib.occlusion.occlusion_maps`), and Captum's gradient (Simonyan et al. 2014),
-gradient × input, integrated gradients (Sundararajan et al. 2017), guided backprop (Springenberg et al. 2015),
-Grad-CAM and guided Grad-CAM (Selvaraju et al. 2017). The target is a class's logit, or one unit of a layer's
-feature maps (ZF's use: the strongest activation of one map), fixed on the trained network and kept for every
-randomized one.
+would otherwise be rectified to a blank map), occlusion (:func:`cnnlib.occlusion.occlusion_maps`), and Captum's
+gradient (Simonyan et al. 2014), gradient × input, integrated gradients (Sundararajan et al. 2017), guided
+backprop (Springenberg et al. 2015), Grad-CAM and guided Grad-CAM (Selvaraju et al. 2017). The target is a class's
+logit, or one unit of a layer's feature maps (ZF's use: the strongest activation of one map), fixed on the trained
+network and kept for every randomized one.
 
 Similarity of two maps (:func:`similarities`, each ``(N,)``, one value per image) after Adebayo et al.:
 Spearman rank correlation of the absolute maps (``|m|`` summed over colour channels) and of the signed maps
 (``m`` summed), SSIM (``skimage.metrics.structural_similarity``) and the Pearson correlation of HOG features
 (``skimage.feature.hog``) of the absolute maps scaled to [0, 1]. The floors: the same measures between the maps of
 two different images (:func:`unrelated`), and between a map and the image's own edges (:func:`edge_maps`, Sobel).
+:func:`verdict` says whether a map passes the cascade.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ from . import checks
 from .hooks import LayerOutputs, named_layer
 
 __all__ = ["METHODS", "UNIT_METHODS", "MEASURES", "randomized", "cascade", "independent", "label", "unit_at",
-           "attribute", "to_2d", "similarities", "summarize", "unrelated", "edge_maps", "verdict", "load_shipped", "shipped_runs", "load_results"]
+           "attribute", "to_2d", "similarities", "summarize", "unrelated", "edge_maps", "verdict", "load_shipped",
+           "shipped_runs", "load_results"]
 
 METHODS = ("deconvnet", "guided_backprop", "gradient", "gradient_x_input", "integrated_gradients",
            "grad_cam", "guided_grad_cam", "occlusion")
@@ -69,6 +71,13 @@ def _reinit(fn: str, model: nn.Module, name: str, seed: int) -> None:
     layer.to(dev)
 
 
+def _reinit_group(fn: str, model: nn.Module, group: tuple[str, ...], seed: int) -> None:
+    """Re-initialise the layers of one group: the first from ``seed``, the j-th from ``seed + 7919 j`` (two
+    blocks of the same shape in one group must not get the same random weights)."""
+    for j, name in enumerate(group):
+        _reinit(fn, model, name, seed + 7919 * j)
+
+
 def _check_layers(fn: str, model, layers) -> list[tuple[str, ...]]:
     """``layers`` as groups of names: each item a layer name, or a tuple of names re-initialised together."""
     checks.module(fn, model)
@@ -91,12 +100,11 @@ def label(group) -> str:
 
 def randomized(model: nn.Module, layers: Sequence[str], seed: int = 0) -> nn.Module:
     """A copy of ``model`` (in eval mode) whose ``layers`` are re-initialised; the i-th (a name, or a tuple of
-    names re-initialised together) from seed ``seed + i``. ``model`` itself is not changed."""
+    names re-initialised together) from seed ``seed + i`` (see :func:`_reinit_group`). ``model`` is not changed."""
     groups = _check_layers("randomized", model, layers)
     out = copy.deepcopy(model).eval()
     for i, group in enumerate(groups):
-        for name in group:
-            _reinit("randomized", out, name, seed + i)
+        _reinit_group("randomized", out, group, seed + i)
     return out
 
 
@@ -108,8 +116,7 @@ def cascade(model: nn.Module, layers: Sequence[str], seed: int = 0) -> list[tupl
     steps, current = [], copy.deepcopy(model).eval()
     for i, group in enumerate(groups):
         current = copy.deepcopy(current)
-        for name in group:
-            _reinit("cascade", current, name, seed + i)
+        _reinit_group("cascade", current, group, seed + i)
         steps.append((label(group), current))
     return steps
 
@@ -121,8 +128,7 @@ def independent(model: nn.Module, layers: Sequence[str], seed: int = 0) -> list[
     steps = []
     for i, group in enumerate(groups):
         m = copy.deepcopy(model).eval()
-        for name in group:
-            _reinit("independent", m, name, seed + i)
+        _reinit_group("independent", m, group, seed + i)
         steps.append((label(group), m))
     return steps
 
@@ -179,18 +185,18 @@ def unit_at(model: nn.Module, x: torch.Tensor, layer: str, channel: int) -> torc
     return torch.stack([flat // a.shape[3], flat % a.shape[3]], 1).cpu()
 
 
-def _occlusion(model, x, target, unit, size, stride) -> torch.Tensor:
+def _occlusion(model, x, target, unit, size, stride, fill) -> torch.Tensor:
     from .occlusion import occlusion_maps
 
     N, C, H, W = x.shape
     out = torch.empty(N, 1, H, W)
     for n in range(N):
         if unit is None:
-            m = occlusion_maps(model, x[n], int(target[n]), size=size, stride=stride, progress=False)
+            m = occlusion_maps(model, x[n], int(target[n]), size=size, stride=stride, fill=fill, progress=False)
             drop = m.base_prob - m.prob  # (h, w): how much covering the square lowers the class's probability
         else:
-            m = occlusion_maps(model, x[n], None, size=size, stride=stride, layer=unit[0], channel=unit[1],
-                               progress=False)
+            m = occlusion_maps(model, x[n], None, size=size, stride=stride, fill=fill, layer=unit[0],
+                               channel=unit[1], progress=False)
             drop = m.base_feature - m.feature  # the map's total activation lost
         up = drop.repeat_interleave(stride, 0).repeat_interleave(stride, 1)  # each cell its stride × stride block
         out[n, 0] = up[:H, :W]
@@ -205,7 +211,7 @@ def attribute(
     unit: tuple[str, int, torch.Tensor] | None = None,
     grad_cam_layer: str | None = None,
     ig_steps: int = 32,
-    occlusion: tuple[int, int] = (7, 2),
+    occlusion: tuple = (7, 2),
 ) -> torch.Tensor:
     """The map of ``method`` for images ``x`` ``(N, C, H, W)``: ``(N, C, H, W)`` (Grad-CAM and occlusion
     ``(N, 1, H, W)``) on the CPU, detached.
@@ -222,7 +228,8 @@ def attribute(
             are upsampled bilinearly (Grad-CAM) or by nearest neighbour (guided Grad-CAM, Captum's choice).
         ig_steps: the Riemann steps of integrated gradients (baseline: the zero image, the data's mean gray for
             inputs normalised to mean 0).
-        occlusion: ``(size, stride)`` of the occluding square; the map is the drop it causes.
+        occlusion: ``(size, stride)`` or ``(size, stride, fill)`` of the occluding square (``fill`` default 0, in
+            the model's input space); the map is the drop it causes.
     """
     from captum.attr import (
         GuidedBackprop,
@@ -263,8 +270,11 @@ def attribute(
         if t.shape != (N,):
             raise ValueError(f"{fn}: expected target to be one class or {N} classes, got {tuple(t.shape)}")
     if method == "occlusion":
-        size, stride = (checks.positive_int(fn, v, "occlusion") for v in occlusion)
-        return _occlusion(model, x, None if unit else t, (layer, channel) if unit else None, size, stride)
+        if not isinstance(occlusion, (tuple, list)) or len(occlusion) not in (2, 3):
+            raise ValueError(f"{fn}: expected occlusion = (size, stride) or (size, stride, fill), got {occlusion!r}")
+        size, stride = (checks.positive_int(fn, v, "occlusion") for v in occlusion[:2])
+        fill = checks.number(fn, occlusion[2], "occlusion fill") if len(occlusion) == 3 else 0.0
+        return _occlusion(model, x, None if unit else t, (layer, channel) if unit else None, size, stride, fill)
     if method == "deconvnet":
         if unit is not None:
             return project(model, x, layer, channel, position=pos.to(x.device), start=1.0).cpu()

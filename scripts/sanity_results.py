@@ -36,10 +36,10 @@ from cnnlib import actmax, data, distill, photos, pretrained, sanity
 from cnnlib.snapshots import DATA_DIR, record_in_manifest, save
 
 ZF_LAYERS = ["fc8", "fc7", "fc6", "conv5", "conv4", "conv3", "conv2", "conv1"]
-# EfficientNet-Lite0's stages (blocks 0 | 1–2 | 3–4 | 5–7 | 8–10 | 11–14 | 15), top down, the head and stem whole.
-EFFNET_GROUPS = [("_fc",), ("_conv_head", "_bn1"), ("_blocks.15",), tuple(f"_blocks.{i}" for i in range(11, 15)),
-                 tuple(f"_blocks.{i}" for i in range(8, 11)), tuple(f"_blocks.{i}" for i in range(5, 8)),
-                 ("_blocks.3", "_blocks.4"), ("_blocks.1", "_blocks.2"), ("_blocks.0",), ("_conv_stem", "_bn0")]
+# EfficientNet-Lite0 top down in 6 steps: the classifier, the head, block 15, blocks 8–14 (its stages of 112 and 192
+# channels), blocks 1–7 (24, 40 and 80 channels), then block 0 and the stem.
+EFFNET_GROUPS = [("_fc",), ("_conv_head", "_bn1"), ("_blocks.15",), tuple(f"_blocks.{i}" for i in range(14, 7, -1)),
+                 tuple(f"_blocks.{i}" for i in range(7, 0, -1)), ("_blocks.0", "_conv_stem", "_bn0")]
 
 
 def network(name: str, n: int):
@@ -47,8 +47,9 @@ def network(name: str, n: int):
     cpu = torch.device("cpu")
     if name == "zfnet-small":
         X, _ = data.load_fashion_mnist("test")
+        gray = data.load_fashion_mnist("train")[0].mean().item()  # Chapter 6's occluder: the average pixel
         return pretrained.load("zfnet-small-fashion", device=cpu), X[:n], dict(
-            layers=ZF_LAYERS, unit_layer="conv5", grad_cam_layer="relu5", ig_steps=32, occlusion=(7, 2),
+            layers=ZF_LAYERS, unit_layer="conv5", grad_cam_layer="relu5", ig_steps=32, occlusion=(8, 2, gray),
             independent=True, what=f"the first {n} Fashion-MNIST test images")
     if name == "photo":
         return distill.load("zf7s2", cpu), distill.normalize(distill.heldout_crops(n)), dict(

@@ -136,7 +136,7 @@ def test_draw_occlusion_maps_puts_the_occluder_where_the_probability_falls_lowes
 
 def _cascade_maps(S=3, side=12):
     g = torch.Generator().manual_seed(0)
-    return {"gradient": torch.rand(S + 1, side, side, generator=g), "deconvnet": torch.rand(S + 1, side, side, generator=g)}
+    return {m: torch.rand(S + 1, side, side, generator=g) for m in ("gradient", "deconvnet")}
 
 
 def test_plot_cascade_draws_each_map_scaled_to_its_maximum_at_readable_size():

@@ -118,6 +118,9 @@ def test_cascade_and_independent_share_each_layers_random_weights():
     assert torch.equal(steps[0][1].state_dict()["classifier.fc7.weight"], before["classifier.fc7.weight"])
     grouped = sanity.randomized(m, [("conv4", "conv5")], seed=0).state_dict()
     assert not torch.equal(grouped["features.conv4.weight"], before["features.conv4.weight"])
+    twins = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4)).eval()  # two layers of one shape in one group
+    r = sanity.randomized(twins, [("0", "1")], seed=0)
+    assert not torch.equal(r[0].weight, r[1].weight)
     assert sanity.label(("a", "b", "c")) == "a…c"
 
 
@@ -195,6 +198,9 @@ def test_occlusion_map_is_the_drop_in_probability():
     a = sanity.attribute(m, x, "occlusion", target=3, occlusion=(7, 4))
     ref = occlusion_maps(m, x[0], 3, size=7, stride=4, progress=False)
     torch.testing.assert_close(a[0, 0, ::4, ::4], ref.base_prob - ref.prob)
+    gray = sanity.attribute(m, x, "occlusion", target=3, occlusion=(7, 4, 0.3))
+    ref = occlusion_maps(m, x[0], 3, size=7, stride=4, fill=0.3, progress=False)
+    torch.testing.assert_close(gray[0, 0, ::4, ::4], ref.base_prob - ref.prob)
 
 
 def test_bad_input_gets_clear_errors():
