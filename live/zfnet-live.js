@@ -404,16 +404,19 @@
           `is ${g.size}×${g.size} pixels (cut at the border). Projection in ${ms.toFixed(1)} ms; gray is 0.`
         : `${layer}, map ${channel} is zero everywhere for this image: there is nothing to project.`;
     }
+    // The occlusion target: a test image's true class, else the most probable class of the whole, unoccluded image.
+    const targetIs = () => (state.target === null ? "the most probable class of the whole, unoccluded image" : "the true class");
     function drawOcclusion() {
-      const target = state.target ?? null;
       const p0 = probabilities(net, D, state.image);
-      const t = target ?? p0.indexOf(Math.max(...p0));
+      const t = state.target ?? p0.indexOf(Math.max(...p0));
       let shown = state.image;
       if (state.sq) shown = occlude(state.image, state.sq[0], state.sq[1], state.size, D.gray);
       paint(occ, SIDE, SIDE, grayPx(shown));
-      const p = state.sq ? probabilities(net, D, shown) : p0;
-      occP.textContent = `p(${D.classes[t]}${target === null ? ", the most probable class" : ", the true class"}) = ${p[t].toFixed(3)}` +
-        (state.sq ? ` with the square at (${state.sq[0]}, ${state.sq[1]}); ${p0[t].toFixed(3)} without` : " (no square yet)");
+      const p = state.sq ? probabilities(net, D, shown) : p0, top = p.indexOf(Math.max(...p));
+      occP.textContent = `p(${D.classes[t]}, ${targetIs()}) = ${p[t].toFixed(3)}` + (state.sq
+        ? ` with the square at (${state.sq[0]}, ${state.sq[1]}), ${p0[t].toFixed(3)} without. Most probable with ` +
+          `the square: ${D.classes[top]} (${p[top].toFixed(3)}).`
+        : " (no square yet).");
     }
     function occMove(ev) {
       const r = occ.getBoundingClientRect();
@@ -435,8 +438,9 @@
       o.prob.forEach((v, k) => { if (v < o.prob[lo]) lo = k; });
       const seen = [...new Set(o.top)].map((c) => `<span style="color:${TAB10[c]}">■</span> ${D.classes[c]}`);
       occText.innerHTML = `${o.side}×${o.side} squares of ${state.size} px at step ${stride} in ${ms.toFixed(0)} ms. ` +
-        `p(${D.classes[o.target]}) from ${Math.min(...o.prob).toFixed(3)} (square at ${o.rows[Math.floor(lo / o.side)]}, ` +
-        `${o.rows[lo % o.side]}) to ${Math.max(...o.prob).toFixed(3)}; black 0, white 1. Classes seen: ${seen.join(", ")}.`;
+        `p(${D.classes[o.target]}, ${targetIs()}) from ${Math.min(...o.prob).toFixed(3)} (square at ` +
+        `${o.rows[Math.floor(lo / o.side)]}, ${o.rows[lo % o.side]}) to ${Math.max(...o.prob).toFixed(3)}; colour scale ` +
+        `magma, black 0, pale yellow 1. Classes seen: ${seen.join(", ")}.`;
     }
     run2.onclick = () => runMap(2);
     run1.onclick = () => runMap(1);
