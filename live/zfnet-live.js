@@ -189,6 +189,12 @@
     big.clearRect(0, 0, cv.width, cv.height);
     big.drawImage(small, 0, 0, cv.width, cv.height);
   }
+  // An h × w patch's canvas: k·w × k·h pixels with k = floor(96 / max(h, w)), so its aspect is kept (and it is ≥ 64 px).
+  function fitPatch(cv, h, w) {
+    const k = Math.floor(96 / Math.max(h, w));
+    cv.width = k * w; cv.height = k * h; cv.style.width = `${k * w}px`; cv.style.height = `${k * h}px`;
+  }
+  const blank = (...cvs) => cvs.forEach((cv) => cv.getContext("2d").clearRect(0, 0, cv.width, cv.height));
   const grayPx = (a, scale = 1, offset = 0) => (k) => { const v = Math.round(255 * Math.min(1, Math.max(0, a[k] * scale + offset))); return [v, v, v]; };
   function magma(t) {                                    // matplotlib's magma at 5 stops, linearly between
     const s = [[0, 0, 4], [81, 18, 124], [183, 55, 121], [252, 137, 97], [252, 253, 191]];
@@ -376,22 +382,28 @@
       return o;
     }
     function drawProjection() {
+      blank(projImg, projRec, projPatch, projPatchRec);
       if (!state.picked) { projText.textContent = "No map picked yet."; return; }
       const { layer, channel } = state.picked, t0 = performance.now();
       const pr = project(net, D, state.image, layer, channel), ms = performance.now() - t0;
+      paint(projImg, SIDE, SIDE, grayPx(state.image));
+      if (!(pr.value > 0)) {  // no unit to box, no patch to cut
+        projText.textContent = `${layer}, map ${channel} is zero everywhere for this image: there is nothing to project.`;
+        return;
+      }
       const g = D.geometry[layer], [ui, uj] = pr.unit;
       const r0 = ui * g.jump - g.padding, c0 = uj * g.jump - g.padding;   // the unit's receptive field
       const box = [Math.max(r0, 0), Math.max(c0, 0), Math.min(r0 + g.size, SIDE), Math.min(c0 + g.size, SIDE)];
       let m = 0;
       for (const v of pr.image) m = Math.max(m, Math.abs(v));
-      const half = m > 0 ? 0.5 / m : 0;
-      paint(projImg, SIDE, SIDE, grayPx(state.image));
+      const half = m > 0 ? 0.5 / m : 0;                 // gray 0, white +m, black -m
       paint(projRec, SIDE, SIDE, grayPx(pr.image, half, 0.5));
       const crop = (a, scale, offset) => (k) => {
         const w = box[3] - box[1];
         return grayPx(a, scale, offset)((box[0] + Math.floor(k / w)) * SIDE + box[1] + (k % w));
       };
       const ph = box[2] - box[0], pw = box[3] - box[1];
+      fitPatch(projPatch, ph, pw); fitPatch(projPatchRec, ph, pw);
       paint(projPatch, ph, pw, crop(state.image, 1, 0));
       paint(projPatchRec, ph, pw, crop(pr.image, half, 0.5));
       for (const cv of [projImg, projRec]) {
@@ -399,10 +411,11 @@
         ctx.strokeStyle = "#e33"; ctx.lineWidth = 2;
         ctx.strokeRect(box[1] * s, box[0] * s, (box[3] - box[1]) * s, (box[2] - box[0]) * s);
       }
-      projText.textContent = pr.value > 0
-        ? `${layer}, map ${channel}: strongest unit at (${ui}, ${uj}), activation ${pr.value.toFixed(3)}; its field ` +
-          `is ${g.size}×${g.size} pixels (cut at the border). Projection in ${ms.toFixed(1)} ms; gray is 0.`
-        : `${layer}, map ${channel} is zero everywhere for this image: there is nothing to project.`;
+      const cut = ph < g.size || pw < g.size;
+      projText.textContent = `${layer}, map ${channel}: strongest unit at (${ui}, ${uj}), activation ` +
+        `${pr.value.toFixed(3)}; its field is ${g.size}×${g.size} pixels${cut ? `, cut at the border to ${ph}×${pw}` : ""}. ` +
+        `Projection in ${ms.toFixed(1)} ms, on its own colour scale: gray 0, white its largest absolute value ` +
+        `(${m.toPrecision(3)}), black minus that.`;
     }
     // The occlusion target: a test image's true class, else the most probable class of the whole, unoccluded image.
     const targetIs = () => (state.target === null ? "the most probable class of the whole, unoccluded image" : "the true class");
