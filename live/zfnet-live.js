@@ -206,6 +206,7 @@
   function build(root, net, D) {
     const state = { image: new Float32Array(SIDE * SIDE), target: null, layer: "relu1", picked: null, sq: null,
       size: 8, drawing: false, note: "" };
+    const isEmpty = () => state.image.every((v) => v === 0);
     const status = el("div", { class: "zl-status", role: "status" });
     const say = (text, kind = "info") => { status.textContent = text; status.dataset.kind = kind; };
 
@@ -234,8 +235,9 @@
       tabs.append(b);
     }
     const projCap = el("div", { class: "zl-cap" }, "4. Click a map: its strongest unit, projected down by the deconvnet");
-    const projImg = canvas(140), projRec = canvas(140), projPatch = canvas(96), projPatchRec = canvas(96);
-    const projText = el("div", { class: "zl-small" });
+    const projImg = canvas(140, "zl-proj"), projRec = canvas(140, "zl-proj");
+    const projPatch = canvas(96, "zl-proj zl-patch"), projPatchRec = canvas(96, "zl-proj zl-patch");
+    const projText = el("div", { class: "zl-small zl-projtext" });
     root.append(el("div", { class: "zl-cap" }, "3. The feature maps after each ReLU (white: the layer's largest value)"),
       tabs, grid, projCap, el("div", { class: "zl-row" },
         el("figure", {}, projImg, el("figcaption", {}, "the image, unit's field boxed")),
@@ -249,7 +251,7 @@
     const sizeLabel = el("span", {}, "8 px");
     const run2 = el("button", { class: "zl-run2" }, "map, step 2 (196 squares)");
     const run1 = el("button", { class: "zl-run1" }, "map, step 1 (784 squares)");
-    const mapP = canvas(196), mapTop = canvas(196), occText = el("div", { class: "zl-small" });
+    const mapP = canvas(196, "zl-occmap"), mapTop = canvas(196, "zl-occmap"), occText = el("div", { class: "zl-small zl-occtext" });
     root.append(el("div", { class: "zl-cap" }, "5. Occlusion (Fig. 7): move the gray square over the image"),
       el("div", { class: "zl-row" },
         el("figure", {}, occ, el("figcaption", {}, occP)),
@@ -266,20 +268,18 @@
         const k = Math.exp(-((i - y) ** 2 + (j - x) ** 2) / 1.2), p = i * SIDE + j;
         state.image[p] = erase ? state.image[p] * (1 - k) : Math.min(1, state.image[p] + 0.6 * k);
       }
-      state.target = null; state.note = ""; samples.value = "";
-      schedule();
+      newImage(null, "");
     }
     draw.addEventListener("pointerdown", (e) => { state.drawing = true; draw.setPointerCapture(e.pointerId); brush(e, e.button === 2 || e.shiftKey); });
     draw.addEventListener("pointermove", (e) => { if (state.drawing) brush(e, e.buttons === 2 || e.shiftKey); });
     draw.addEventListener("pointerup", () => { state.drawing = false; });
     draw.addEventListener("contextmenu", (e) => e.preventDefault());
-    clear.onclick = () => { state.image.fill(0); state.target = null; state.note = ""; samples.value = ""; schedule(); };
+    clear.onclick = () => { state.image.fill(0); newImage(null, ""); };
     samples.onchange = () => {
       if (samples.value === "") return;
       const k = +samples.value;
       for (let p = 0; p < SIDE * SIDE; p++) state.image[p] = imgs[k * SIDE * SIDE + p] / 255;
-      state.target = D.samples.labels[k]; state.note = `test image #${D.samples.indices[k]}, a ${D.classes[state.target]}`;
-      schedule();
+      newImage(D.samples.labels[k], `test image #${D.samples.indices[k]}, a ${D.classes[D.samples.labels[k]]}`);
     };
     file.onchange = () => {
       const f = file.files[0];
@@ -319,24 +319,31 @@
         out[p] += invert ? 1 - gray[i * W + j] : gray[i * W + j]; cnt[p]++;
       }
       for (let p = 0; p < SIDE * SIDE; p++) state.image[p] = cnt[p] ? out[p] / cnt[p] : 0;
-      state.target = null; samples.value = "";
       const did = [W !== SIDE || H !== SIDE ? `resized from ${W}×${H} to 28×28${W !== H ? " (padded to a square)" : ""}` : "",
         colour ? "converted from colour to gray" : "", invert ? "inverted (its border was light)" : ""].filter(Boolean);
-      state.note = `“${name}”` + (did.length ? `: ${did.join(", ")}` : "");
+      newImage(null, `“${name}”` + (did.length ? `: ${did.join(", ")}` : ""));
       say(`Your image ${state.note}. The network was trained on Fashion-MNIST: centred garments, light on black.`);
+    }
+
+    // The image changed (drawn, cleared, picked, loaded): its target and note; the occlusion map is of the old one.
+    function newImage(target, note) {
+      state.target = target; state.note = note;
+      if (target === null) samples.value = "";
+      dropMap("The image changed: compute the map again with the buttons above.");
       schedule();
     }
+    function dropMap(why) { blank(mapP, mapTop); occText.textContent = why; }
 
     // --- computing and drawing
     let pending = false;
     function schedule() { if (!pending) { pending = true; requestAnimationFrame(() => { pending = false; refresh(); }); } }
     function refresh() {
       paint(draw, SIDE, SIDE, grayPx(state.image));
-      const empty = state.image.every((v) => v === 0);
       for (const b of tabs.children) b.setAttribute("aria-selected", b.dataset.layer === state.layer);
-      if (empty) {
+      if (isEmpty()) {                                   // panels 3 to 5 blank: nothing to compute on
         probs.replaceChildren(el("div", { class: "zl-small" }, "The canvas is empty: draw a garment or pick a test image."));
-        grid.replaceChildren(); occP.textContent = "";
+        grid.replaceChildren(); blank(projImg, projRec, projPatch, projPatchRec, occ, mapP, mapTop);
+        projText.textContent = occP.textContent = occText.textContent = "";
         say("The canvas is empty: draw a garment with the mouse (shift or the right button erases), pick a test " +
           "image, or open an image file.", "warn");
         return;
@@ -432,6 +439,7 @@
         : " (no square yet).");
     }
     function occMove(ev) {
+      if (isEmpty()) return;                             // an empty canvas: nothing to occlude
       const r = occ.getBoundingClientRect();
       state.sq = [Math.min(SIDE - 1, Math.max(0, Math.floor(((ev.clientY - r.top) / r.height) * SIDE))),
         Math.min(SIDE - 1, Math.max(0, Math.floor(((ev.clientX - r.left) / r.width) * SIDE)))];
@@ -439,9 +447,13 @@
     }
     occ.addEventListener("pointermove", occMove);
     occ.addEventListener("pointerdown", occMove);
-    sizeIn.oninput = () => { state.size = +sizeIn.value; sizeLabel.textContent = `${state.size} px`; drawOcclusion(); };
+    sizeIn.oninput = () => {
+      state.size = +sizeIn.value; sizeLabel.textContent = `${state.size} px`;
+      dropMap(`The square's side is now ${state.size} px: compute the map again.`);
+      if (!isEmpty()) drawOcclusion();
+    };
     function runMap(stride) {
-      if (state.image.every((v) => v === 0)) { say("The canvas is empty: there is nothing to occlude.", "warn"); return; }
+      if (isEmpty()) { say("The canvas is empty: there is nothing to occlude.", "warn"); return; }
       const t0 = performance.now();
       const o = occlusion(net, D, state.image, { size: state.size, stride, target: state.target });
       const ms = performance.now() - t0;

@@ -104,6 +104,14 @@ def reference():
     return ref
 
 
+def _pixels(page, selector, nth=0):
+    """The RGBA pixels of the ``nth`` canvas that ``selector`` matches, ``(H, W, 4)`` uint8."""
+    w, h, rgba = page.evaluate("""([s, n]) => { const c = document.querySelectorAll(s)[n];
+        return [c.width, c.height, Array.from(c.getContext("2d").getImageData(0, 0, c.width, c.height).data)]; }""",
+                               [selector, nth])
+    return np.array(rgba, dtype=np.uint8).reshape(h, w, 4)
+
+
 def _close(name, got, want, problems):
     got, want = np.asarray(got, dtype=np.float64), want.detach().double().numpy().reshape(-1)
     err = np.abs(got.reshape(-1) - want).max() / max(1.0, np.abs(want).max())
@@ -195,6 +203,44 @@ def test_page_interface(browser, tmp_path):
         text = status.inner_text()
         for said in ("resized from 60×40 to 28×28", "converted from colour to gray", "inverted"):
             assert said in text, text
+    finally:
+        context.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_stale_pictures_are_dropped(browser):
+    """A new image or a new side of the square drops the occlusion map computed before; an empty canvas blanks
+    panels 4 and 5, and the square does not move over it."""
+    problems = []
+    context, page = _open(browser, PAGE.as_uri(), problems)
+    live = "#zfnet-live "
+    occ_text = page.locator(live + ".zl-occtext")
+    try:
+        page.wait_for_selector(live + ".zl-bar")
+        assert _pixels(page, live + ".zl-occmap", 0)[..., 3].any()  # the first map, of the first test image
+        page.locator(live + ".zl-sample").select_option("5")
+        page.wait_for_timeout(100)
+        for n in (0, 1):
+            assert not _pixels(page, live + ".zl-occmap", n)[..., 3].any(), f"map {n} of the old image still shown"
+        assert "image changed" in occ_text.inner_text()
+        page.locator(live + ".zl-run2").click()
+        assert _pixels(page, live + ".zl-occmap", 0)[..., 3].any() and "14×14 squares" in occ_text.inner_text()
+        page.locator(live + ".zl-size").fill("5")
+        assert not _pixels(page, live + ".zl-occmap", 0)[..., 3].any(), "map of another square side still shown"
+        assert "5 px" in occ_text.inner_text()
+
+        page.locator(live + ".zl-clear").click()
+        page.wait_for_timeout(100)
+        for n in range(4):
+            assert not _pixels(page, live + ".zl-proj", n)[..., 3].any(), f"panel 4, picture {n}: not blank"
+        for sel, n in ((".zl-occ", 0), (".zl-occmap", 0), (".zl-occmap", 1)):
+            assert not _pixels(page, live + sel, n)[..., 3].any(), f"panel 5, {sel} {n}: not blank"
+        page.locator(live + ".zl-occ").scroll_into_view_if_needed()
+        occ = page.locator(live + ".zl-occ").bounding_box()
+        page.mouse.move(occ["x"] + 100, occ["y"] + 100)
+        page.mouse.move(occ["x"] + 60, occ["y"] + 120)
+        assert not _pixels(page, live + ".zl-occ")[..., 3].any(), "the square was drawn over an empty canvas"
+        assert page.locator(live + ".zl-occp").inner_text() == ""
     finally:
         context.close()
     assert not problems, "\n".join(problems)
