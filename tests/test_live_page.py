@@ -112,6 +112,12 @@ def _pixels(page, selector, nth=0):
     return np.array(rgba, dtype=np.uint8).reshape(h, w, 4)
 
 
+def _wait_showing(page, name):
+    """Until the page has drawn the image loaded from file ``name`` (refresh() says "Showing …")."""
+    page.wait_for_function("n => { const t = document.querySelector('#zfnet-live .zl-status').innerText;"
+                           " return t.includes('Showing') && t.includes(n); }", arg=name)
+
+
 def _close(name, got, want, problems):
     got, want = np.asarray(got, dtype=np.float64), want.detach().double().numpy().reshape(-1)
     err = np.abs(got.reshape(-1) - want).max() / max(1.0, np.abs(want).max())
@@ -241,6 +247,65 @@ def test_stale_pictures_are_dropped(browser):
         page.mouse.move(occ["x"] + 60, occ["y"] + 120)
         assert not _pixels(page, live + ".zl-occ")[..., 3].any(), "the square was drawn over an empty canvas"
         assert page.locator(live + ".zl-occp").inner_text() == ""
+    finally:
+        context.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_projection_patches_and_zero_maps(browser, tmp_path):
+    """Panel 4: the patch keeps the aspect of the receptive field cut to the image, "cut at the border" is said
+    only when it is cut, and a map that is zero everywhere gets no box and no patch."""
+    problems = []
+    context, page = _open(browser, PAGE.as_uri(), problems)
+    live = "#zfnet-live "
+    text = page.locator(live + ".zl-projtext")
+    try:
+        page.wait_for_selector(live + ".zl-bar")
+        geometry = page.evaluate("zfnetLive.data.geometry")
+        said_cut = []
+        for layer, channel in [("relu1", c) for c in range(8)] + [("relu5", 0)]:
+            page.locator(f"{live}[data-layer={layer}]").click()
+            page.locator(live + ".zl-map").nth(channel).click()
+            page.wait_for_function("s => document.querySelector('#zfnet-live .zl-projtext').innerText.includes(s)",
+                                   arg=f"{layer}, map {channel}:")
+            t = text.inner_text()
+            ui, uj = (int(v) for v in t.split("strongest unit at (")[1].split(")")[0].split(", "))
+            g = geometry[layer]
+            r0, c0 = ui * g["jump"] - g["padding"], uj * g["jump"] - g["padding"]
+            ph = min(r0 + g["size"], 28) - max(r0, 0)
+            pw = min(c0 + g["size"], 28) - max(c0, 0)
+            cut = ph < g["size"] or pw < g["size"]
+            said_cut.append(cut)
+            assert ("cut at the border" in t) == cut, t
+            if cut:
+                assert f"cut at the border to {ph}×{pw}" in t, t
+            k = 96 // max(ph, pw)
+            for n in (0, 1):
+                h, w = _pixels(page, live + ".zl-patch", n).shape[:2]
+                assert (h, w) == (k * ph, k * pw), f"{layer} map {channel}: patch {w}×{h} for a {pw}×{ph} field"
+                assert max(h, w) >= 64
+        assert True in said_cut and False in said_cut  # both cases were seen
+
+        # an image for which some relu1 map is zero everywhere: a faint 2 × 2 dot, loaded from a file
+        from PIL import Image
+        dot = np.zeros((28, 28), dtype=np.uint8)
+        dot[13:15, 13:15] = 51
+        Image.fromarray(dot, "L").save(tmp_path / "dot.png")
+        model = pretrained.load(device="cpu")
+        with torch.no_grad():
+            relu1 = model.features[:2](torch.from_numpy(dot / 255.0).float()[None, None])[0]  # (32, 28, 28)
+        zero = int((relu1.flatten(1).amax(1) == 0).nonzero()[0, 0])
+        page.locator(live + ".zl-file").set_input_files(str(tmp_path / "dot.png"))
+        _wait_showing(page, "dot.png")
+        page.locator(f"{live}[data-layer=relu1]").click()
+        page.locator(live + ".zl-map").nth(zero).click()
+        page.wait_for_function("s => document.querySelector('#zfnet-live .zl-projtext').innerText.startsWith(s)",
+                               arg=f"relu1, map {zero} ")
+        assert f"relu1, map {zero} is zero everywhere" in text.inner_text()
+        image = _pixels(page, live + ".zl-proj", 0)
+        assert not ((image[..., 0] > 150) & (image[..., 1] < 100)).any(), "a red box around no unit"
+        for n in (1, 2, 3):
+            assert not _pixels(page, live + ".zl-proj", n)[..., 3].any(), f"panel 4, picture {n}: not blank"
     finally:
         context.close()
     assert not problems, "\n".join(problems)
