@@ -297,34 +297,43 @@
     function readImage(img, name) {
       const W = img.naturalWidth, H = img.naturalHeight;
       if (!W || !H) { say(`“${name}” has no pixels.`, "error"); return; }
-      const big = document.createElement("canvas");   // composite on white, then gray by luma
+      const big = document.createElement("canvas");
       big.width = W; big.height = H;
       const g = big.getContext("2d");
-      g.fillStyle = "#fff"; g.fillRect(0, 0, W, H); g.drawImage(img, 0, 0);
+      g.drawImage(img, 0, 0);
       const px = g.getImageData(0, 0, W, H).data;
-      let colour = false, border = 0, nb = 0;
+      let colour = false, transparent = false, border = 0, nb = 0;
       const gray = new Float32Array(W * H);
-      for (let k = 0; k < W * H; k++) {
-        const [r, gg, b] = [px[4 * k], px[4 * k + 1], px[4 * k + 2]];
+      for (let k = 0; k < W * H; k++) {               // composited on white (transparent is white), gray by luma
+        const a = px[4 * k + 3] / 255, [r, gg, b] = [0, 1, 2].map((c) => px[4 * k + c] * a + 255 * (1 - a));
+        transparent ||= a < 1;
         colour ||= r !== gg || gg !== b;
         gray[k] = (0.299 * r + 0.587 * gg + 0.114 * b) / 255;
         const i = Math.floor(k / W), j = k % W;
         if (i === 0 || j === 0 || i === H - 1 || j === W - 1) { border += gray[k]; nb++; }
       }
       const invert = border / nb > 0.5;               // Fashion-MNIST: a light garment on black
-      const s = Math.max(W, H), out = new Float32Array(SIDE * SIDE), cnt = new Float32Array(SIDE * SIDE);
-      const oy = (s - H) / 2, ox = (s - W) / 2;       // centred in a square, area-averaged to 28 × 28
-      for (let i = 0; i < H; i++) for (let j = 0; j < W; j++) {
-        const p = Math.min(SIDE - 1, Math.floor(((i + oy) * SIDE) / s)) * SIDE + Math.min(SIDE - 1, Math.floor(((j + ox) * SIDE) / s));
-        out[p] += invert ? 1 - gray[i * W + j] : gray[i * W + j]; cnt[p]++;
+      const v = (i, j) => (invert ? 1 - gray[i * W + j] : gray[i * W + j]);
+      const s = Math.max(W, H), oy = (s - H) / 2, ox = (s - W) / 2;  // centred in an s × s square, black around
+      if (s < SIDE) {                                 // smaller than 28 × 28: enlarged, nearest neighbour
+        for (let I = 0; I < SIDE; I++) for (let J = 0; J < SIDE; J++) {
+          const i = Math.floor(((I + 0.5) * s) / SIDE - oy), j = Math.floor(((J + 0.5) * s) / SIDE - ox);
+          state.image[I * SIDE + J] = i >= 0 && j >= 0 && i < H && j < W ? v(i, j) : 0;
+        }
+      } else {                                        // 28 × 28 or larger: area-averaged
+        const out = new Float32Array(SIDE * SIDE), cnt = new Float32Array(SIDE * SIDE);
+        for (let i = 0; i < H; i++) for (let j = 0; j < W; j++) {
+          const p = Math.min(SIDE - 1, Math.floor(((i + oy) * SIDE) / s)) * SIDE + Math.min(SIDE - 1, Math.floor(((j + ox) * SIDE) / s));
+          out[p] += v(i, j); cnt[p]++;
+        }
+        for (let p = 0; p < SIDE * SIDE; p++) state.image[p] = cnt[p] ? out[p] / cnt[p] : 0;
       }
-      for (let p = 0; p < SIDE * SIDE; p++) state.image[p] = cnt[p] ? out[p] / cnt[p] : 0;
-      const did = [W !== SIDE || H !== SIDE ? `resized from ${W}×${H} to 28×28${W !== H ? " (padded to a square)" : ""}` : "",
+      const did = [W !== SIDE || H !== SIDE ? `${s < SIDE ? "enlarged (nearest neighbour)" : "resized"} from ${W}×${H} to ` +
+        `28×28${W !== H ? " (padded to a square)" : ""}` : "", transparent ? "transparent pixels taken as white" : "",
         colour ? "converted from colour to gray" : "", invert ? "inverted (its border was light)" : ""].filter(Boolean);
       newImage(null, `“${name}”` + (did.length ? `: ${did.join(", ")}` : ""));
       say(`Your image ${state.note}. The network was trained on Fashion-MNIST: centred garments, light on black.`);
     }
-
     // The image changed (drawn, cleared, picked, loaded): its target and note; the occlusion map is of the old one.
     function newImage(target, note) {
       state.target = target; state.note = note;

@@ -112,6 +112,12 @@ def _pixels(page, selector, nth=0):
     return np.array(rgba, dtype=np.uint8).reshape(h, w, 4)
 
 
+def _drawn(page):
+    """The page's 28 × 28 image as the drawing canvas shows it (the centre of each 7 × 7 cell), in [0, 1]."""
+    px = _pixels(page, "#zfnet-live .zl-draw")  # (196, 196, 4)
+    return px[3::7, 3::7, 0] / 255.0
+
+
 def _wait_showing(page, name):
     """Until the page has drawn the image loaded from file ``name`` (refresh() says "Showing …")."""
     page.wait_for_function("n => { const t = document.querySelector('#zfnet-live .zl-status').innerText;"
@@ -306,6 +312,31 @@ def test_projection_patches_and_zero_maps(browser, tmp_path):
         assert not ((image[..., 0] > 150) & (image[..., 1] < 100)).any(), "a red box around no unit"
         for n in (1, 2, 3):
             assert not _pixels(page, live + ".zl-proj", n)[..., 3].any(), f"panel 4, picture {n}: not blank"
+    finally:
+        context.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_small_transparent_image_file(browser, tmp_path):
+    """A file smaller than 28 × 28 is enlarged pixel by pixel (nearest neighbour); its transparent pixels are
+    taken as white (here: a light border, so the image is inverted), and the page says both."""
+    from PIL import Image
+    img = Image.new("RGBA", (14, 14), (0, 0, 0, 0))
+    img.putpixel((4, 3), (0, 0, 0, 255))  # one opaque black pixel at row 3, column 4
+    img.save(tmp_path / "dot14.png")
+    problems = []
+    context, page = _open(browser, PAGE.as_uri(), problems)
+    try:
+        page.wait_for_selector("#zfnet-live .zl-bar")
+        page.locator("#zfnet-live .zl-file").set_input_files(str(tmp_path / "dot14.png"))
+        _wait_showing(page, "dot14.png")
+        text = page.locator("#zfnet-live .zl-status").inner_text()
+        for said in ("enlarged (nearest neighbour) from 14×14 to 28×28", "transparent pixels taken as white",
+                     "inverted"):
+            assert said in text, text
+        want = np.zeros((28, 28))
+        want[6:8, 8:10] = 1.0  # the pixel as a 2 × 2 block, the transparent rest black after inversion
+        assert np.abs(_drawn(page) - want).max() < 0.01, np.argwhere(_drawn(page) > 0.01).tolist()
     finally:
         context.close()
     assert not problems, "\n".join(problems)
