@@ -205,7 +205,7 @@
 
   function build(root, net, D) {
     const state = { image: new Float32Array(SIDE * SIDE), target: null, layer: "relu1", picked: null, sq: null,
-      size: 8, drawing: false, note: "" };
+      size: 8, stroke: null /* the last brush position while the pointer is down */, note: "" };
     const isEmpty = () => state.image.every((v) => v === 0);
     const status = el("div", { class: "zl-status", role: "status" });
     const say = (text, kind = "info") => { status.textContent = text; status.dataset.kind = kind; };
@@ -260,19 +260,26 @@
       el("div", { class: "zl-controls" }, "square side ", sizeIn, sizeLabel, run2, run1), occText);
 
     // --- drawing and input
-    function brush(ev, erase) {
-      const r = draw.getBoundingClientRect();
-      const y = ((ev.clientY - r.top) / r.height) * SIDE - 0.5, x = ((ev.clientX - r.left) / r.width) * SIDE - 0.5;
+    function dab(y, x, erase) {                       // a soft round brush centred at (y, x), in pixels
       for (let i = Math.floor(y - 2); i <= Math.ceil(y + 2); i++) for (let j = Math.floor(x - 2); j <= Math.ceil(x + 2); j++) {
         if (i < 0 || j < 0 || i >= SIDE || j >= SIDE) continue;
         const k = Math.exp(-((i - y) ** 2 + (j - x) ** 2) / 1.2), p = i * SIDE + j;
         state.image[p] = erase ? state.image[p] * (1 - k) : Math.min(1, state.image[p] + 0.6 * k);
       }
+    }
+    // A stroke: dabs every half pixel from the last position to this one, so that a fast stroke is continuous.
+    function brush(ev, erase) {
+      const r = draw.getBoundingClientRect();
+      const y = ((ev.clientY - r.top) / r.height) * SIDE - 0.5, x = ((ev.clientX - r.left) / r.width) * SIDE - 0.5;
+      const [y0, x0] = state.stroke ?? [y, x], n = Math.max(1, Math.ceil(2 * Math.hypot(y - y0, x - x0)));
+      for (let t = 1; t <= n; t++) dab(y0 + ((y - y0) * t) / n, x0 + ((x - x0) * t) / n, erase);
+      state.stroke = [y, x];
       newImage(null, "");
     }
-    draw.addEventListener("pointerdown", (e) => { state.drawing = true; draw.setPointerCapture(e.pointerId); brush(e, e.button === 2 || e.shiftKey); });
-    draw.addEventListener("pointermove", (e) => { if (state.drawing) brush(e, e.buttons === 2 || e.shiftKey); });
-    draw.addEventListener("pointerup", () => { state.drawing = false; });
+    const endStroke = () => { state.stroke = null; };
+    draw.addEventListener("pointerdown", (e) => { draw.setPointerCapture(e.pointerId); endStroke(); brush(e, e.button === 2 || e.shiftKey); });
+    draw.addEventListener("pointermove", (e) => { if (state.stroke) brush(e, e.buttons === 2 || e.shiftKey); });
+    for (const end of ["pointerup", "pointercancel", "lostpointercapture"]) draw.addEventListener(end, endStroke);
     draw.addEventListener("contextmenu", (e) => e.preventDefault());
     clear.onclick = () => { state.image.fill(0); newImage(null, ""); };
     samples.onchange = () => {

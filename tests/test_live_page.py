@@ -4,8 +4,9 @@ Opens the built page (``make book-static``; ``$CNNLIB_BOOK_HTML`` as in test_boo
 Chromium, from ``file://`` and from a server on 127.0.0.1, with every request that leaves the machine refused,
 and compares ``window.zfnetLive`` with cnnlib for fixed images (two test images and a synthetic drawing): the
 logits, the maps of the five ReLU layers, the deconvnet projection of one map per layer, and an occlusion map.
-The page's own interface is exercised too: a drawing, a click on a map, the square, an image file that is not an
-image, an empty canvas. Screenshots go to ``_build/screenshots/live-*.png``.
+The page's own interface is exercised too: a drawing (a slow stroke, a fast one, a cancelled one), a click on a map
+and the patch it shows, the square, image files (not an image; large and coloured; small and transparent), an empty
+canvas, and pictures that a new image or a new square makes stale. Screenshots go to ``_build/screenshots/live-*.png``.
 """
 
 import functools
@@ -185,8 +186,8 @@ def test_page_interface(browser, tmp_path):
         box = page.locator("#zfnet-live .zl-draw").bounding_box()  # in the viewport's coordinates
         page.mouse.move(box["x"] + 70, box["y"] + 40)
         page.mouse.down()
-        for t in range(30):  # a trouser-like stroke, down and back up
-            page.mouse.move(box["x"] + 70 + 3 * t, box["y"] + 40 + (5 * t if t < 15 else 150 - 5 * (t - 15)))
+        for t in range(31):  # a trouser-like stroke, down and back up (a V: 15 steps each way, no jump)
+            page.mouse.move(box["x"] + 70 + 3 * t, box["y"] + 40 + 5 * min(t, 30 - t))
         page.mouse.up()
         page.wait_for_timeout(100)
         drawn = page.evaluate("() => document.querySelector('#zfnet-live .zl-probs').innerText")
@@ -337,6 +338,45 @@ def test_small_transparent_image_file(browser, tmp_path):
         want = np.zeros((28, 28))
         want[6:8, 8:10] = 1.0  # the pixel as a 2 × 2 block, the transparent rest black after inversion
         assert np.abs(_drawn(page) - want).max() < 0.01, np.argwhere(_drawn(page) > 0.01).tolist()
+    finally:
+        context.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_brush_is_continuous_and_stops(browser):
+    """A fast stroke (one pointer move across the canvas) draws a continuous line; after a pointercancel the
+    pointer draws no more until it is pressed again."""
+    problems = []
+    context, page = _open(browser, PAGE.as_uri(), problems)
+    try:
+        page.wait_for_selector("#zfnet-live .zl-bar")
+        page.locator("#zfnet-live .zl-clear").click()
+        draw = page.locator("#zfnet-live .zl-draw")
+        draw.scroll_into_view_if_needed()
+        box = draw.bounding_box()
+
+        def at(i, j):  # the viewport position of the centre of pixel (i, j)
+            return box["x"] + (j + 0.5) * box["width"] / 28, box["y"] + (i + 0.5) * box["height"] / 28
+
+        page.mouse.move(*at(4, 4))
+        page.mouse.down()
+        page.mouse.move(*at(23, 20))  # one move event, 25 pixels away
+        page.mouse.up()
+        page.wait_for_timeout(100)
+        img = _drawn(page)
+        line = [img[round(4 + 19 * t), round(4 + 16 * t)] for t in np.linspace(0, 1, 50)]
+        assert min(line) > 0.3, f"the stroke has gaps: {np.round(line, 2).tolist()}"
+
+        page.locator("#zfnet-live .zl-clear").click()
+        page.mouse.move(*at(4, 4))
+        page.mouse.down()
+        draw.dispatch_event("pointercancel")  # e.g. the browser took the touch for a scroll
+        page.mouse.move(*at(20, 20))
+        page.mouse.move(*at(21, 21))
+        page.mouse.up()
+        page.wait_for_timeout(100)
+        img = _drawn(page)
+        assert img[4, 4] > 0.3 and img[12:, 12:].max() == 0, "the brush went on drawing after pointercancel"
     finally:
         context.close()
     assert not problems, "\n".join(problems)
