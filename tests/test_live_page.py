@@ -292,6 +292,8 @@ def test_projection_patches_and_zero_maps(browser, tmp_path):
                 assert (h, w) == (k * ph, k * pw), f"{layer} map {channel}: patch {w}×{h} for a {pw}×{ph} field"
                 assert max(h, w) >= 64
         assert True in said_cut and False in said_cut  # both cases were seen
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=SHOTS / "live-relu5.png", full_page=True)  # relu5 map 0 of the first test image
 
         # an image for which some relu1 map is zero everywhere: a faint 2 × 2 dot, loaded from a file
         from PIL import Image
