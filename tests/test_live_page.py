@@ -236,6 +236,8 @@ def test_stale_pictures_are_dropped(browser):
         for n in (0, 1):
             assert not _pixels(page, live + ".zl-occmap", n)[..., 3].any(), f"map {n} of the old image still shown"
         assert "image changed" in occ_text.inner_text()
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=SHOTS / "live-stale.png", full_page=True)  # a new image, its maps not computed yet
         page.locator(live + ".zl-run2").click()
         assert _pixels(page, live + ".zl-occmap", 0)[..., 3].any() and "14×14 squares" in occ_text.inner_text()
         page.locator(live + ".zl-size").fill("5")
@@ -254,6 +256,7 @@ def test_stale_pictures_are_dropped(browser):
         page.mouse.move(occ["x"] + 60, occ["y"] + 120)
         assert not _pixels(page, live + ".zl-occ")[..., 3].any(), "the square was drawn over an empty canvas"
         assert page.locator(live + ".zl-occp").inner_text() == ""
+        page.screenshot(path=SHOTS / "live-empty.png", full_page=True)  # panels 3 to 5 blank
     finally:
         context.close()
     assert not problems, "\n".join(problems)
