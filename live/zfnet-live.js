@@ -336,7 +336,7 @@
         for (let p = 0; p < SIDE * SIDE; p++) state.image[p] = cnt[p] ? out[p] / cnt[p] : 0;
       }
       const did = [W !== SIDE || H !== SIDE ? `${s < SIDE ? "enlarged (nearest neighbour)" : "resized"} from ${W}×${H} to ` +
-        `28×28${W !== H ? " (padded to a square)" : ""}` : "", transparent ? "transparent pixels taken as white" : "",
+        `28×28${W !== H ? " (centred on a black square)" : ""}` : "", transparent ? "transparent pixels taken as white" : "",
         colour ? "converted from colour to gray" : "", invert ? "inverted (its border was light)" : ""].filter(Boolean);
       newImage(null, `“${name}”` + (did.length ? `: ${did.join(", ")}` : ""));
       say(`Your image ${state.note}. The network was trained on Fashion-MNIST: centred garments, light on black.`);
