@@ -189,6 +189,12 @@
     big.clearRect(0, 0, cv.width, cv.height);
     big.drawImage(small, 0, 0, cv.width, cv.height);
   }
+  // An h × w patch's canvas: k·w × k·h pixels with k = floor(96 / max(h, w)), so its aspect is kept (and it is ≥ 64 px).
+  function fitPatch(cv, h, w) {
+    const k = Math.floor(96 / Math.max(h, w));
+    cv.width = k * w; cv.height = k * h; cv.style.width = `${k * w}px`; cv.style.height = `${k * h}px`;
+  }
+  const blank = (...cvs) => cvs.forEach((cv) => cv.getContext("2d").clearRect(0, 0, cv.width, cv.height));
   const grayPx = (a, scale = 1, offset = 0) => (k) => { const v = Math.round(255 * Math.min(1, Math.max(0, a[k] * scale + offset))); return [v, v, v]; };
   function magma(t) {                                    // matplotlib's magma at 5 stops, linearly between
     const s = [[0, 0, 4], [81, 18, 124], [183, 55, 121], [252, 137, 97], [252, 253, 191]];
@@ -199,7 +205,8 @@
 
   function build(root, net, D) {
     const state = { image: new Float32Array(SIDE * SIDE), target: null, layer: "relu1", picked: null, sq: null,
-      size: 8, drawing: false, note: "" };
+      size: 8, stroke: null /* the last brush position while the pointer is down */, note: "" };
+    const isEmpty = () => state.image.every((v) => v === 0);
     const status = el("div", { class: "zl-status", role: "status" });
     const say = (text, kind = "info") => { status.textContent = text; status.dataset.kind = kind; };
 
@@ -228,8 +235,9 @@
       tabs.append(b);
     }
     const projCap = el("div", { class: "zl-cap" }, "4. Click a map: its strongest unit, projected down by the deconvnet");
-    const projImg = canvas(140), projRec = canvas(140), projPatch = canvas(96), projPatchRec = canvas(96);
-    const projText = el("div", { class: "zl-small" });
+    const projImg = canvas(140, "zl-proj"), projRec = canvas(140, "zl-proj");
+    const projPatch = canvas(96, "zl-proj zl-patch"), projPatchRec = canvas(96, "zl-proj zl-patch");
+    const projText = el("div", { class: "zl-small zl-projtext" });
     root.append(el("div", { class: "zl-cap" }, "3. The feature maps after each ReLU (white: the layer's largest value)"),
       tabs, grid, projCap, el("div", { class: "zl-row" },
         el("figure", {}, projImg, el("figcaption", {}, "the image, unit's field boxed")),
@@ -243,7 +251,7 @@
     const sizeLabel = el("span", {}, "8 px");
     const run2 = el("button", { class: "zl-run2" }, "map, step 2 (196 squares)");
     const run1 = el("button", { class: "zl-run1" }, "map, step 1 (784 squares)");
-    const mapP = canvas(196), mapTop = canvas(196), occText = el("div", { class: "zl-small" });
+    const mapP = canvas(196, "zl-occmap"), mapTop = canvas(196, "zl-occmap"), occText = el("div", { class: "zl-small zl-occtext" });
     root.append(el("div", { class: "zl-cap" }, "5. Occlusion (Fig. 7): move the gray square over the image"),
       el("div", { class: "zl-row" },
         el("figure", {}, occ, el("figcaption", {}, occP)),
@@ -252,28 +260,33 @@
       el("div", { class: "zl-controls" }, "square side ", sizeIn, sizeLabel, run2, run1), occText);
 
     // --- drawing and input
-    function brush(ev, erase) {
-      const r = draw.getBoundingClientRect();
-      const y = ((ev.clientY - r.top) / r.height) * SIDE - 0.5, x = ((ev.clientX - r.left) / r.width) * SIDE - 0.5;
+    function dab(y, x, erase) {                       // a soft round brush centred at (y, x), in pixels
       for (let i = Math.floor(y - 2); i <= Math.ceil(y + 2); i++) for (let j = Math.floor(x - 2); j <= Math.ceil(x + 2); j++) {
         if (i < 0 || j < 0 || i >= SIDE || j >= SIDE) continue;
         const k = Math.exp(-((i - y) ** 2 + (j - x) ** 2) / 1.2), p = i * SIDE + j;
         state.image[p] = erase ? state.image[p] * (1 - k) : Math.min(1, state.image[p] + 0.6 * k);
       }
-      state.target = null; state.note = ""; samples.value = "";
-      schedule();
     }
-    draw.addEventListener("pointerdown", (e) => { state.drawing = true; draw.setPointerCapture(e.pointerId); brush(e, e.button === 2 || e.shiftKey); });
-    draw.addEventListener("pointermove", (e) => { if (state.drawing) brush(e, e.buttons === 2 || e.shiftKey); });
-    draw.addEventListener("pointerup", () => { state.drawing = false; });
+    // A stroke: dabs every half pixel from the last position to this one, so that a fast stroke is continuous.
+    function brush(ev, erase) {
+      const r = draw.getBoundingClientRect();
+      const y = ((ev.clientY - r.top) / r.height) * SIDE - 0.5, x = ((ev.clientX - r.left) / r.width) * SIDE - 0.5;
+      const [y0, x0] = state.stroke ?? [y, x], n = Math.max(1, Math.ceil(2 * Math.hypot(y - y0, x - x0)));
+      for (let t = 1; t <= n; t++) dab(y0 + ((y - y0) * t) / n, x0 + ((x - x0) * t) / n, erase);
+      state.stroke = [y, x];
+      newImage(null, "");
+    }
+    const endStroke = () => { state.stroke = null; };
+    draw.addEventListener("pointerdown", (e) => { draw.setPointerCapture(e.pointerId); endStroke(); brush(e, e.button === 2 || e.shiftKey); });
+    draw.addEventListener("pointermove", (e) => { if (state.stroke) brush(e, e.buttons === 2 || e.shiftKey); });
+    for (const end of ["pointerup", "pointercancel", "lostpointercapture"]) draw.addEventListener(end, endStroke);
     draw.addEventListener("contextmenu", (e) => e.preventDefault());
-    clear.onclick = () => { state.image.fill(0); state.target = null; state.note = ""; samples.value = ""; schedule(); };
+    clear.onclick = () => { state.image.fill(0); newImage(null, ""); };
     samples.onchange = () => {
       if (samples.value === "") return;
       const k = +samples.value;
       for (let p = 0; p < SIDE * SIDE; p++) state.image[p] = imgs[k * SIDE * SIDE + p] / 255;
-      state.target = D.samples.labels[k]; state.note = `test image #${D.samples.indices[k]}, a ${D.classes[state.target]}`;
-      schedule();
+      newImage(D.samples.labels[k], `test image #${D.samples.indices[k]}, a ${D.classes[D.samples.labels[k]]}`);
     };
     file.onchange = () => {
       const f = file.files[0];
@@ -291,46 +304,62 @@
     function readImage(img, name) {
       const W = img.naturalWidth, H = img.naturalHeight;
       if (!W || !H) { say(`“${name}” has no pixels.`, "error"); return; }
-      const big = document.createElement("canvas");   // composite on white, then gray by luma
+      const big = document.createElement("canvas");
       big.width = W; big.height = H;
       const g = big.getContext("2d");
-      g.fillStyle = "#fff"; g.fillRect(0, 0, W, H); g.drawImage(img, 0, 0);
+      g.drawImage(img, 0, 0);
       const px = g.getImageData(0, 0, W, H).data;
-      let colour = false, border = 0, nb = 0;
+      let colour = false, transparent = false, border = 0, nb = 0;
       const gray = new Float32Array(W * H);
-      for (let k = 0; k < W * H; k++) {
-        const [r, gg, b] = [px[4 * k], px[4 * k + 1], px[4 * k + 2]];
+      for (let k = 0; k < W * H; k++) {               // composited on white (transparent is white), gray by luma
+        const a = px[4 * k + 3] / 255, [r, gg, b] = [0, 1, 2].map((c) => px[4 * k + c] * a + 255 * (1 - a));
+        transparent ||= a < 1;
         colour ||= r !== gg || gg !== b;
         gray[k] = (0.299 * r + 0.587 * gg + 0.114 * b) / 255;
         const i = Math.floor(k / W), j = k % W;
         if (i === 0 || j === 0 || i === H - 1 || j === W - 1) { border += gray[k]; nb++; }
       }
       const invert = border / nb > 0.5;               // Fashion-MNIST: a light garment on black
-      const s = Math.max(W, H), out = new Float32Array(SIDE * SIDE), cnt = new Float32Array(SIDE * SIDE);
-      const oy = (s - H) / 2, ox = (s - W) / 2;       // centred in a square, area-averaged to 28 × 28
-      for (let i = 0; i < H; i++) for (let j = 0; j < W; j++) {
-        const p = Math.min(SIDE - 1, Math.floor(((i + oy) * SIDE) / s)) * SIDE + Math.min(SIDE - 1, Math.floor(((j + ox) * SIDE) / s));
-        out[p] += invert ? 1 - gray[i * W + j] : gray[i * W + j]; cnt[p]++;
+      const v = (i, j) => (invert ? 1 - gray[i * W + j] : gray[i * W + j]);
+      const s = Math.max(W, H), oy = (s - H) / 2, ox = (s - W) / 2;  // centred in an s × s square, black around
+      if (s < SIDE) {                                 // smaller than 28 × 28: enlarged, nearest neighbour
+        for (let I = 0; I < SIDE; I++) for (let J = 0; J < SIDE; J++) {
+          const i = Math.floor(((I + 0.5) * s) / SIDE - oy), j = Math.floor(((J + 0.5) * s) / SIDE - ox);
+          state.image[I * SIDE + J] = i >= 0 && j >= 0 && i < H && j < W ? v(i, j) : 0;
+        }
+      } else {                                        // 28 × 28 or larger: area-averaged
+        const out = new Float32Array(SIDE * SIDE), cnt = new Float32Array(SIDE * SIDE);
+        for (let i = 0; i < H; i++) for (let j = 0; j < W; j++) {
+          const p = Math.min(SIDE - 1, Math.floor(((i + oy) * SIDE) / s)) * SIDE + Math.min(SIDE - 1, Math.floor(((j + ox) * SIDE) / s));
+          out[p] += v(i, j); cnt[p]++;
+        }
+        for (let p = 0; p < SIDE * SIDE; p++) state.image[p] = cnt[p] ? out[p] / cnt[p] : 0;
       }
-      for (let p = 0; p < SIDE * SIDE; p++) state.image[p] = cnt[p] ? out[p] / cnt[p] : 0;
-      state.target = null; samples.value = "";
-      const did = [W !== SIDE || H !== SIDE ? `resized from ${W}×${H} to 28×28${W !== H ? " (padded to a square)" : ""}` : "",
+      const did = [W !== SIDE || H !== SIDE ? `${s < SIDE ? "enlarged (nearest neighbour)" : "resized"} from ${W}×${H} to ` +
+        `28×28${W !== H ? " (centred on a black square)" : ""}` : "", transparent ? "transparent pixels taken as white" : "",
         colour ? "converted from colour to gray" : "", invert ? "inverted (its border was light)" : ""].filter(Boolean);
-      state.note = `“${name}”` + (did.length ? `: ${did.join(", ")}` : "");
+      newImage(null, `“${name}”` + (did.length ? `: ${did.join(", ")}` : ""));
       say(`Your image ${state.note}. The network was trained on Fashion-MNIST: centred garments, light on black.`);
+    }
+    // The image changed (drawn, cleared, picked, loaded): its target and note; the occlusion map is of the old one.
+    function newImage(target, note) {
+      state.target = target; state.note = note;
+      if (target === null) samples.value = "";
+      dropMap("The image changed: compute the map again with the buttons above.");
       schedule();
     }
+    function dropMap(why) { blank(mapP, mapTop); occText.textContent = why; }
 
     // --- computing and drawing
     let pending = false;
     function schedule() { if (!pending) { pending = true; requestAnimationFrame(() => { pending = false; refresh(); }); } }
     function refresh() {
       paint(draw, SIDE, SIDE, grayPx(state.image));
-      const empty = state.image.every((v) => v === 0);
       for (const b of tabs.children) b.setAttribute("aria-selected", b.dataset.layer === state.layer);
-      if (empty) {
+      if (isEmpty()) {                                   // panels 3 to 5 blank: nothing to compute on
         probs.replaceChildren(el("div", { class: "zl-small" }, "The canvas is empty: draw a garment or pick a test image."));
-        grid.replaceChildren(); occP.textContent = "";
+        grid.replaceChildren(); blank(projImg, projRec, projPatch, projPatchRec, occ, mapP, mapTop);
+        projText.textContent = occP.textContent = occText.textContent = "";
         say("The canvas is empty: draw a garment with the mouse (shift or the right button erases), pick a test " +
           "image, or open an image file.", "warn");
         return;
@@ -376,22 +405,28 @@
       return o;
     }
     function drawProjection() {
+      blank(projImg, projRec, projPatch, projPatchRec);
       if (!state.picked) { projText.textContent = "No map picked yet."; return; }
       const { layer, channel } = state.picked, t0 = performance.now();
       const pr = project(net, D, state.image, layer, channel), ms = performance.now() - t0;
+      paint(projImg, SIDE, SIDE, grayPx(state.image));
+      if (!(pr.value > 0)) {  // no unit to box, no patch to cut
+        projText.textContent = `${layer}, map ${channel} is zero everywhere for this image: there is nothing to project.`;
+        return;
+      }
       const g = D.geometry[layer], [ui, uj] = pr.unit;
       const r0 = ui * g.jump - g.padding, c0 = uj * g.jump - g.padding;   // the unit's receptive field
       const box = [Math.max(r0, 0), Math.max(c0, 0), Math.min(r0 + g.size, SIDE), Math.min(c0 + g.size, SIDE)];
       let m = 0;
       for (const v of pr.image) m = Math.max(m, Math.abs(v));
-      const half = m > 0 ? 0.5 / m : 0;
-      paint(projImg, SIDE, SIDE, grayPx(state.image));
+      const half = m > 0 ? 0.5 / m : 0;                 // gray 0, white +m, black -m
       paint(projRec, SIDE, SIDE, grayPx(pr.image, half, 0.5));
       const crop = (a, scale, offset) => (k) => {
         const w = box[3] - box[1];
         return grayPx(a, scale, offset)((box[0] + Math.floor(k / w)) * SIDE + box[1] + (k % w));
       };
       const ph = box[2] - box[0], pw = box[3] - box[1];
+      fitPatch(projPatch, ph, pw); fitPatch(projPatchRec, ph, pw);
       paint(projPatch, ph, pw, crop(state.image, 1, 0));
       paint(projPatchRec, ph, pw, crop(pr.image, half, 0.5));
       for (const cv of [projImg, projRec]) {
@@ -399,23 +434,28 @@
         ctx.strokeStyle = "#e33"; ctx.lineWidth = 2;
         ctx.strokeRect(box[1] * s, box[0] * s, (box[3] - box[1]) * s, (box[2] - box[0]) * s);
       }
-      projText.textContent = pr.value > 0
-        ? `${layer}, map ${channel}: strongest unit at (${ui}, ${uj}), activation ${pr.value.toFixed(3)}; its field ` +
-          `is ${g.size}×${g.size} pixels (cut at the border). Projection in ${ms.toFixed(1)} ms; gray is 0.`
-        : `${layer}, map ${channel} is zero everywhere for this image: there is nothing to project.`;
+      const cut = ph < g.size || pw < g.size;
+      projText.textContent = `${layer}, map ${channel}: strongest unit at (${ui}, ${uj}), activation ` +
+        `${pr.value.toFixed(3)}; its field is ${g.size}×${g.size} pixels${cut ? `, cut at the border to ${ph}×${pw}` : ""}. ` +
+        `Projection in ${ms.toFixed(1)} ms, on its own colour scale: gray 0, white its largest absolute value ` +
+        `(${m.toPrecision(3)}), black minus that.`;
     }
+    // The occlusion target: a test image's true class, else the most probable class of the whole, unoccluded image.
+    const targetIs = () => (state.target === null ? "the most probable class of the whole, unoccluded image" : "the true class");
     function drawOcclusion() {
-      const target = state.target ?? null;
       const p0 = probabilities(net, D, state.image);
-      const t = target ?? p0.indexOf(Math.max(...p0));
+      const t = state.target ?? p0.indexOf(Math.max(...p0));
       let shown = state.image;
       if (state.sq) shown = occlude(state.image, state.sq[0], state.sq[1], state.size, D.gray);
       paint(occ, SIDE, SIDE, grayPx(shown));
-      const p = state.sq ? probabilities(net, D, shown) : p0;
-      occP.textContent = `p(${D.classes[t]}${target === null ? ", the most probable class" : ", the true class"}) = ${p[t].toFixed(3)}` +
-        (state.sq ? ` with the square at (${state.sq[0]}, ${state.sq[1]}); ${p0[t].toFixed(3)} without` : " (no square yet)");
+      const p = state.sq ? probabilities(net, D, shown) : p0, top = p.indexOf(Math.max(...p));
+      occP.textContent = `p(${D.classes[t]}, ${targetIs()}) = ${p[t].toFixed(3)}` + (state.sq
+        ? ` with the square at (${state.sq[0]}, ${state.sq[1]}), ${p0[t].toFixed(3)} without. Most probable with ` +
+          `the square: ${D.classes[top]} (${p[top].toFixed(3)}).`
+        : " (no square yet).");
     }
     function occMove(ev) {
+      if (isEmpty()) return;                             // an empty canvas: nothing to occlude
       const r = occ.getBoundingClientRect();
       state.sq = [Math.min(SIDE - 1, Math.max(0, Math.floor(((ev.clientY - r.top) / r.height) * SIDE))),
         Math.min(SIDE - 1, Math.max(0, Math.floor(((ev.clientX - r.left) / r.width) * SIDE)))];
@@ -423,9 +463,13 @@
     }
     occ.addEventListener("pointermove", occMove);
     occ.addEventListener("pointerdown", occMove);
-    sizeIn.oninput = () => { state.size = +sizeIn.value; sizeLabel.textContent = `${state.size} px`; drawOcclusion(); };
+    sizeIn.oninput = () => {
+      state.size = +sizeIn.value; sizeLabel.textContent = `${state.size} px`;
+      dropMap(`The square's side is now ${state.size} px: compute the map again.`);
+      if (!isEmpty()) drawOcclusion();
+    };
     function runMap(stride) {
-      if (state.image.every((v) => v === 0)) { say("The canvas is empty: there is nothing to occlude.", "warn"); return; }
+      if (isEmpty()) { say("The canvas is empty: there is nothing to occlude.", "warn"); return; }
       const t0 = performance.now();
       const o = occlusion(net, D, state.image, { size: state.size, stride, target: state.target });
       const ms = performance.now() - t0;
@@ -435,8 +479,9 @@
       o.prob.forEach((v, k) => { if (v < o.prob[lo]) lo = k; });
       const seen = [...new Set(o.top)].map((c) => `<span style="color:${TAB10[c]}">■</span> ${D.classes[c]}`);
       occText.innerHTML = `${o.side}×${o.side} squares of ${state.size} px at step ${stride} in ${ms.toFixed(0)} ms. ` +
-        `p(${D.classes[o.target]}) from ${Math.min(...o.prob).toFixed(3)} (square at ${o.rows[Math.floor(lo / o.side)]}, ` +
-        `${o.rows[lo % o.side]}) to ${Math.max(...o.prob).toFixed(3)}; black 0, white 1. Classes seen: ${seen.join(", ")}.`;
+        `p(${D.classes[o.target]}, ${targetIs()}) from ${Math.min(...o.prob).toFixed(3)} (square at ` +
+        `${o.rows[Math.floor(lo / o.side)]}, ${o.rows[lo % o.side]}) to ${Math.max(...o.prob).toFixed(3)}; colour scale ` +
+        `magma, black 0, pale yellow 1. Classes seen: ${seen.join(", ")}.`;
     }
     run2.onclick = () => runMap(2);
     run1.onclick = () => runMap(1);
