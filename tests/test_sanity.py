@@ -240,5 +240,36 @@ def test_verdict_compares_the_fully_randomized_map_with_the_floor():
     assert sanity.verdict(result(0.9, 0.3), "class/x") == "fails"
     assert sanity.verdict(result(0.32, 0.3), "class/x") == "passes"
     assert sanity.verdict(result(0.0, 0.3), "class/x") == "passes"
+    assert sanity.verdict(result(0.95, 0.99), "class/x") == "fails"  # the same map for every image
     with pytest.raises(ValueError, match="verdict: expected one network's results holding 'class/y'"):
         sanity.verdict(result(0.0, 0.3), "class/y")
+
+
+def test_shipped_networks_learnt_the_labels_they_were_given():
+    """The data-randomization pair: both fit their 2,000 training labels; only the true-label one generalises."""
+    from cnnlib import data
+    from cnnlib.train import evaluate
+
+    runs = sanity.shipped_runs()
+    X, y = data.load_fashion_mnist("test")
+    for name, lo, hi in (("zfnet-small-true-2k", 0.75, 1.0), ("zfnet-small-permuted-2k", 0.0, 0.2)):
+        assert runs[name]["fit"] >= 0.99
+        _, acc = evaluate(sanity.load_shipped(name, "cpu"), X[:1000], y[:1000])
+        assert lo <= acc <= hi, (name, acc)
+    with pytest.raises(ValueError, match="load_shipped: 'zfnet-small-shuffled-2k.pt' is not in"):
+        sanity.load_shipped("zfnet-small-shuffled-2k")
+
+
+def test_shipped_results_hold_every_network_step_and_map():
+    results, maps = sanity.load_results()
+    assert set(results) == {"zfnet-small", "photo", "efficientnet-lite0"}
+    for name, r in results.items():
+        S = len(r["cascade"])
+        for method in sanity.METHODS:
+            assert maps[f"{name}|class/{method}"].shape[0] == 1 + S
+            assert set(r["cascade"][-1]["vs_trained"][f"class/{method}"]) == set(sanity.MEASURES)
+        # a conv unit cannot depend on the layers above it: those steps leave its maps exactly as they were
+        for step in r["cascade"]:
+            if step["step"] in ("fc8", "fc7", "fc6", "fc", "head"):
+                assert all(v[0] == 1 for k, m in step["vs_trained"].items() if k.startswith("unit/")
+                           for v in m.values()), (name, step["step"])
