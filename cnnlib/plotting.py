@@ -8,6 +8,7 @@ a slider that runs inside the rendered page, offline, where no kernel is there t
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Callable, Sequence
 
 import matplotlib.pyplot as plt
@@ -534,7 +535,7 @@ def plot_cascade(image: torch.Tensor, maps: dict, steps: Sequence[str], title: s
             ax = axes_at(cell + label_w + c * cell, r)
             _show_map(ax, m[c])
             if r == 0:
-                ax.set_title(headers[c], fontsize=8)
+                ax.set_title(textwrap.fill(headers[c], max(8, int(cell * 12))), fontsize=8)
             if c == 0:
                 ax.set_ylabel(name.replace("_", " "), fontsize=8, rotation=0, ha="right", va="center")
     if title:

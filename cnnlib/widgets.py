@@ -7,6 +7,8 @@ shows it once, as the value ``interact`` displays), and pytest checks what is dr
 
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib.pyplot as plt
 import torch
 
@@ -449,7 +451,7 @@ def actmax_view(model, class_names, channel: int = 5, decay: float = 0.02, blur_
 def draw_cascade_step(fig, maps: dict, steps, step: int, scores: dict | None = None):
     """One frame of the cascade walk (Chapter 10): per method (a column), the trained network's absolute map
     (top) and the map once the layers from the top down to ``steps[step]`` are re-initialised (bottom), with
-    the Spearman correlation of the pair from ``scores`` (``{method: (S,) values}``) when given.
+    a Spearman correlation from ``scores`` (``{method: (S,) values}``, e.g. the mean over many images) when given.
 
     Args:
         maps: ``{method: (1 + S, H, W)}``: trained, then one map per step (as :func:`cnnlib.plotting.plot_cascade`).
@@ -461,17 +463,18 @@ def draw_cascade_step(fig, maps: dict, steps, step: int, scores: dict | None = N
     for c, (name, m) in enumerate(maps.items()):
         plotting._show_map(axes[0, c], m[0])
         plotting._show_map(axes[1, c], m[step + 1])
-        axes[0, c].set_title(name.replace("_", " "), fontsize=8)
+        axes[0, c].set_title(textwrap.fill(name.replace("_", " "), 11), fontsize=8)
         if scores is not None:
             axes[1, c].set_xlabel(f"ρ = {float(scores[name][step]):.2f}", fontsize=8)
     axes[0, 0].set_ylabel("trained", fontsize=8)
     axes[1, 0].set_ylabel(f"→ {steps[step]}", fontsize=8)
     fig.suptitle(f"re-initialised from the top down to {steps[step]}", fontsize=10)
+    fig.tight_layout()
 
 
 def cascade_view(maps: dict, steps, step: int = 0, scores: dict | None = None):
     """:func:`draw_cascade_step` in a figure of its own (the callback of Chapter 10's slider)."""
-    fig = plt.figure(figsize=(1.1 * len(maps) + 0.4, 3.0))
+    fig = plt.figure(figsize=(1.2 * len(maps) + 0.4, 3.2))
     draw_cascade_step(fig, maps, steps, step, scores)
     plt.close(fig)
     return fig
