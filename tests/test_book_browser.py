@@ -10,7 +10,9 @@ playwright's own browsers are never used nor downloaded). A page fails when:
 - an ``<img>`` does not load (``naturalWidth`` 0);
 - its math is left unrendered by MathJax, or MathJax reports a TeX error;
 - a script throws an uncaught error;
-- it is a chapter 01_/02_/03_ and no ipywidget is rendered from the stored widget state.
+- it is a chapter 01_/02_/03_ and no ipywidget is rendered from the stored widget state;
+- a line of code (a code cell or a code block in the text) is cut off at the right edge of its box
+  (``theme/course.css`` wraps code at the column; printed outputs may scroll).
 
 A full-page screenshot of each page is saved to ``_build/screenshots/``.
 """
@@ -52,6 +54,10 @@ BROKEN_IMAGES_JS = """async () => {
   await Promise.all(imgs.map(i => i.decode().catch(() => null)));
   return imgs.filter(i => i.naturalWidth === 0).map(i => i.currentSrc || i.src);
 }"""
+# Resolves to the first line of every code box (not a printed output) whose text runs past its right edge.
+CUT_CODE_JS = """() => [...document.querySelectorAll("div.highlight pre")]
+  .filter(p => !p.closest("div.cell_output") && p.scrollWidth > p.clientWidth + 1)
+  .map(p => p.textContent.split("\\n")[0].slice(0, 60))"""
 # Resolves to a list of problems with the page's math (empty when it has none or all is typeset).
 MATH_PROBLEMS_JS = r"""async () => {
   const maths = [...document.querySelectorAll(".math")];
@@ -145,6 +151,7 @@ def test_page_renders_offline(page_path, server, browser):
 
         problems += page.evaluate(MATH_PROBLEMS_JS)
         problems += [f"image not loaded: {src}" for src in page.evaluate(BROKEN_IMAGES_JS)]
+        problems += [f"code cut off at the right edge: {line}" for line in page.evaluate(CUT_CODE_JS)]
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=SHOTS / (page_path.replace("/", "__")[: -len(".html")] + ".png"), full_page=True)
     finally:
