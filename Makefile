@@ -89,7 +89,7 @@ snapshots: setup
 
 ## Speed, not correctness: occlusion and the deconvnet against Captum, top-k mining against a forward pass to
 ## conv5, the trainer against a bare loop; prints the report and writes _build/bench.md and bench/REPORT.md
-## (shown in the book's appendix). `make bench BENCH_FLAGS=--book` also times the whole book from a cold cache.
+## and bench/BOOK.md (each chapter's execution time from a cold build), both shown in the book's appendix.
 BENCH_FLAGS ?=
 bench: setup
 	$(BIN)/python bench/report.py $(BENCH_FLAGS)
