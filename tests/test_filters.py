@@ -49,6 +49,15 @@ def test_measures_against_references_and_known_cases():
     power = np.stack([sum((D @ (w[f, c] - means[f, c]) @ D.T) ** 2 for c in range(3)) for f in range(4)])
     low = [(0, 1), (1, 0), (1, 1), (0, 2), (2, 0)]  # u² + v² ≤ 4, DC excluded
     np.testing.assert_allclose(ch.smooth, [sum(p[i] for i in low) / p.sum() for p in power], rtol=1e-5)
+    # the coherence against skimage's structure tensor, filter by filter and channel by channel
+    from skimage.feature import structure_tensor
+
+    S = w - means[:, :, None, None]
+    for f in range(4):
+        jyy, jxy, jxx = (sum(float(structure_tensor(S[f, c], sigma=0.5, mode="reflect", order="rc")[i].sum())
+                             for c in range(3)) for i in range(3))
+        eig = np.linalg.eigvalsh(np.array([[jxx, jxy], [jxy, jyy]]))
+        assert ch.coherence[f] == pytest.approx((eig[1] - eig[0]) / (eig[1] + eig[0]), rel=1e-5)
     # a vertical step: gradient along x only, so the structure tensor is diagonal and κ = 1 exactly
     step = np.where(np.arange(7) < 3, -1.0, 1.0)[None, None, None, :].repeat(7, 2)
     ch = filters.filter_character(step)
