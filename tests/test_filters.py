@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from cnnlib import filters
+from cnnlib import filters, models
 from cnnlib.models import ZFNetPhoto
 
 
@@ -31,46 +31,113 @@ def test_gabor_matches_the_formula():
     np.testing.assert_allclose(g[3, 5], math.cos(math.pi), atol=1e-2)  # half a period away
 
 
-@pytest.mark.parametrize("colour", [(1.0,), (0.5, 0.3, -0.2), (0.4, 0.4, 0.4)])
-def test_fit_recovers_a_generated_gabor(colour):
-    g = filters.gabor(7, 0.7, 0.22, 0.4, 1.3, 2.0, 3.2, 2.8)
-    w = np.asarray(colour)[:, None, None] * g[None] + 0.01
-    fit = filters.fit_gabor(torch.from_numpy(w).float())
-    assert isinstance(fit, filters.GaborFit) and fit.r2 > 0.999
-    np.testing.assert_allclose(fit.model(7), w, atol=1e-3)
-    assert abs(fit.freq - 0.22) < 0.01
-    assert sorted([fit.sigma_x, fit.sigma_y]) == pytest.approx([1.3, 2.0], abs=0.05)
+def _dct_matrix(k):
+    """Orthonormal DCT-II basis written out (an independent reference for scipy.fft.dctn)."""
+    n = np.arange(k)
+    m = np.cos(np.pi * (2 * n[None, :] + 1) * n[:, None] / (2 * k)) * math.sqrt(2 / k)
+    m[0] /= math.sqrt(2)
+    return m
 
 
-def test_fit_takes_a_colour_opponent_blob():
-    blob = filters.gabor(7, 0.0, 0.0, 0.0, 1.5, 1.5)
-    w = np.stack([blob, -blob, 0.2 * blob])  # red-on, green-off centre
-    fit = filters.fit_gabor(w)
-    assert fit.r2 > 0.999
-    assert fit.colour[0] * fit.colour[1] < 0  # opponent
+def test_measures_against_references_and_known_cases():
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((4, 3, 7, 7))
+    ch = filters.filter_character(torch.from_numpy(w).float())
+    means = w.mean((2, 3))
+    np.testing.assert_allclose(ch.flat, 49 * (means ** 2).sum(1) / (w ** 2).sum((1, 2, 3)), rtol=1e-5)
+    D = _dct_matrix(7)
+    power = np.stack([sum((D @ (w[f, c] - means[f, c]) @ D.T) ** 2 for c in range(3)) for f in range(4)])
+    low = [(0, 1), (1, 0), (1, 1), (0, 2), (2, 0)]  # u² + v² ≤ 4, DC excluded
+    np.testing.assert_allclose(ch.smooth, [sum(p[i] for i in low) / p.sum() for p in power], rtol=1e-5)
+    # the coherence against skimage's structure tensor, filter by filter and channel by channel
+    from skimage.feature import structure_tensor
+
+    S = w - means[:, :, None, None]
+    for f in range(4):
+        jyy, jxy, jxx = (sum(float(structure_tensor(S[f, c], sigma=0.5, mode="reflect", order="rc")[i].sum())
+                             for c in range(3)) for i in range(3))
+        eig = np.linalg.eigvalsh(np.array([[jxx, jxy], [jxy, jyy]]))
+        assert ch.coherence[f] == pytest.approx((eig[1] - eig[0]) / (eig[1] + eig[0]), rel=1e-5)
+    # a vertical step: gradient along x only, so the structure tensor is diagonal and κ = 1 exactly
+    step = np.where(np.arange(7) < 3, -1.0, 1.0)[None, None, None, :].repeat(7, 2)
+    ch = filters.filter_character(step)
+    assert ch.coherence[0] == pytest.approx(1.0) and ch.orientation[0] == pytest.approx(0.0, abs=1e-9)
+    assert ch.flat[0] == pytest.approx(1 / 49)  # (3·(−1) + 4·1)/7 = 1/7 per pixel: 49 · (1/7)² / 49
+    assert list(ch.kind) == ["oriented"]
+    # one flat colour: all energy in the means; a zero filter: unstructured
+    ch = filters.filter_character(np.stack([np.full((3, 5, 5), 0.3) * np.array([1, -2, 0.5])[:, None, None],
+                                            np.zeros((3, 5, 5))]))
+    assert ch.flat[0] == pytest.approx(1.0) and list(ch.kind) == ["blob", "unstructured"]
 
 
-def test_noise_is_not_gabor_like_and_the_score_falls_with_noise():
+@pytest.mark.parametrize("theta", [0.0, 0.4, 1.1, 2.0, 2.9])
+def test_gratings_and_edges_are_oriented_with_their_orientation(theta):
+    y, x = np.mgrid[0:9, 0:9] - 4.0
+    d = x * math.cos(theta) + y * math.sin(theta)  # distance along the gradient direction θ
+    grating = np.cos(2 * math.pi * 0.22 * d)  # an unwindowed sinusoid, not from filters.gabor
+    step = np.sign(d + 0.3)
+    ch = filters.filter_character(np.stack([np.stack([grating, 0.5 * grating, -0.8 * grating]),  # colour-opponent
+                                            np.stack([step, step, step])]))
+    assert list(ch.kind) == ["oriented", "oriented"]
+    for o in ch.orientation:  # same direction, modulo π
+        assert min(abs(o - theta), math.pi - abs(o - theta)) < 0.12
+
+
+KIND_OF = {"gabor": "oriented", "edge": "oriented", "flat": "blob", "blob": "blob", "noise": "unstructured",
+           "speckle": "unstructured"}
+
+
+@pytest.mark.parametrize("size, channels", [(5, 1), (7, 3), (11, 3)])
+@pytest.mark.parametrize("kind", filters.SYNTHETIC)
+def test_synthetic_filters_get_their_kind(kind, size, channels):
+    w = filters.synthetic_filters(kind, 200, size, channels, seed=11)
+    assert w.shape == (200, channels, size, size)
+    shares = filters.kind_shares(w)
+    assert shares[KIND_OF[kind]] >= 0.9, shares
+    if kind in ("noise", "speckle"):
+        assert shares["oriented"] <= 0.08, shares
+
+
+def test_random_initialisations_are_unstructured():
+    for seed in range(3):
+        torch.manual_seed(seed)
+        for net in (models.ZFNetSmall(), ZFNetPhoto(10, 64, (7, 2)), ZFNetPhoto(10, 64, (11, 4))):
+            shares = filters.kind_shares(net.features.conv1.weight)
+            assert shares["unstructured"] >= 0.9, (seed, type(net).__name__, shares)
+
+
+def test_the_kind_falls_apart_with_noise_and_ignores_scale():
+    g = filters.synthetic_filters("gabor", 100, 7, 3, seed=2)
+    rms = np.sqrt((g ** 2).mean((1, 2, 3), keepdims=True))
     rng = np.random.default_rng(0)
-    r2 = filters.gabor_r2(rng.standard_normal((12, 3, 7, 7)))
-    assert r2.max() < 0.45 and filters.gabor_share(rng.standard_normal((6, 3, 7, 7))) == 0.0
-    g = filters.gabor(7, 1.0, 0.2, 0.0, 1.5, 1.5)[None].repeat(3, 0)
-    clean, noisy = (filters.fit_gabor(g + s * rng.standard_normal(g.shape)).r2 for s in (0.02, 0.3))
-    assert clean > 0.97 > noisy > 0.1
+    clean = filters.kind_shares(g + 0.1 * rms * rng.standard_normal(g.shape))["oriented"]
+    noisy = filters.kind_shares(g + 3.0 * rms * rng.standard_normal(g.shape))["oriented"]
+    assert clean >= 0.95 and noisy <= 0.1
+    a, b = filters.filter_character(g), filters.filter_character(-250.0 * g)
+    assert list(a.kind) == list(b.kind)
+    np.testing.assert_allclose(a.coherence, b.coherence, atol=1e-9)
+    assert sum(a.shares().values()) == pytest.approx(1.0) and sum(a.counts().values()) == 100
 
 
-def test_constant_filter_and_bad_input():
-    assert filters.fit_gabor(np.ones((3, 5, 5))).r2 == 0.0
-    # one flat colour has no spatial structure: not a blob, whatever its colour
-    rng = np.random.default_rng(3)
-    flat = np.array([0.8, -0.3, 0.5])[:, None, None] + 0.02 * rng.standard_normal((3, 7, 7))
-    assert filters.fit_gabor(flat).r2 < 0.45
-    with pytest.raises(ValueError, match="fit_gabor: expected"):
-        filters.fit_gabor(np.ones((5, 5)))
-    with pytest.raises(ValueError, match="fit_gabor: expected square filters"):
-        filters.fit_gabor(np.ones((3, 5, 4)))
-    with pytest.raises(ValueError, match="gabor_r2: expected"):
-        filters.gabor_r2(np.ones((3, 5, 5)))
+def test_filter_character_thresholds_decide():
+    flat_edge = np.ones((1, 3, 7, 7)) + 0.3 * np.sign(np.arange(7) - 3.0)  # a colour with a weak edge on it
+    assert filters.filter_character(flat_edge).kind[0] == "blob"  # D ≈ 0.92 ≥ 0.5
+    assert filters.filter_character(flat_edge, flat_min=0.95).kind[0] == "oriented"
+
+
+def test_filter_character_bad_input():
+    with pytest.raises(ValueError, match="filter_character: expected weights of shape"):
+        filters.filter_character(np.ones((3, 5, 5)))
+    with pytest.raises(ValueError, match="filter_character: expected square filters"):
+        filters.filter_character(np.ones((2, 3, 5, 4)))
+    with pytest.raises(ValueError, match="filter_character: expected filters of at least 3×3"):
+        filters.filter_character(np.ones((2, 3, 2, 2)))
+    with pytest.raises(ValueError, match=r"filter_character: expected coherence_min in \[0, 1\]"):
+        filters.filter_character(np.ones((2, 3, 5, 5)), coherence_min=1.5)
+    with pytest.raises(ValueError, match="synthetic_filters: expected kind in"):
+        filters.synthetic_filters("stripes", 3, 5)
+    with pytest.raises(TypeError, match="synthetic_filters: expected n to be an integer"):
+        filters.synthetic_filters("noise", 2.5, 5)
 
 
 def test_dead_share():
