@@ -481,13 +481,17 @@ def load_results() -> tuple[dict, dict[str, np.ndarray]]:
     ``(results, maps)``; ``results[network]`` holds the similarity summaries (``{measure: [mean, std]}``) of
     every step, floor and test, ``maps["<network>|<target>/<method>"]`` the 8-bit absolute maps ``(1 + S, k, H, W)``
     of the first ``k`` images, trained then after each cascade step (data randomization: ``"true/…"``,
-    ``"permuted/…"``, ``(1, k, H, W)``)."""
+    ``"permuted/…"``, ``(1, k, H, W)``). Both record the photo pool's fingerprint (:mod:`cnnlib.photos`): on
+    another pool the photo networks' results would be about other crops, and they are refused with a clear error."""
     import json
 
+    from .photos import check_shipped
     from .snapshots import DATA_DIR, checked_file
 
     fn, remedy = "load_results", "python scripts/sanity_results.py"
     results = json.loads(checked_file(fn, DATA_DIR / "sanity", "results.json", remedy).read_text())
+    # The photo network's and EfficientNet's images are crops of the photo pool: refuse another pool.
+    check_shipped(fn, DATA_DIR / "sanity", "results.json", "the shipped sanity-check results", remedy)
     with np.load(checked_file(fn, DATA_DIR / "sanity", "maps.npz", remedy)) as f:
         maps = {k: f[k] for k in f.files}
     return results, maps

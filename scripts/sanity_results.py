@@ -199,8 +199,9 @@ def main(argv=None) -> None:
         figures = {k: v for k, v in figures.items() if not k.startswith(name + "|")} | fig
         results_path.write_text(json.dumps(results, indent=1) + "\n")
         np.savez_compressed(maps_path, **figures)
-        record_in_manifest(out, "results.json")
-        record_in_manifest(out, "maps.npz")
+        pool = photos.pool_fingerprint()  # the photo networks' images are crops of the pool
+        record_in_manifest(out, "results.json", pool=pool)
+        record_in_manifest(out, "maps.npz", pool=pool)
         print(f"{name}: done in {time.perf_counter() - t0:.0f} s (steps found in --work are not recomputed)",
               flush=True)
 

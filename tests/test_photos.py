@@ -120,7 +120,7 @@ def test_fingerprint_is_of_the_files_and_check_pool_names_what_differs(tmp_path,
 
 @pytest.mark.parametrize("package", list(photos.PACKAGES))
 def test_hiding_a_package_refuses_every_shipped_result_made_from_the_pool(package, tmp_path, monkeypatch):
-    from cnnlib import distill, topk, transfer
+    from cnnlib import distill, sanity, topk, transfer
 
     variable = photos.PACKAGES[package][0]
     monkeypatch.setenv(variable, str(tmp_path / "hidden"))
@@ -131,6 +131,8 @@ def test_hiding_a_package_refuses_every_shipped_result_made_from_the_pool(packag
     with pytest.raises(FileNotFoundError, match=rf"load: the photo pool lacks Debian's {package}.*{install}"):
         distill.load("zf7s2", "cpu")
     assert distill.load("zf7s2", "cpu", check_pool=False).steps > 0  # on one's own images, no pool needed
+    with pytest.raises(FileNotFoundError, match=rf"load_results: the photo pool lacks Debian's {package}.*{install}"):
+        sanity.load_results()
     if package == "tuxpaint-stamps-default":  # chapter 8's table was made from the stamps only
         with pytest.raises(FileNotFoundError, match=rf"shipped_finetune_table: .*{package}.*{install}"):
             transfer.shipped_finetune_table()
