@@ -128,11 +128,12 @@ def regularize(x: torch.Tensor, grad: torch.Tensor, step: int, reg: Regularizers
 
 def _unit(output: torch.Tensor, channel: int, layer: str, fn: str = "actmax") -> torch.Tensor:
     """The activation (N,) of unit ``channel`` of a layer's output: the centre of a feature map, or a vector entry."""
+    name = f"layer {layer!r}" if layer else "the layer"
     if output.ndim not in (2, 4):
-        raise ValueError(f"{fn}: layer {layer!r} gives {tuple(output.shape)}, expected (N, K, h, w) or (N, K)")
+        raise ValueError(f"{fn}: {name} gives {tuple(output.shape)}, expected (N, K, h, w) or (N, K)")
     if not 0 <= channel < output.shape[1]:
         what = "feature maps" if output.ndim == 4 else "units"
-        raise ValueError(f"{fn}: layer {layer!r} has {output.shape[1]} {what}, got channel={channel}")
+        raise ValueError(f"{fn}: {name} has {output.shape[1]} {what}, got channel={channel}")
     if output.ndim == 4:
         return output[:, channel, output.shape[2] // 2, output.shape[3] // 2]
     return output[:, channel]
@@ -201,7 +202,8 @@ def maximize(model: nn.Module, layer: str, channel: int, shape: tuple[int, int, 
         for step in tqdm(range(1, steps + 1), desc=f"{layer}[{channel}]", leave=False, disable=hidden(progress)):
             x = x.detach().requires_grad_(True)
             out.clear()
-            model(x)
+            with checks.model_input(fn, shape, "an input"):
+                model(x)
             a = _unit(out[layer], channel, layer, fn)[0]
             (grad,) = torch.autograd.grad(a, x)
             history.append(float(a.detach()))
@@ -405,7 +407,7 @@ def objective(output: torch.Tensor, channel: int, kind: str = "unit") -> torch.T
     return _objective(output, channel, kind, "objective")
 
 
-def _objective(output: torch.Tensor, channel: int, kind: str, fn: str) -> torch.Tensor:
+def _objective(output: torch.Tensor, channel: int, kind: str, fn: str, layer: str = "") -> torch.Tensor:
     checks.tensor(fn, output, "output")
     checks.one_of(fn, kind, OBJECTIVES, "kind")
     checks.positive_int(fn, channel, "channel", minimum=0)
@@ -415,7 +417,7 @@ def _objective(output: torch.Tensor, channel: int, kind: str, fn: str) -> torch.
         if channel >= output.shape[1]:
             raise ValueError(f"{fn}: the layer has {output.shape[1]} feature maps, got channel={channel}")
         return output[:, channel].mean((1, 2))
-    return _unit(output, channel, "", fn)
+    return _unit(output, channel, layer, fn)
 
 
 def diversity(features: torch.Tensor) -> torch.Tensor:
@@ -510,9 +512,10 @@ def visualize(model: nn.Module, layer: str, channel: int, shape: tuple[int, int,
         for step in tqdm(range(1, steps + 1), desc=f"{layer}[{channel}]", leave=False, disable=hidden(progress)):
             z = param.to_image(p, h, w)  # (N, C, H, W)
             out.clear()
-            model(transform(z, *robustness.sample(gen)))
+            with checks.model_input(fn, (batch, c, h, w), "images"):
+                model(transform(z, *robustness.sample(gen)))
             feats = out[layer]
-            a = _objective(feats, channel, kind, fn)  # (N,)
+            a = _objective(feats, channel, kind, fn, layer)  # (N,)
             total = a.sum()
             if diversity_weight:
                 total = total - diversity_weight * diversity(feats)

@@ -10,7 +10,9 @@ so that a wrong input never turns into a silent wrong picture or an error from d
 
 from __future__ import annotations
 
+import contextlib
 import numbers
+import re
 from collections.abc import Sequence
 
 import torch
@@ -138,6 +140,29 @@ def eval_mode(fn: str, model: nn.Module) -> nn.Module:
         raise ValueError(f"{fn}: expected the model in eval mode (call model.eval()), got training mode in "
                          f"{len(busy)} BatchNorm/dropout layer(s), e.g. {busy[0]!r}")
     return model
+
+
+#: torch's messages for an input a network's layers cannot take: the wrong number of channels for a convolution,
+#: a flattened size a linear layer was not built for, an image too small for a pooling or a kernel.
+_INPUT_MISMATCH = re.compile(r"expected input\[.*\] to have \d+ channels|mat1 and mat2 shapes cannot be multiplied"
+                             r"|Output size is too small|Kernel size can't be greater than actual input size")
+
+
+@contextlib.contextmanager
+def model_input(fn: str, shape, name: str = "x"):
+    """Run a model inside this block: if one of its layers cannot take the input (torch's ``RuntimeError`` for
+    the wrong number of channels, an image size its linear layer was not built for, an image too small for a
+    pooling or a kernel), raise ``ValueError`` naming ``fn``, the input's ``shape`` and torch's message instead
+    of an error from deep inside the network. Every other error passes unchanged."""
+    try:
+        yield
+    except RuntimeError as e:
+        text = str(e).strip()
+        first = text.splitlines()[0] if text else ""
+        if not _INPUT_MISMATCH.search(first):
+            raise
+        raise ValueError(f"{fn}: the model cannot take {name} of shape {tuple(shape)}: {first} (give it the "
+                         "number of channels and the image size it was built for)") from e
 
 
 def one_of(fn: str, value, choices: Sequence, name: str):

@@ -528,7 +528,7 @@ def project(
     fn = "project"
     x = _prepare(fn, model, x)
     checks.positive_int(fn, channel, "channel", 0)
-    with torch.enable_grad():
+    with torch.enable_grad(), checks.model_input(fn, x.shape):
         rec = record(model, x, layer, ties, fn)
     a = rec.activation
     if a.ndim not in (2, 4):
@@ -580,7 +580,8 @@ def tied_windows(model: nn.Module, x: torch.Tensor, layer: str | None = None) ->
         layer = tr.prefix + last.target if last.op == "call_module" else None
         if layer is None:
             raise ValueError(f"{fn}: give layer= for a model whose last max-pooling is functional")
-    rec = record(model, x, layer, "spread", fn)
+    with checks.model_input(fn, x.shape):
+        rec = record(model, x, layer, "spread", fn)
     out = {}
     for node in rec.path:
         if node.name in rec.pool_inputs:

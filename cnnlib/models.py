@@ -202,7 +202,8 @@ def activations(model: nn.Module, x: torch.Tensor, layers: list[str]) -> dict[st
     x = checks.images("activations", x, ndim=(2, 4))
     x = checks.to_model("activations", model, x)
     checks.eval_mode("activations", model)
-    with LayerOutputs(model, layers, fn="activations") as out, torch.no_grad():
+    with LayerOutputs(model, layers, fn="activations") as out, torch.no_grad(), \
+            checks.model_input("activations", x.shape):
         model(x)
         return {name: out[name].cpu() for name in layers}
 

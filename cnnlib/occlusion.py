@@ -262,15 +262,13 @@ def occlusion_maps(
     if layer is not None:
         if not isinstance(layer, str):
             raise TypeError(f"{fn}: expected layer to be a layer name (str), got {layer!r}")
-        try:
-            module = named_layer(model, layer)
-        except ValueError as e:
-            raise ValueError(f"{fn}: {e}") from None
+        module = named_layer(model, layer, fn)
     if channel is not None:
         channel = checks.positive_int(fn, channel, "channel", minimum=0)
 
     with LayerOutputs(model, [layer] if layer else [], fn=fn) if layer else _nothing() as kept:
-        logits = model(x[None])  # (1, K)
+        with checks.model_input(fn, x.shape):
+            logits = model(x[None])  # (1, K)
         if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
             raise ValueError(f"{fn}: the model must return logits (N, K), got "
                              f"{tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__}")

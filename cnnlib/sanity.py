@@ -176,7 +176,7 @@ def unit_at(model: nn.Module, x: torch.Tensor, layer: str, channel: int) -> torc
     checks.module(fn, model)
     checks.eval_mode(fn, model)
     x = checks.to_model(fn, model, checks.images(fn, x))
-    with LayerOutputs(model, [layer], fn=fn) as out:
+    with LayerOutputs(model, [layer], fn=fn) as out, checks.model_input(fn, x.shape):
         model(x)
         a = out[layer]
     if a.ndim != 4 or not 0 <= channel < a.shape[1]:
@@ -289,7 +289,7 @@ def attribute(
     net = _guided_copy(model) if guided or any(getattr(m, "inplace", False) for m in model.modules()) else model
     if unit is not None:
         forward = _Units(net, layer)
-        h, w = _map_size(net, layer, x[:1])
+        h, w = _map_size(net, layer, x[:1], x.shape)
         targets = (channel * h * w + pos[:, 0] * w + pos[:, 1]).tolist()
     else:
         forward, targets = net, t.tolist()
@@ -299,7 +299,7 @@ def attribute(
         if grad_cam_layer is None and not hasattr(model, "CONV_LAYERS"):
             raise ValueError(f"{fn}: method {method!r} needs grad_cam_layer, the last convolutional layer's name")
         cam_layer = named_layer(net, grad_cam_layer or "relu5", fn)
-    with warnings.catch_warnings():  # Captum announces its temporary ReLU hooks on every call
+    with warnings.catch_warnings(), checks.model_input(fn, x.shape):  # Captum announces its ReLU hooks on every call
         warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
         if method == "gradient":
             a = Saliency(forward).attribute(xg, target=targets, abs=False)
@@ -325,8 +325,10 @@ def _last_linear(model: nn.Module) -> str:
     return names[-1]
 
 
-def _map_size(model: nn.Module, layer: str, x: torch.Tensor) -> tuple[int, int]:
-    with torch.no_grad(), LayerOutputs(model, [layer], fn="attribute") as out:
+def _map_size(model: nn.Module, layer: str, x: torch.Tensor, shape: tuple) -> tuple[int, int]:
+    """The size of ``layer``'s maps for one image ``x`` ``(1, C, H, W)`` of the images of ``shape``."""
+    with torch.no_grad(), LayerOutputs(model, [layer], fn="attribute") as out, \
+            checks.model_input("attribute", shape):
         model(x)
         a = out[layer]
     if a.ndim != 4:

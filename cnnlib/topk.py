@@ -128,7 +128,8 @@ def mine_topk(
     with LayerOutputs(model, layers, fn="mine_topk", reduce=_strongest_per_map) as batch_out:
         for start in tqdm(range(0, len(X), batch_size), desc="mining top-k", leave=False, disable=hidden(progress)):
             batch_out.clear()
-            model(checks.to_model("mine_topk", model, X[start: start + batch_size]))
+            with checks.model_input("mine_topk", X.shape, "X"):
+                model(checks.to_model("mine_topk", model, X[start: start + batch_size]))
             for name in layers:
                 vmax, arg, shape = batch_out[name]  # (B, K): each image's strongest unit per map
                 if len(shape) != 4:

@@ -65,7 +65,8 @@ def extract_features(model: nn.Module, X: torch.Tensor, layers: Sequence[str], b
         for start in tqdm(range(0, len(X), batch_size), desc="features", leave=False, disable=hidden(progress)):
             seen.clear()
             xb = checks.to_model("extract_features", model, X[start: start + batch_size])
-            model(transform(xb) if transform is not None else xb)
+            with checks.model_input("extract_features", X.shape, "X"):
+                model(transform(xb) if transform is not None else xb)
             for name in layers:
                 a = seen[name]
                 if a.ndim == 4:

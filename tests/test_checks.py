@@ -64,3 +64,27 @@ def test_one_of_lists_the_choices():
     assert checks.one_of("f", "b", ("a", "b"), "mode") == "b"
     with pytest.raises(ValueError, match=r"^f: expected mode to be one of \['a', 'b'\], got 'c'"):
         checks.one_of("f", "c", ("a", "b"), "mode")
+
+
+def test_model_input_turns_torch_shape_errors_into_a_clear_error_and_lets_the_rest_pass():
+    """A layer that cannot take the input (channels, the size a linear layer was built for, an image too small
+    for a pooling or a kernel) raises from deep inside torch; model_input names the function and the shape."""
+    fixed = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Flatten(), nn.Linear(4 * 8 * 8, 2))  # 3 × 8 × 8 only
+    cases = [(fixed, torch.rand(1, 1, 8, 8), r"to have 3 channels, but got 1"),
+             (fixed, torch.rand(1, 3, 16, 16), r"mat1 and mat2 shapes cannot be multiplied"),
+             (nn.Sequential(nn.MaxPool2d(2), nn.MaxPool2d(2)), torch.rand(1, 3, 2, 2), "Output size is too small"),
+             (nn.Conv2d(3, 3, 5), torch.rand(1, 3, 2, 2), "Kernel size can't be greater")]
+    for net, x, torch_says in cases:
+        with pytest.raises(RuntimeError, match=torch_says):  # what torch alone says: no function, no shape
+            net(x)
+        with pytest.raises(ValueError, match=rf"^f: the model cannot take x of shape \({x.shape[0]}, {x.shape[1]}, "
+                                             rf"{x.shape[2]}, {x.shape[3]}\): .*{torch_says}") as info:
+            with checks.model_input("f", x.shape):
+                net(x)
+        assert isinstance(info.value.__cause__, RuntimeError)  # torch's own error stays in the chain
+    with checks.model_input("f", (1, 3, 8, 8)):  # a model that takes its input: nothing happens
+        out = fixed(torch.rand(1, 3, 8, 8))
+    assert out.shape == (1, 2)
+    with pytest.raises(RuntimeError, match="^something else"):  # any other error passes unchanged
+        with checks.model_input("f", (1,)):
+            raise RuntimeError("something else")

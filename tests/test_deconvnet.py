@@ -691,6 +691,10 @@ BAD = [
      "project: expected model to be a torch.nn.Module"),
     ("bad-ties", lambda: deconvnet.project(_zf(), X1, "conv1", 0, ties="random"), ValueError,
      "project: expected ties to be one of"),
+    ("size-for-the-linear-layer", lambda: deconvnet.project(
+        nn.Sequential(nn.Conv2d(3, 2, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 8 * 8, 4)).eval(),
+        torch.rand(1, 3, 9, 9), "3", 0), ValueError,
+     r"^project: the model cannot take x of shape \(1, 3, 9, 9\): mat1 and mat2 shapes"),
     ("silu", lambda: deconvnet.project(_SiLUNet().eval(), torch.rand(1, 3, 9, 9), "conv2", 0), TypeError,
      "project: the deconvnet cannot take the signal back through module 'act'"),
     ("tied-rank", lambda: deconvnet.tied_windows(_zf(), X1[0]), ValueError, "tied_windows: expected x of shape"),

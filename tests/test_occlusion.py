@@ -338,7 +338,12 @@ BAD = [
     ("maps-no-parameters", lambda: occlusion.occlusion_maps(_NoParams(), _X), ValueError, "without any"),
     ("maps-not-a-model", lambda: occlusion.occlusion_maps(lambda t: t, _X), TypeError, "torch.nn.Module"),
     ("maps-unknown-layer", lambda: occlusion.occlusion_maps(_ZF, _X, layer="conv9"), ValueError,
-     "unknown layer 'conv9'"),
+     "^occlusion_maps: unknown layer 'conv9'"),  # named once, not "occlusion_maps: named_layer: ..."
+    ("maps-channels", lambda: occlusion.occlusion_maps(_small_cnn(), torch.rand(1, 12, 12).double(), progress=False),
+     ValueError, r"^occlusion_maps: the model cannot take x of shape \(1, 12, 12\): .*to have 3 channels"),
+    ("maps-size-for-the-linear-layer", lambda: occlusion.occlusion_maps(_small_cnn(), torch.rand(3, 16, 16).double(),
+                                                                        progress=False),
+     ValueError, r"^occlusion_maps: the model cannot take x of shape \(3, 16, 16\): mat1 and mat2"),
     ("maps-layer-not-reached", lambda: occlusion.occlusion_maps(_Unused(), _X, layer="unused"), ValueError,
      "'unused' was not reached"),
     ("maps-layer-list", lambda: occlusion.occlusion_maps(_ZF, _X, layer=["conv5"]), TypeError, "layer name"),

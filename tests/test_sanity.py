@@ -228,6 +228,15 @@ def test_bad_input_gets_clear_errors():
         sanity.attribute(m, x, "gradient", target=[1, 2, 3])
     with pytest.raises(ValueError, match="unit_at: unknown layer"):
         sanity.unit_at(m, x, "conv9", 0)
+    gray = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3)).eval()
+    rgb = torch.rand(2, 3, 28, 28)  # colour images into a network that takes one channel
+    with pytest.raises(ValueError, match=r"^unit_at: the model cannot take x of shape \(2, 3, 28, 28\)"):
+        sanity.unit_at(gray, rgb, "0", 0)
+    for method in ("gradient", "guided_backprop", "grad_cam"):
+        with pytest.raises(ValueError, match=r"^attribute: the model cannot take x of shape \(2, 3, 28, 28\)"):
+            sanity.attribute(gray, rgb, method, target=0, grad_cam_layer="0")
+    with pytest.raises(ValueError, match=r"^attribute: the model cannot take x of shape \(2, 3, 28, 28\)"):
+        sanity.attribute(gray, rgb, "gradient", unit=("0", 0, torch.zeros(2, 2, dtype=torch.long)))
     with pytest.raises(ValueError, match="unrelated: expected the maps of at least 2 images"):
         sanity.unrelated(x[:1])
 
