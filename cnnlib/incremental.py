@@ -7,26 +7,20 @@ A square occluder changes a window of the input. Through a convolution or poolin
 
     o ∈ [⌈(a + p − (k − 1)·d) / s⌉, ⌊(a + h − 1 + p) / s⌋]
 
-(columns alike); a pointwise layer (BatchNorm in eval mode, ReLU, ReLU6, local response normalization, which
-mixes channels but not positions) keeps the window; a residual addition takes the union of its two windows.
-Everywhere else a layer's output equals the clean image's, computed once and cached. So each layer computes
-only a window per occluded image — the windows of a batch share one size (the largest; a window is shifted
-inside the map where the border cuts it, recomputing a few clean values, which changes nothing) and are stacked
-into one tensor ``(B, C, h, w)``. Once a window covers the whole map (deep layers), the layer simply runs on
-the batch. The result equals running each occluded image through the network, up to float round-off.
-
-How little can be recomputed is set by the network: a window grows by ``k − 1`` at every layer and by the
-stride at every downsampling, so in a small network (ZFNet-small at 28 px) a 7-px square reaches the whole
-map from conv3 on, and in EfficientNet-Lite0 at 224 px a 16-px square reaches the whole 14 × 14 maps, where
-most of the multiply-adds are (the engine counts them: ``Engine.multiply_adds``). What is recomputed runs as
-fast as the kernels allow: the maps are kept channels-last (PyTorch's CPU kernels run depthwise and 1 × 1
-convolutions on small windows 1.5–3 × faster that way), and a convolution followed by an eval-mode BatchNorm
-and a rectifier runs as one convolution with the BatchNorm folded into its weights
+(columns alike); a pointwise layer (eval-mode BatchNorm, a rectifier, local response normalization) keeps the
+window; a residual addition takes the union of its two windows. Everywhere else a layer's output is the clean
+image's, computed once. The windows of a batch share one size (the largest, shifted inside the map where the
+border cuts it) and are stacked into one tensor ``(B, C, h, w)``; once they cover the map, the layer runs on the
+batch. The result equals running each occluded image through the network, up to float round-off. A window grows
+by ``k − 1`` at every layer, so in ZFNet-small at 28 px a 7-px square reaches the whole map from conv3 on
+(``Engine.multiply_adds`` counts the work done and saved). The maps are kept channels-last (faster small
+convolutions on the CPU), and a convolution, eval-mode BatchNorm and rectifier run as one convolution
 (``torch.nn.utils.fusion.fuse_conv_bn_weights``).
 
-The engine is a ``torch.fx.Interpreter`` over the graph of :func:`cnnlib.graph.trace`: its ``run_node`` passes
-windows from node to node. A layer it cannot do incrementally is run on whole maps (the windows pasted into the
-clean maps first) with a one-line :class:`IncrementalFallbackWarning`, and everything after it runs whole too.
+The engine is a ``torch.fx.Interpreter`` over the graph of :func:`cnnlib.graph.trace` whose ``call_module``,
+``call_function`` and ``call_method`` pass windows on. A layer it cannot do on windows runs on whole maps (the
+windows pasted into the clean maps) with a one-line :class:`IncrementalFallbackWarning`, and so do the layers
+after it.
 """
 
 from __future__ import annotations
@@ -61,9 +55,7 @@ def module_output_node(graph: fx.Graph, model: nn.Module, module: nn.Module) -> 
     return graphs.layer_node(graph, graphs.module_names(model, module))
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Values: a window per image, or whole tensors
-# ---------------------------------------------------------------------------------------------------------
+# --- Values: a window per image, or whole tensors -----------------------------------------------------------
 
 @dataclass
 class Window:
@@ -102,14 +94,18 @@ def _full(data: torch.Tensor, clean: torch.Tensor) -> Window:
     return Window(data, zero, zero, clean)
 
 
+def _indices(r0: torch.Tensor, c0: torch.Tensor, h: int, w: int, dev):
+    """Index tensors ``(B, 1, 1)``, ``(B, h, 1)``, ``(B, 1, w)`` of rows ``r0[b] …`` and columns ``c0[b] …``."""
+    rows, cols = (r0[:, None] + torch.arange(h)).to(dev), (c0[:, None] + torch.arange(w)).to(dev)
+    return torch.arange(len(r0), device=dev)[:, None, None], rows[:, :, None], cols[:, None, :]
+
+
 def _block(src: torch.Tensor, r0: torch.Tensor, c0: torch.Tensor, h: int, w: int) -> torch.Tensor:
     """Rows ``r0[b] … r0[b] + h − 1``, columns ``c0[b] …`` of ``src[b]`` ``(B or 1, C, H, W)``: ``(B, C, h, w)``."""
-    dev = src.device
-    rows = (r0[:, None] + torch.arange(h)).to(dev)[:, :, None]  # (B, h, 1)
-    cols = (c0[:, None] + torch.arange(w)).to(dev)[:, None, :]  # (B, 1, w)
+    b, rows, cols = _indices(r0, c0, h, w, src.device)
     if src.shape[0] == 1:
         return src[0].permute(1, 2, 0)[rows, cols].permute(0, 3, 1, 2)
-    return src[torch.arange(len(r0), device=dev)[:, None, None], :, rows, cols].permute(0, 3, 1, 2)
+    return src[b, :, rows, cols].permute(0, 3, 1, 2)
 
 
 def materialize(v) -> torch.Tensor:
@@ -118,17 +114,12 @@ def materialize(v) -> torch.Tensor:
         return v.data
     B, (h, w) = v.data.shape[0], v.data.shape[-2:]
     out = v.clean.expand(B, *v.clean.shape[1:]).clone()  # (B, C, H, W)
-    dev = out.device
-    rows = (v.r[:, None] + torch.arange(h)).to(dev)  # (B, h)
-    cols = (v.c[:, None] + torch.arange(w)).to(dev)  # (B, w)
-    b = torch.arange(B, device=dev)[:, None, None]
-    out[b, :, rows[:, :, None], cols[:, None, :]] = v.data.permute(0, 2, 3, 1)  # (B, h, w, C)
+    b, rows, cols = _indices(v.r, v.c, h, w, out.device)
+    out[b, :, rows, cols] = v.data.permute(0, 2, 3, 1)  # (B, h, w, C)
     return out
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Conv + BatchNorm (+ rectifier) as one convolution
-# ---------------------------------------------------------------------------------------------------------
+# --- Conv + BatchNorm (+ rectifier) as one convolution ------------------------------------------------------
 
 @dataclass
 class _Chain:
@@ -212,9 +203,7 @@ def _fold_chains(model: nn.Module, graph: fx.Graph, clean: dict) -> dict:
     return chains
 
 
-# ---------------------------------------------------------------------------------------------------------
-# The engine
-# ---------------------------------------------------------------------------------------------------------
+# --- The engine ---------------------------------------------------------------------------------------------
 
 class _Clean(fx.Interpreter):
     """Runs the graph on plain tensors and keeps every node's value (``env``); an operation that may write its
@@ -541,12 +530,11 @@ _POINTWISE_FUNCTIONS = {
 }
 _POINTWISE_METHODS = {"relu", "relu_", "sigmoid", "sigmoid_", "tanh", "tanh_", "clamp", "clamp_", "contiguous",
                       "clamp_min", "clamp_min_", "clamp_max", "clamp_max_", "float"}
-_BINARY = {operator.add: torch.add, operator.iadd: torch.add, torch.add: torch.add,
-           operator.sub: torch.sub, operator.isub: torch.sub, torch.sub: torch.sub,
-           operator.mul: torch.mul, operator.imul: torch.mul, torch.mul: torch.mul,
-           operator.truediv: torch.div, operator.itruediv: torch.div, torch.div: torch.div}
-_BINARY_METHODS = {"add": torch.add, "add_": torch.add, "sub": torch.sub, "sub_": torch.sub,
-                   "mul": torch.mul, "mul_": torch.mul, "div": torch.div, "div_": torch.div}
+_BINARY = {f: op for op, fs in ((torch.add, (operator.add, operator.iadd)), (torch.sub, (operator.sub, operator.isub)),
+                                (torch.mul, (operator.mul, operator.imul)),
+                                (torch.div, (operator.truediv, operator.itruediv))) for f in (*fs, op)}
+_BINARY_METHODS = {name + end: op for name, op in (("add", torch.add), ("sub", torch.sub), ("mul", torch.mul),
+                                                   ("div", torch.div)) for end in ("", "_")}
 
 
 def _may_write_input(model: nn.Module, node: fx.Node) -> bool:
@@ -588,9 +576,7 @@ def _flatten(a) -> list:
     return out
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Two kernels for small maps: the same maths as PyTorch's, in fewer passes over memory
-# ---------------------------------------------------------------------------------------------------------
+# --- Two kernels for small maps: the same maths as PyTorch's, in fewer passes over memory -------------------
 
 def max_pool2d(x: torch.Tensor, k: tuple[int, int], s: tuple[int, int], p: tuple[int, int] = (0, 0)) -> torch.Tensor:
     """``F.max_pool2d(x, k, s, p)`` (dilation 1, ``ceil_mode=False``) as a separable maximum of strided views.
