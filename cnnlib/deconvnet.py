@@ -71,7 +71,6 @@ from __future__ import annotations
 
 import functools
 import warnings
-import weakref
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -81,6 +80,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import checks
+from . import graph as graphs
 from .layers import pair, pool_windows
 
 TIES = ("first", "spread")
@@ -218,26 +218,18 @@ class Traced:
     prefix: str = ""
 
 
-_GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> (module structure, graph, prefix)
-
-
 def trace(model: nn.Module, fn: str = "project") -> Traced:
-    """Trace ``model`` with ``torch.fx`` (modules of ``torch.nn`` stay whole, everything else is traced
-    through); if its ``forward`` cannot be traced (e.g. it checks the input's shape), trace ``model.features``.
-    The graph is kept per model and module structure (names and types of its submodules): a widget projects
-    again and again. It reads the weights when it runs, so new weights need no new trace."""
-    key = tuple((n, type(m)) for n, m in model.named_modules())
-    if _GRAPHS.get(model, (None,))[0] != key:
+    """The graph of ``model`` (:func:`cnnlib.graph.trace`: kept per model and module structure, a widget
+    projects again and again); if its ``forward`` cannot be traced (e.g. it checks the input's shape), the graph
+    of ``model.features``."""
+    try:
+        return Traced(model, graphs.trace(model))
+    except Exception as e:  # torch.fx raises TraceError, TypeError, ... on untraceable Python
         try:
-            _GRAPHS[model] = (key, fx.Tracer().trace(model), "")
-        except Exception as e:  # torch.fx raises TraceError, TypeError, ... on untraceable Python
-            try:
-                _GRAPHS[model] = (key, fx.Tracer().trace(model.features), "features.")
-            except Exception:
-                raise TypeError(f"{fn}: cannot trace {type(model).__name__}'s forward with torch.fx "
-                                f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
-    _, graph, prefix = _GRAPHS[model]
-    return Traced(model.features if prefix else model, graph, prefix)
+            return Traced(model.features, graphs.trace(model.features), "features.")
+        except Exception:
+            raise TypeError(f"{fn}: cannot trace {type(model).__name__}'s forward with torch.fx "
+                            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
 
 
 @dataclass
@@ -371,14 +363,7 @@ def _layer_node(tr: Traced, layer: str, fn: str) -> tuple[fx.Node, str]:
             shown = full if len(full) <= 40 else full[:20] + ["..."] + full[-10:]
             raise ValueError(f"{fn}: {what} layer {layer!r}; expected one of {shown}")
         name = short[0]
-    last = None
-    for node in tr.graph.nodes:
-        if node.op == "call_module" and node.target == name:
-            last = node
-        elif node.op in ("call_function", "call_method", "call_module"):
-            stack = node.meta.get("nn_module_stack") or {}
-            if any(v[0] == name for v in stack.values()):
-                last = node
+    last = graphs.layer_node(tr.graph, {name})
     if last is None:
         raise ValueError(f"{fn}: layer {layer!r} is never reached in the forward pass of {type(tr.model).__name__}")
     return last, tr.prefix + name
