@@ -391,6 +391,7 @@ def draw_transfer(fig, features: dict, y: torch.Tensor, class_names, layer: str,
     plotting.plot_confusion_matrix(y[test_idx], y_pred, class_names, ax=fig.subplots())
     fig.suptitle(f"{layer}, {n_per_class} per class, split {split}: "
                  f"mean per-class accuracy {100 * accuracy:.1f} %", fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))  # room for the title above the matrix's own
     return accuracy
 
 
