@@ -194,8 +194,9 @@ def test_transfer_view_draws_the_confusion_matrix_of_one_split():
     counts = frame.axes[0].images[0].get_array()
     assert counts.sum() == len(test_idx)
     fig = widgets.transfer_view(features, y, ["a", "b", "c"], "f")
-    fig.canvas.draw()  # the figure's title sits above the matrix's own, not over it
-    renderer = fig.canvas.get_renderer()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()  # the figure's title sits above the matrix's own, not over it
     assert not fig._suptitle.get_window_extent(renderer).overlaps(fig.axes[0].title.get_window_extent(renderer))
     with pytest.raises(ValueError, match=r"^transfer_view: expected layer .* one of \['f'\], got 'g'"):
         widgets.transfer_view(features, y, ["a", "b", "c"], "g")
