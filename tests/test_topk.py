@@ -235,6 +235,20 @@ def test_shipped_topk_loads_and_a_changed_file_is_refused(tmp_path):
         topk.load_shipped_topk("efficientnet-lite0-photos", tmp_path / "topk")
 
 
+def test_shipped_topk_has_nine_different_photos_per_map():
+    from cnnlib import photos
+
+    tops, meta = topk.load_shipped_topk("efficientnet-lite0-photos")
+    assert meta["one_per_photo"] is True
+    pool = topk.photo_pool()
+    # the photo of every mined crop, from its seed (not from anything the mining stored)
+    photo_of = photos.source_ids(pool)[topk.seeded_sources(len(pool), range(meta["done"]), meta["seed"])]
+    assert len(photo_of.unique()) >= 9
+    for layer, top in tops.items():
+        per_map = [len(photo_of[i].unique()) for i in top.image_index]
+        assert per_map == [9] * len(top.values), layer
+
+
 def test_seeded_crops_can_be_made_again_one_by_one():
     from cnnlib.photos import random_crops
 
