@@ -245,7 +245,7 @@ def load_pool(max_side: int = 512, stamps: bool = True, wallpapers: bool = True,
 
 
 def random_crops(pool: list[torch.Tensor], n: int, size: int, seed: int = 0, scale: tuple[float, float] = (0.05, 1.0),
-                 flip: bool = True) -> torch.Tensor:
+                 flip: bool = True, return_sources: bool = False):
     """``n`` random square crops of the images in ``pool``, each resized to ``size × size``.
 
     For each crop an image is drawn uniformly, then a square whose area is a uniform fraction in ``scale`` of the
@@ -253,21 +253,37 @@ def random_crops(pool: list[torch.Tensor], n: int, size: int, seed: int = 0, sca
     and mirrored left-right with probability 1/2 when ``flip``.
 
     Returns:
-        float32 ``(n, 3, size, size)`` in [0, 1]; the same ``seed`` gives the same crops.
+        float32 ``(n, 3, size, size)`` in [0, 1]; the same ``seed`` gives the same crops. With
+        ``return_sources=True`` a pair ``(crops, sources)``: ``sources`` int64 ``(n,)``, the index in ``pool`` of
+        the image each crop was cut from (map it through :func:`source_ids` to tell duplicate photos apart).
     """
     n = checks.positive_int("random_crops", n, "n")
     size = checks.positive_int("random_crops", size, "size", 4)
-    if not isinstance(pool, (list, tuple)) or not pool:
-        raise ValueError(f"random_crops: expected a non-empty list of images (3, H, W), got {type(pool).__name__}")
-    for i, img in enumerate(pool):
-        checks.images("random_crops", img, ndim=3, channels=3, name=f"pool[{i}]")
+    check_images("random_crops", pool)
     lo, hi = scale
     if not 0 < lo <= hi <= 1:
         raise ValueError(f"random_crops: expected 0 < scale[0] <= scale[1] <= 1, got {scale}")
+    out, sources = _cut(pool, n, size, seed, lo, hi, flip)
+    return (out, sources) if return_sources else out
+
+
+def check_images(fn: str, pool) -> None:
+    """Raise unless ``pool`` is a non-empty list of finite float images ``(3, H, W)`` (errors start with ``fn``)."""
+    if not isinstance(pool, (list, tuple)) or not pool:
+        raise ValueError(f"{fn}: expected a non-empty list of images (3, H, W), got {type(pool).__name__}")
+    for i, img in enumerate(pool):
+        checks.images(fn, img, ndim=3, channels=3, name=f"pool[{i}]")
+
+
+def _cut(pool: list[torch.Tensor], n: int, size: int, seed: int, lo: float, hi: float,
+         flip: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`random_crops` after its checks: the crops ``(n, 3, size, size)`` and their pool indices ``(n,)``."""
     gen = torch.Generator().manual_seed(seed)
     out = torch.empty(n, 3, size, size)
+    sources = torch.empty(n, dtype=torch.int64)
     for k in range(n):
-        img = pool[int(torch.randint(len(pool), (1,), generator=gen))]
+        sources[k] = int(torch.randint(len(pool), (1,), generator=gen))
+        img = pool[int(sources[k])]
         _, H, W = img.shape
         u = lo + (hi - lo) * float(torch.rand(1, generator=gen))
         side = max(1, round(u ** 0.5 * min(H, W)))
@@ -278,4 +294,25 @@ def random_crops(pool: list[torch.Tensor], n: int, size: int, seed: int = 0, sca
         if flip and bool(torch.rand(1, generator=gen) < 0.5):
             crop = crop.flip(-1)
         out[k] = crop[0].clamp(0, 1)
-    return out
+    return out, sources
+
+
+def source_ids(pool: list[torch.Tensor]) -> torch.Tensor:
+    """The photo each image of ``pool`` is: int64 ``(len(pool),)``, entry ``i`` the index of the first image of
+    ``pool`` with the same pixels as ``pool[i]`` (so ``i`` itself unless it repeats an earlier image).
+
+    The pool holds one photo twice (scikit-image's ``cat`` is ``chelsea``); mining that keeps one patch per
+    photo (:func:`cnnlib.topk.mine_topk` with ``groups=``) must count those as one source. Crops of ``pool``
+    with pool indices ``s`` (:func:`random_crops` with ``return_sources=True``) come from photos
+    ``source_ids(pool)[s]``.
+    """
+    check_images("source_ids", pool)
+    ids, seen = [], {}  # seen: (shape, digest of the pixels) -> indices of the distinct images with them
+    for i, img in enumerate(pool):
+        key = (tuple(img.shape), hashlib.sha1(img.contiguous().numpy().tobytes()).hexdigest())
+        same = seen.setdefault(key, [])
+        first = next((j for j in same if torch.equal(pool[j], img)), None)
+        if first is None:
+            same.append(i)
+        ids.append(i if first is None else first)
+    return torch.tensor(ids, dtype=torch.int64)

@@ -6,6 +6,11 @@ does the mining: one pass over the data (batched, with a progress bar), keeping 
 ``k`` largest values — one per image, at that image's strongest position — with the image index and position.
 It costs little beyond the forward pass itself: a max over each map and a running top-k.
 
+The paper's nine images are nine different photographs. When the images are crops of fewer photos (the
+course's photo pool), ``groups=`` names each image's source photo and the top-``k`` keeps at most one image
+per source: for map ``c`` with activations ``a_n`` (each image ``n``'s strongest unit), source ``g`` scores
+``max_{n: group(n) = g} a_n`` (at its strongest image), and the ``k`` best-scoring sources are kept.
+
 Which pixels can a unit see? Through a stack of convolutions and poolings with kernel ``k``, stride ``s``
 and padding ``p``, the receptive field grows as
 
@@ -100,6 +105,46 @@ class TopK:
     position: torch.Tensor  # (K, k, 2) int64, (row, column) in the feature map
 
 
+def check_groups(fn: str, groups, n: int) -> torch.Tensor:
+    """``groups`` as int64 ``(n,)`` if it is an integer tensor of one id per image, else a clear error."""
+    if not isinstance(groups, torch.Tensor):
+        raise TypeError(f"{fn}: expected groups to be a tensor of source ids (one integer per image), "
+                        f"got {type(groups).__name__}")
+    if groups.is_floating_point() or groups.is_complex() or groups.dtype == torch.bool:
+        raise TypeError(f"{fn}: expected groups of an integer dtype (source ids), got {groups.dtype}")
+    if groups.shape != (n,):
+        raise ValueError(f"{fn}: expected groups of shape ({n},), one source id per image, "
+                         f"got {tuple(groups.shape)}")
+    return groups.to(torch.int64)
+
+
+def strongest_per_group(values: torch.Tensor, groups: torch.Tensor, k: int) -> torch.Tensor:
+    """Rows of the ``k`` strongest values per column, at most one row per group: per column ``c`` the best row
+    of each group (its largest value; the first such row on a tie), then the ``k`` best groups, strongest first.
+
+    Args:
+        values: float ``(M, K)``, e.g. ``M`` images' strongest activation in each of ``K`` maps.
+        groups: integer ``(M, K)`` (or ``(M, 1)``, the same for every column): the group of each entry.
+        k: groups to keep per column.
+
+    Returns:
+        int64 ``(k', K)`` row indices into ``values``, ``k' = min(k, the fewest groups in any column)``.
+    """
+    if values.ndim != 2 or groups.ndim != 2 or groups.shape[0] != values.shape[0]:
+        raise ValueError(f"strongest_per_group: expected values (M, K) and groups (M, K) or (M, 1), "
+                         f"got {tuple(values.shape)} and {tuple(groups.shape)}")
+    M, K = values.shape
+    g = torch.unique(groups.expand(M, K), return_inverse=True)[1]  # (M, K) compact ids 0..G-1
+    G = int(g.max()) + 1
+    best = values.new_full((G, K), float("-inf")).scatter_reduce(0, g, values, "amax")  # (G, K) each group's max
+    rows = torch.arange(M, device=values.device).view(M, 1).expand(M, K)
+    at_best = torch.where(values == best.gather(0, g), rows, M)
+    first = torch.full((G, K), M, device=values.device).scatter_reduce(0, g, at_best, "amin")  # (G, K)
+    keep = rows == first.gather(0, g)  # (M, K): one row per group present in the column
+    kk = min(k, int(keep.sum(0).min()))
+    return values.masked_fill(~keep, float("-inf")).topk(kk, dim=0).indices  # (k', K)
+
+
 @torch.no_grad()
 def mine_topk(
     model: nn.Module,
@@ -108,10 +153,14 @@ def mine_topk(
     k: int = 9,
     batch_size: int = 256,
     progress: bool = True,
+    groups: torch.Tensor | None = None,
 ) -> dict[str, TopK]:
     """Scan ``X`` ``(N, C, H, W)`` once and keep, per layer and feature map, the top-``k`` activations.
 
     Each image counts once per map (its strongest position), so the ``k`` are ``k`` different images.
+    With ``groups`` (integer ``(N,)``, the source photo of each image, e.g. crops of one photo share an id) each
+    source counts once per map (its strongest image), so the ``k`` come from ``k`` different sources;
+    ``k`` is then at most the number of distinct ids.
     The model runs on the device of its parameters, in whatever mode the caller left it (use eval mode).
 
     Returns:
@@ -119,10 +168,17 @@ def mine_topk(
     """
     layers = checks.layer_list("mine_topk", layers)
     checks.images("mine_topk", X)
-    k = checks.positive_int("mine_topk", k, "k (images per map, at most the number of images)", 1, len(X))
+    if groups is None:
+        k = checks.positive_int("mine_topk", k, "k (images per map, at most the number of images)", 1, len(X))
+    else:
+        groups = check_groups("mine_topk", groups, len(X))
+        k = checks.positive_int("mine_topk", k, "k (sources per map, at most the number of distinct groups)", 1,
+                                int(groups.unique().numel()))
     batch_size = checks.positive_int("mine_topk", batch_size, "batch_size")
     dev = checks.model_device("mine_topk", model)
     checks.eval_mode("mine_topk", model)
+    if groups is not None:
+        groups = groups.to(dev)
     best: dict[str, list[torch.Tensor]] = {}
     shapes: dict[str, tuple] = {}
     with LayerOutputs(model, layers, fn="mine_topk", reduce=_strongest_per_map) as batch_out:
@@ -139,8 +195,11 @@ def mine_topk(
                 img = torch.arange(start, start + B, device=dev).view(B, 1).expand(B, K)
                 if name in best:
                     vmax, arg, img = (torch.cat([old, new]) for old, new in zip(best[name], (vmax, arg, img)))
-                top = vmax.topk(min(k, len(vmax)), dim=0)  # (k, K)
-                best[name] = [top.values, arg.gather(0, top.indices), img.gather(0, top.indices)]
+                if groups is None:
+                    rows = vmax.topk(min(k, len(vmax)), dim=0).indices  # (k, K)
+                else:  # at most one image per source
+                    rows = strongest_per_group(vmax, groups[img], k)  # (k', K)
+                best[name] = [vmax.gather(0, rows), arg.gather(0, rows), img.gather(0, rows)]
     out = {}
     for name in layers:
         values, arg, img = (t.T.cpu() for t in best[name])  # (K, k)
@@ -250,12 +309,30 @@ def photo_pool() -> list[torch.Tensor]:
     return load_pool() + [text.expand(3, -1, -1).contiguous()]
 
 
-def seeded_crops(pool: list[torch.Tensor], indices, seed: int, size: int = 224) -> torch.Tensor:
+def seeded_crops(pool: list[torch.Tensor], indices, seed: int, size: int = 224, return_sources: bool = False):
     """Crops number ``indices`` of an endless sequence: crop ``i`` is ``random_crops(pool, 1, size, seed + i)``,
-    so any crop can be made again alone. Returns float32 ``(len(indices), 3, size, size)`` in [0, 1]."""
-    from .photos import random_crops
+    so any crop can be made again alone. Returns float32 ``(len(indices), 3, size, size)`` in [0, 1]; with
+    ``return_sources=True`` also the index in ``pool`` of each crop's image, int64 ``(len(indices),)``
+    (:func:`seeded_sources` gives it without cutting the crops)."""
+    from .photos import _cut, check_images
 
-    return torch.cat([random_crops(pool, 1, size, seed=seed + int(i)) for i in indices])
+    check_images("seeded_crops", pool)  # once, not once per crop
+    size = checks.positive_int("seeded_crops", size, "size", 4)
+    made = [_cut(pool, 1, size, seed + int(i), 0.05, 1.0, True) for i in indices]  # random_crops' defaults
+    crops = torch.cat([c for c, _ in made])
+    return (crops, torch.cat([s for _, s in made])) if return_sources else crops
+
+
+def seeded_sources(pool_size: int, indices, seed: int) -> torch.Tensor:
+    """The pool index of each of the crops ``indices`` of :func:`seeded_crops`, without cutting them: the first
+    draw of crop ``i``'s generator (seeded ``seed + i``), uniform over ``pool_size`` images. int64
+    ``(len(indices),)``; map it through :func:`cnnlib.photos.source_ids` to count one photo once."""
+    pool_size = checks.positive_int("seeded_sources", pool_size, "pool_size", 1)
+    out = torch.empty(len(indices), dtype=torch.int64)
+    for n, i in enumerate(indices):
+        gen = torch.Generator().manual_seed(seed + int(i))
+        out[n] = int(torch.randint(pool_size, (1,), generator=gen))  # random_crops' first draw
+    return out
 
 
 def load_shipped_topk(name: str = "efficientnet-lite0-photos", directory: str | os.PathLike | None = None):

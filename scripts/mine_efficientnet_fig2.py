@@ -9,6 +9,10 @@ source, their sizes and sha256), which ``topk.load_shipped_topk`` checks. The cr
 crop ``i`` is ``topk.seeded_crops(photo_pool(), [i], SEED)`` (the pool of :func:`cnnlib.photos.load_pool` plus
 scikit-image's text image), so the chapter regenerates exactly the crops it shows.
 
+As in the paper, whose nine images per map are nine different photographs, a map keeps at most one crop per
+source photo (``topk.mine_topk(..., groups=)`` with the photo of each crop, ``photos.source_ids`` of
+``topk.seeded_sources``: scikit-image's ``cat`` and ``chelsea`` are one photo).
+
 Resumable: the result is saved after every chunk of crops and a new run continues where the last stopped.
 
     PYTHONPATH=. .venv/bin/python scripts/mine_efficientnet_fig2.py --crops 4000
@@ -30,18 +34,19 @@ SEED = 2014
 OUT = Path(__file__).resolve().parents[1] / "data" / "topk" / "efficientnet-lite0-photos.pt"
 
 
-def merge(best: dict | None, new: dict[str, TopK], offset: int, k: int) -> dict:
-    """The running top-``k`` per layer and map after adding ``new`` (mined on crops ``offset ...``)."""
+def merge(best: dict | None, new: dict[str, TopK], offset: int, k: int, photo_of: torch.Tensor) -> dict:
+    """The running top-``k`` per layer and map, at most one crop per photo, after adding ``new`` (mined on crops
+    ``offset ...``); ``photo_of[i]``: the source photo of crop ``i``."""
     out = {}
     for layer, t in new.items():
-        values, index, position = t.values, t.image_index + offset, t.position
+        values, index, position = t.values, t.image_index + offset, t.position  # (K, k), (K, k), (K, k, 2)
         if best is not None:
             values = torch.cat([best[layer]["values"], values], 1)
             index = torch.cat([best[layer]["image_index"], index], 1)
             position = torch.cat([best[layer]["position"], position], 1)
-        top = values.topk(min(k, values.shape[1]), dim=1)  # (K, k)
-        out[layer] = {"values": top.values, "image_index": index.gather(1, top.indices),
-                      "position": position.gather(1, top.indices[..., None].expand(-1, -1, 2))}
+        rows = topk.strongest_per_group(values.T, photo_of[index].T, k).T  # (K, k)
+        out[layer] = {"values": values.gather(1, rows), "image_index": index.gather(1, rows),
+                      "position": position.gather(1, rows[..., None].expand(-1, -1, 2))}
     return out
 
 
@@ -55,8 +60,10 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     state = torch.load(OUT, weights_only=True) if OUT.exists() else {"done": 0, "best": None}
     pool, pool_print = photo_pool(), photos.pool_fingerprint()
+    photo_of = photos.source_ids(pool)[topk.seeded_sources(len(pool), range(args.crops), SEED)]  # (crops,)
     if state["done"] and (state.get("seed") != SEED or state.get("layers") != LAYERS or state.get("pool") != len(pool)
-                          or state.get("pool_fingerprint", pool_print) != pool_print):
+                          or state.get("pool_fingerprint", pool_print) != pool_print
+                          or state.get("one_per_photo") is not True):
         raise SystemExit(f"{OUT} was mined with other settings (or another photo pool); delete it to start again")
     device = torch.device("cpu")
     model = pretrained.efficientnet_lite0(device)
@@ -67,16 +74,19 @@ def main() -> None:
         n = min(args.chunk, args.crops - state["done"])
         X = seeded_crops(pool, range(state["done"], state["done"] + n), SEED)  # (n, 3, 224, 224) in [0, 1]
         X = (X - mean) / std  # EfficientNet-Lite0's input scaling
-        tops = topk.mine_topk(model, X, LAYERS, k=min(9, n), batch_size=50, progress=False)
-        state = {"done": state["done"] + n, "best": merge(state["best"], tops, state["done"], 9), "seed": SEED,
-                 "layers": LAYERS, "size": 224, "pool": len(pool), "torch": str(torch.__version__),
-                 "pool_fingerprint": pool_print}
+        groups = photo_of[state["done"]: state["done"] + n]  # (n,) the photo of each crop
+        tops = topk.mine_topk(model, X, LAYERS, k=min(9, len(groups.unique())), batch_size=50, progress=False,
+                              groups=groups)
+        state = {"done": state["done"] + n, "best": merge(state["best"], tops, state["done"], 9, photo_of),
+                 "seed": SEED, "layers": LAYERS, "size": 224, "pool": len(pool), "torch": str(torch.__version__),
+                 "pool_fingerprint": pool_print, "one_per_photo": True}
         OUT.parent.mkdir(parents=True, exist_ok=True)
         tmp = OUT.with_suffix(".tmp")
         torch.save(state, tmp)
         tmp.replace(OUT)
         print(f"{state['done']} crops mined ({time.perf_counter() - start:.0f} s)", flush=True)
-    manifest = snapshots.record_in_manifest(OUT.parent, OUT.name, crops=state["done"], pool=pool_print)
+    manifest = snapshots.record_in_manifest(OUT.parent, OUT.name, crops=state["done"], one_per_photo=True,
+                                            pool=pool_print)
     print(f"wrote {OUT} ({OUT.stat().st_size / 1e3:.0f} kB) and {manifest}")
 
 

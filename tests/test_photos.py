@@ -35,6 +35,41 @@ def test_crops_come_from_the_image():
     torch.testing.assert_close(out, img[:, :8, :8].expand(4, 3, 8, 8))
 
 
+def _flat_pool(n=5):
+    """Images of one flat grey level each (i / 10) and different sizes: a crop's grey level names its image."""
+    return [torch.full((3, 20 + 7 * i, 30 + 3 * i), i / 10) for i in range(n)]
+
+
+def test_random_crops_return_the_image_each_crop_is_cut_from():
+    pool = _flat_pool()
+    crops, sources = photos.random_crops(pool, 40, 8, seed=5, return_sources=True)
+    assert sources.dtype == torch.int64 and sources.shape == (40,)
+    torch.testing.assert_close(crops, photos.random_crops(pool, 40, 8, seed=5))  # the same crops as without
+    level = crops.mean((1, 2, 3))  # (40,) each crop's grey level, its source's i / 10
+    torch.testing.assert_close(level, sources.float() / 10)
+    assert len(sources.unique()) == 5  # every image drawn: the ids are not all one value
+
+
+def test_source_ids_count_a_repeated_photo_once():
+    g = torch.Generator().manual_seed(0)
+    a, b, c = (torch.rand(3, 12, 16, generator=g) for _ in range(3))
+    pool = [a, b, a.clone(), torch.rand(3, 16, 12, generator=g), c, b.clone(), a.clone()]
+    assert photos.source_ids(pool).tolist() == [0, 1, 0, 3, 4, 1, 0]
+    assert photos.source_ids([a, a + 1e-6]).tolist() == [0, 1]  # equal pixels only, not close ones
+    with pytest.raises(ValueError, match="source_ids: expected a non-empty list"):
+        photos.source_ids([])
+    with pytest.raises(ValueError, match=r"source_ids: expected pool\[1\] of shape \(C, H, W\)"):
+        photos.source_ids([a, a[None]])
+
+
+def test_the_pool_holds_one_photo_twice():
+    pool = photos.load_pool()
+    ids = photos.source_ids(pool)
+    repeated = [i for i in range(len(pool)) if int(ids[i]) != i]
+    assert len(repeated) == 1 and len(ids.unique()) == len(pool) - 1  # scikit-image's cat is chelsea
+    assert torch.equal(pool[repeated[0]], pool[int(ids[repeated[0]])])
+
+
 @pytest.mark.parametrize("kwargs, exc, msg", [
     (dict(n=0, size=8), ValueError, "random_crops: expected n in"),
     (dict(n=2, size=8.5), TypeError, "random_crops: expected size to be an integer"),

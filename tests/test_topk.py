@@ -33,6 +33,87 @@ def test_mining_equals_brute_force():
                 assert int(where[img, c]) == i * w + j
 
 
+def _per_source_reference(a: torch.Tensor, groups: torch.Tensor, k: int):
+    """Brute force: for every map, each source's strongest image (its strongest unit), then the k best sources.
+    ``a`` (N, K, h, w) activations; returns values and image indices, each (K, k)."""
+    per_image = a.flatten(2).amax(2)  # (N, K)
+    values, index = [], []
+    for c in range(a.shape[1]):
+        best = {}  # source -> (value, image)
+        for n in range(len(a)):
+            g, v = int(groups[n]), float(per_image[n, c])
+            if g not in best or v > best[g][0]:
+                best[g] = (v, n)
+        ranked = sorted(best.values(), key=lambda t: -t[0])[:k]
+        values.append([v for v, _ in ranked])
+        index.append([n for _, n in ranked])
+    return torch.tensor(values, dtype=a.dtype), torch.tensor(index)
+
+
+@pytest.mark.parametrize("batch_size", [4, 64])
+def test_mining_one_per_source_equals_brute_force(batch_size):
+    torch.manual_seed(1)
+    model = ZFNetSmall().double().eval()
+    X = torch.rand(45, 1, 28, 28, dtype=torch.float64)
+    groups = torch.randint(0, 12, (45,)) * 3 + 100  # 12 sources, ids not 0..11, images of a source scattered
+    got = topk.mine_topk(model, X, ["conv2", "conv5"], k=6, batch_size=batch_size, progress=False, groups=groups)
+    acts = activations(model, X, ["conv2", "conv5"])
+    for name in ("conv2", "conv5"):
+        values, index = _per_source_reference(acts[name], groups, 6)
+        torch.testing.assert_close(got[name].values, values)
+        live = values[:, -1] > 0  # dead maps tie at 0 between sources: their images are arbitrary
+        assert live.sum() > len(values) // 2
+        assert torch.equal(got[name].image_index[live], index[live])
+        for c in range(len(values)):  # k sources, never one twice
+            assert len(groups[got[name].image_index[c]].unique()) == 6
+
+
+def test_without_groups_a_source_repeats_and_with_groups_it_does_not():
+    # images 0..7 are slight variations of one image (one "photo" seen in 8 crops), 8..19 are others
+    torch.manual_seed(2)
+    model = ZFNetSmall().double().eval()
+    X = torch.rand(20, 1, 28, 28, dtype=torch.float64)
+    X[:8] = 2.0 * X[0] + 0.01 * torch.rand(8, 1, 28, 28, dtype=torch.float64)  # bright: strong everywhere
+    groups = torch.cat([torch.zeros(8, dtype=torch.int64), torch.arange(1, 13)])
+    old = topk.mine_topk(model, X, ["conv3"], k=9, progress=False)["conv3"]
+    new = topk.mine_topk(model, X, ["conv3"], k=9, progress=False, groups=groups)["conv3"]
+    old_sources = [len(groups[i].unique()) for i in old.image_index]
+    assert sum(n < 9 for n in old_sources) > len(old_sources) // 2  # the old mining repeats the photo
+    assert all(len(groups[i].unique()) == 9 for i in new.image_index)
+    # each map's best image is the same either way: the per-source rule only drops weaker repeats
+    torch.testing.assert_close(new.values[:, 0], old.values[:, 0])
+    # every group of its own: the per-source mining is the per-image mining
+    alone = topk.mine_topk(model, X, ["conv3"], k=9, progress=False, groups=torch.arange(20) * 7)["conv3"]
+    torch.testing.assert_close(alone.values, old.values)
+
+
+def test_strongest_per_group_by_hand():
+    values = torch.tensor([[5.0, 1.0], [4.0, 9.0], [5.0, 2.0], [3.0, 3.0], [1.0, 8.0]])  # (5 rows, 2 columns)
+    groups = torch.tensor([[0], [0], [1], [1], [2]])  # rows 0, 1 in group 0; 2, 3 in group 1; 4 in group 2
+    rows = topk.strongest_per_group(values, groups, 2)
+    # column 0: group 0 best at row 0 (5, the first of the tie with row 2 in group 1), group 1 at row 2 (5)
+    # column 1: group 0 at row 1 (9), group 2 at row 4 (8); group 1's best is 3
+    assert rows[:, 1].tolist() == [1, 4] and sorted(rows[:, 0].tolist()) == [0, 2]
+    assert topk.strongest_per_group(values, groups, 9).shape == (3, 2)  # only 3 groups: k' = 3
+    per_column = torch.tensor([[0, 1], [1, 1], [1, 0], [2, 0], [3, 2]])  # other groups in each column
+    assert topk.strongest_per_group(values, per_column, 1)[0].tolist() == [0, 1]
+    with pytest.raises(ValueError, match="strongest_per_group: expected values"):
+        topk.strongest_per_group(values, groups[:4], 2)
+
+
+def test_mining_per_source_bad_input():
+    model = ZFNetSmall().eval()
+    X = torch.rand(6, 1, 28, 28)
+    with pytest.raises(TypeError, match="mine_topk: expected groups to be a tensor"):
+        topk.mine_topk(model, X, ["conv1"], k=2, progress=False, groups=[0, 0, 1, 1, 2, 2])
+    with pytest.raises(TypeError, match="mine_topk: expected groups of an integer dtype"):
+        topk.mine_topk(model, X, ["conv1"], k=2, progress=False, groups=torch.zeros(6))
+    with pytest.raises(ValueError, match=r"mine_topk: expected groups of shape \(6,\).*got \(5,\)"):
+        topk.mine_topk(model, X, ["conv1"], k=2, progress=False, groups=torch.zeros(5, dtype=torch.int64))
+    with pytest.raises(ValueError, match=r"mine_topk: expected k \(sources per map.*\) in 1..3, got 4"):
+        topk.mine_topk(model, X, ["conv1"], k=4, progress=False, groups=torch.tensor([0, 0, 1, 1, 2, 2]))
+
+
 def _linearised(model_layers):
     """The same geometry with every weight 1, no ReLU, and average pooling: every pixel in the field counts."""
     out = []
@@ -154,6 +235,20 @@ def test_shipped_topk_loads_and_a_changed_file_is_refused(tmp_path):
         topk.load_shipped_topk("efficientnet-lite0-photos", tmp_path / "topk")
 
 
+def test_shipped_topk_has_nine_different_photos_per_map():
+    from cnnlib import photos
+
+    tops, meta = topk.load_shipped_topk("efficientnet-lite0-photos")
+    assert meta["one_per_photo"] is True
+    pool = topk.photo_pool()
+    # the photo of every mined crop, from its seed (not from anything the mining stored)
+    photo_of = photos.source_ids(pool)[topk.seeded_sources(len(pool), range(meta["done"]), meta["seed"])]
+    assert len(photo_of.unique()) >= 9
+    for layer, top in tops.items():
+        per_map = [len(photo_of[i].unique()) for i in top.image_index]
+        assert per_map == [9] * len(top.values), layer
+
+
 def test_seeded_crops_can_be_made_again_one_by_one():
     from cnnlib.photos import random_crops
 
@@ -166,6 +261,19 @@ def test_seeded_crops_can_be_made_again_one_by_one():
         torch.testing.assert_close(topk.seeded_crops(pool, [i], seed=100, size=24)[0], crops[i])
     torch.testing.assert_close(topk.seeded_crops(pool, [5, 2], seed=100, size=24), crops[[5, 2]])
     assert not torch.allclose(crops[0], crops[1])
+
+
+def test_seeded_sources_are_the_images_the_seeded_crops_are_cut_from():
+    pool = [torch.full((3, 30 + 5 * i, 40), i / 10) for i in range(7)]  # flat grey i / 10: the level names it
+    indices = [0, 3, 17, 250, 4000, 9]
+    crops, sources = topk.seeded_crops(pool, indices, seed=2014, size=16, return_sources=True)
+    torch.testing.assert_close(crops, topk.seeded_crops(pool, indices, seed=2014, size=16))
+    torch.testing.assert_close(crops.mean((1, 2, 3)), sources.float() / 10)
+    assert torch.equal(topk.seeded_sources(len(pool), indices, 2014), sources)
+    many = topk.seeded_sources(len(pool), range(200), 2014)
+    assert set(many.tolist()) == set(range(7))  # uniform over the pool, not one image
+    with pytest.raises(ValueError, match="seeded_sources: expected pool_size"):
+        topk.seeded_sources(0, [1], 2014)
 
 
 def test_photo_pool_is_the_pool_plus_the_text_image():
