@@ -69,6 +69,9 @@ def time_book(log=print) -> dict:
             dst = Path(tmp) / f
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / f, dst)
+        # The live page's weights, as `make book` exports them first (`make live`, a few seconds).
+        subprocess.run([sys.executable, "scripts/export_live.py"], cwd=tmp, check=True, stdout=subprocess.DEVNULL,
+                       env={**os.environ, "PYTHONPATH": tmp})
         jb = Path(sys.executable).parent / "jupyter-book"
         env = {**os.environ, "TQDM_DISABLE": "1", "PYTHONPATH": tmp}
         info = dict(machine=machine(), load_before=load(),
