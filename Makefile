@@ -73,11 +73,14 @@ test-browser: setup browser book-static
 	$(BIN)/python -m pytest tests/test_book_browser.py tests/test_live_page.py -p no:cacheprovider
 
 ## Re-execute the stored chapters in place (after editing one): `make execute NB=chapters/01_perceptron.ipynb`.
+## Unlike `make book`, it also runs the cells tagged skip-execution (the `interact` widgets, whose stored state
+## the pages show; scripts/tag_widget_cells.py says why the book skips them): it skips only a tag no cell has.
 NB ?= chapters/*.ipynb
 execute: setup
 	for nb in $(NB); do \
 	  start=$$(date +%s); \
-	  $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=600 $$nb; \
+	  $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=600 \
+	    --ExecutePreprocessor.skip_cells_with_tag=no-cell-has-this-tag $$nb; \
 	  echo "$$nb executed in $$(( $$(date +%s) - start )) s"; \
 	done
 
