@@ -53,7 +53,7 @@ from . import checks
 from .hooks import LayerOutputs
 from .models import activations
 from .progress import hidden
-from .snapshots import checked_file, sha256
+from .snapshots import DATA_DIR, checked_file, record_all
 
 
 @dataclass(frozen=True)
@@ -676,19 +676,13 @@ def independent_probability(images: torch.Tensor, classes, judge: nn.Module, bat
 
 #: Where ``scripts/render_actmax.py`` writes its images, ``MANIFEST.json`` (sha256 of every file) and
 #: ``results.json`` (settings, recognisability, seconds per image).
-RENDER_DIR = Path(__file__).resolve().parent.parent / "data" / "actmax"
+RENDER_DIR = DATA_DIR / "actmax"
 
 
 def write_render_manifest(render_dir: str | os.PathLike = RENDER_DIR) -> Path:
-    """Write ``render_dir/MANIFEST.json``: sha256 and size of every ``*.png`` and ``results.json`` there."""
-    render_dir = Path(render_dir)
-    files = sorted([*render_dir.glob("*.png"), *render_dir.glob("results.json")])
-    entries = {p.name: {"sha256": sha256(p), "bytes": p.stat().st_size} for p in files}
-    path = render_dir / "MANIFEST.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(entries, indent=1) + "\n")
-    tmp.replace(path)
-    return path
+    """Write ``render_dir/MANIFEST.json`` anew (:func:`cnnlib.snapshots.record_all`): sha256 and size of every
+    ``*.png`` and ``results.json`` there."""
+    return record_all(render_dir, "*.png", "results.json")
 
 
 def _checked(fn: str, name: str, render_dir: Path) -> Path:

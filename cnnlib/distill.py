@@ -39,9 +39,10 @@ import torch.nn.functional as F
 
 from . import checks
 from .devices import device as default_device
+from .snapshots import DATA_DIR, checked_file, record_in_manifest
 
 #: Folder of the shipped photo networks (``data/zfnet-photo``).
-PHOTO_DIR = Path(__file__).resolve().parent.parent / "data" / "zfnet-photo"
+PHOTO_DIR = DATA_DIR / "zfnet-photo"
 #: The two first layers compared (Zeiler & Fergus Fig. 6): name → (kernel, stride).
 ARCHS = {"zf7s2": (7, 2), "alex11s4": (11, 4)}
 #: The student's input scaling (ImageNet mean and standard deviation of RGB in [0, 1]).
@@ -350,7 +351,6 @@ def export(model: torch.nn.Module, name: str, cfg: Config, work: str | os.PathLi
     """Write ``out/<name>.pt`` (float16 weights, configuration, training history) and update
     ``out/MANIFEST.json``, with the fingerprint of the pool its crops were cut from (``work/crops/pool.json``)."""
     from .photos import pool_fingerprint
-    from .snapshots import record_in_manifest
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -373,7 +373,6 @@ def load_snapshot(name: str = "zf7s2", folder: str | os.PathLike | None = None, 
     machine's photo pool must be the one the network was distilled on (:func:`cnnlib.photos.check_pool`): the
     chapters measure and mine it on crops of that pool (:func:`heldout_crops`)."""
     from .photos import check_shipped
-    from .snapshots import checked_file
 
     folder = Path(folder or PHOTO_DIR)
     remedy = "re-create it from this pool with 'make photonet'"

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 
 from . import checks
 from .data import STAMP_CATEGORIES, TUXPAINT_STAMPS_DIR
+from .snapshots import manifest_entries
 
 #: Debian wallpaper packages: folder and the files in it that are photographs.
 MATE_NATURE_DIR = Path("/usr/share/backgrounds/mate/nature")
@@ -202,10 +203,8 @@ def _read(path: Path, max_side: int) -> torch.Tensor:
 def check_shipped(fn: str, folder: str | os.PathLike, rel: str, what: str, remedy: str) -> None:
     """:func:`check_pool` against the fingerprint that ``folder/MANIFEST.json`` keeps for ``rel`` (its ``"pool"``,
     written by :func:`cnnlib.snapshots.record_in_manifest`)."""
-    import json
-
-    entry = json.loads((Path(folder) / "MANIFEST.json").read_text()).get(rel, {})
-    check_pool(fn, entry.get("pool") if isinstance(entry, dict) else None, what, remedy)
+    entry = manifest_entries(fn, folder, remedy).get(rel, {})
+    check_pool(fn, entry.get("pool"), what, remedy)
 
 
 def load_pool(max_side: int = 512, stamps: bool = True, wallpapers: bool = True, skimage: bool = True,

@@ -468,14 +468,10 @@ def load_shipped(name: str = "zfnet-small-permuted-2k", device=None) -> nn.Modul
 def shipped_runs() -> dict[str, dict]:
     """What ``data/sanity/MANIFEST.json`` records of the networks :func:`load_shipped` loads:
     ``{name: {"fit": training accuracy reached, "epochs": ..., "test_accuracy": ..., "sha256": ..., ...}}``."""
-    import json
+    from .snapshots import DATA_DIR, manifest_entries
 
-    from .snapshots import DATA_DIR
-
-    path = DATA_DIR / "sanity" / "MANIFEST.json"
-    if not path.exists():
-        raise FileNotFoundError(f"shipped_runs: {path} is missing (python scripts/train_permuted.py)")
-    return {k[:-3]: v for k, v in json.loads(path.read_text()).items() if k.endswith(".pt")}
+    entries = manifest_entries("shipped_runs", DATA_DIR / "sanity", "python scripts/train_permuted.py")
+    return {k[:-3]: v for k, v in entries.items() if k.endswith(".pt")}
 
 
 def load_results() -> tuple[dict, dict[str, np.ndarray]]:

@@ -57,15 +57,38 @@ def save(obj, path: str | os.PathLike) -> None:
 
 
 def write_manifest(data_dir: str | os.PathLike = DATA_DIR) -> Path:
-    """Write ``data_dir/MANIFEST.json``: sha256 and size of every ``*/epoch-NNN.pt`` snapshot under ``data_dir``."""
-    data_dir = Path(data_dir)
-    entries = {
-        p.relative_to(data_dir).as_posix(): {"sha256": sha256(p), "bytes": p.stat().st_size}
-        for p in sorted(data_dir.glob("*/epoch-*.pt"))
-    }
-    path = data_dir / "MANIFEST.json"
-    path.write_text(json.dumps(entries, indent=1) + "\n")
-    return path
+    """Write ``data_dir/MANIFEST.json`` anew with :func:`record_in_manifest`: sha256 and size of every
+    ``*/epoch-NNN.pt`` snapshot under ``data_dir`` (and nothing else)."""
+    return record_all(data_dir, "*/epoch-*.pt")
+
+
+def record_all(folder: str | os.PathLike, *patterns: str) -> Path:
+    """Write ``folder/MANIFEST.json`` anew, one :func:`record_in_manifest` entry per file matching ``patterns``
+    (globs under ``folder``), so that it lists exactly those files."""
+    folder = Path(folder)
+    manifest_path = folder / "MANIFEST.json"
+    manifest_path.unlink(missing_ok=True)
+    for path in sorted({p for pattern in patterns for p in folder.glob(pattern)}):
+        record_in_manifest(folder, path.relative_to(folder).as_posix())
+    return manifest_path
+
+
+def manifest_entries(fn: str, folder: str | os.PathLike, remedy: str) -> dict[str, dict]:
+    """``folder/MANIFEST.json`` read: ``{"<rel>": {"sha256": ..., "bytes": ..., <extra>}}``, the one place that
+    parses a manifest (:func:`checked_file`, :func:`read_manifest`). Raises ``FileNotFoundError`` if it is missing
+    and ``ValueError`` if it is not a JSON object of objects; both name ``fn`` and ``remedy`` (how to re-create it)."""
+    path = Path(folder) / "MANIFEST.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{fn}: {path} is missing: the shipped files cannot be checked ({remedy})")
+    try:
+        manifest = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{fn}: {path} is corrupted (not JSON: {e}); restore it with 'git checkout -- {path}'") \
+            from None
+    if not isinstance(manifest, dict) or not all(isinstance(v, dict) for v in manifest.values()):
+        raise ValueError(f"{fn}: {path} is corrupted: expected a JSON object of {{\"<file>\": {{\"sha256\": ...}}}}, "
+                         f"got {type(manifest).__name__}")
+    return manifest
 
 
 def read_manifest(data_dir: str | os.PathLike | None = None, fn: str = "read_manifest") -> dict[str, dict]:
@@ -74,15 +97,7 @@ def read_manifest(data_dir: str | os.PathLike | None = None, fn: str = "read_man
     Raises ``FileNotFoundError`` if it is missing and ``ValueError`` (naming ``fn``) if it is not such a mapping.
     """
     path = Path(data_dir or DATA_DIR) / "MANIFEST.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{fn}: {path} is missing: the snapshots cannot be checked (run 'make snapshots')")
-    try:
-        manifest = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{fn}: {path} is corrupted (not JSON: {e}); restore it with 'git checkout -- {path}'") \
-            from None
-    if not isinstance(manifest, dict):
-        raise ValueError(f"{fn}: {path} is corrupted: expected a JSON object, got {type(manifest).__name__}")
+    manifest = manifest_entries(fn, path.parent, "run 'make snapshots'")
     for rel, entry in manifest.items():
         ok = (_ENTRY.match(rel) and isinstance(entry, dict) and isinstance(entry.get("sha256"), str)
               and re.fullmatch(r"[0-9a-f]{64}", entry["sha256"]) and isinstance(entry.get("bytes"), int))
@@ -98,16 +113,10 @@ def checked_file(fn: str, folder: str | os.PathLike, rel: str, remedy: str) -> P
     (``data/sae``, ``data/actmax``, ...). ``remedy`` says how to re-create the file. Clear errors name ``fn``."""
     folder = Path(folder)
     manifest_path = folder / "MANIFEST.json"
-    if not manifest_path.exists():
-        raise FileNotFoundError(f"{fn}: {manifest_path} is missing: the shipped files cannot be checked ({remedy})")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{fn}: {manifest_path} is corrupted (not JSON: {e}); restore it with "
-                         f"'git checkout -- {manifest_path}'") from None
-    entry = manifest.get(rel) if isinstance(manifest, dict) else None
+    manifest = manifest_entries(fn, folder, remedy)
+    entry = manifest.get(rel)
     if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
-        known = sorted(manifest) if isinstance(manifest, dict) else []
+        known = sorted(manifest)
         raise ValueError(f"{fn}: {rel!r} is not in {manifest_path}: expected one of {known}")
     path = folder / rel
     if not path.exists():
@@ -121,12 +130,15 @@ def checked_file(fn: str, folder: str | os.PathLike, rel: str, remedy: str) -> P
 
 def record_in_manifest(folder: str | os.PathLike, rel: str, **extra) -> Path:
     """Write ``folder/rel``'s entry of ``folder/MANIFEST.json`` (the manifests :func:`checked_file` reads): its
-    sha256, its size in bytes and ``extra`` (e.g. ``pool=``, the photo pool's fingerprint). Other entries stay."""
+    sha256, its size in bytes and ``extra`` (e.g. ``pool=``, the photo pool's fingerprint). Other entries stay.
+    The one writer of every ``MANIFEST.json`` under ``data/``."""
     folder = Path(folder)
     path, manifest_path = folder / rel, folder / "MANIFEST.json"
-    sums = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    sums = manifest_entries("record_in_manifest", folder, "remove it to start anew") if manifest_path.exists() else {}
     sums[rel] = {"sha256": sha256(path), "bytes": path.stat().st_size, **extra}
-    manifest_path.write_text(json.dumps(dict(sorted(sums.items())), indent=1) + "\n")
+    tmp = manifest_path.with_suffix(".tmp")  # then rename: an interrupted write never leaves half a manifest
+    tmp.write_text(json.dumps(dict(sorted(sums.items())), indent=1) + "\n")
+    os.replace(tmp, manifest_path)
     return manifest_path
 
 

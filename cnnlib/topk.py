@@ -32,7 +32,9 @@ from tqdm.auto import tqdm
 from . import checks
 from .deconvnet import geometry, path_to, project  # noqa: F401 (path_to: the Sequential stack, for tests)
 from .hooks import LayerOutputs
+from .photos import check_shipped
 from .progress import hidden
+from .snapshots import DATA_DIR, checked_file
 
 
 @dataclass(frozen=True)
@@ -294,7 +296,7 @@ def figure2_rows(model: nn.Module, X: torch.Tensor, top: TopK, maps: int = 4, ti
 # Mined top-k shipped with the course (mining over thousands of photos is too slow for a chapter)
 # ---------------------------------------------------------------------------------------------------------------
 
-TOPK_DIR = Path(__file__).resolve().parents[1] / "data" / "topk"
+TOPK_DIR = DATA_DIR / "topk"
 
 
 def photo_pool() -> list[torch.Tensor]:
@@ -344,9 +346,6 @@ def load_shipped_topk(name: str = "efficientnet-lite0-photos", directory: str | 
     Returns:
         ``({layer: TopK}, meta)`` with ``meta`` the mining settings (``done``: crops mined, ``seed``, ``size``).
     """
-    from .photos import check_shipped
-    from .snapshots import checked_file
-
     folder = Path(directory or TOPK_DIR)
     remedy = "re-create it from this pool with 'make mine' (scripts/mine_efficientnet_fig2.py)"
     path = checked_file("load_shipped_topk", folder, f"{name}.pt", remedy)

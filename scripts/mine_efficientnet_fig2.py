@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import torch
 
@@ -31,7 +30,7 @@ from cnnlib.topk import TopK, photo_pool, seeded_crops
 
 LAYERS = ["_bn0", "_blocks.2", "_blocks.4", "_blocks.9", "_blocks.15"]
 SEED = 2014
-OUT = Path(__file__).resolve().parents[1] / "data" / "topk" / "efficientnet-lite0-photos.pt"
+OUT = topk.TOPK_DIR / "efficientnet-lite0-photos.pt"
 
 
 def merge(best: dict | None, new: dict[str, TopK], offset: int, k: int, photo_of: torch.Tensor) -> dict:
