@@ -44,9 +44,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from PIL import Image
 from tqdm.auto import tqdm
 
 from . import checks
@@ -691,9 +693,6 @@ def _checked(fn: str, name: str, render_dir: Path) -> Path:
 
 def load_render(name: str, render_dir: str | os.PathLike | None = None) -> torch.Tensor:
     """A shipped image ``(3, H, W)`` in [0, 1], e.g. ``"class-full-goldfinch.png"``, after checking its sha256."""
-    import numpy as np
-    from PIL import Image
-
     path = _checked("load_render", name, Path(render_dir or RENDER_DIR))
     with Image.open(path) as img:
         rgb = np.asarray(img.convert("RGB"))  # (H, W, 3) uint8
