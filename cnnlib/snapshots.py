@@ -11,6 +11,11 @@ A snapshot series lives in one folder (default ``data/``)::
 :func:`cnnlib.train.train_snapshots` writes them (:func:`save`, :func:`write_manifest`); :func:`load_snapshot`
 and :func:`read_history` read them back, refusing a file whose sha256 is not the manifest's (corrupted, truncated,
 edited) and a manifest or history that is not what it should be. :func:`cnnlib.pretrained.load` builds the network.
+
+Every other file shipped under ``data/`` (the RBM stack, the photo networks, the mined top-k, chapter 8's table,
+chapter 9's renders, chapter 10's networks and results) lives here too: one data root, :data:`DATA_DIR`
+(``$CNNLIB_DATA`` overrides it), one writer of every ``MANIFEST.json`` (:func:`record_in_manifest`, and
+:func:`record_all` for a whole folder) and one reader (:func:`manifest_entries`, behind :func:`checked_file`).
 """
 
 from __future__ import annotations
