@@ -128,8 +128,9 @@ def checked_file(fn: str, folder: str | os.PathLike, rel: str, remedy: str) -> P
         raise FileNotFoundError(f"{fn}: {path} is missing ({remedy})")
     got = sha256(path)
     if got != entry["sha256"]:
-        raise ValueError(f"{fn}: {path} does not match {manifest_path} (sha256 {got[:12]}…, the manifest says "
-                         f"{entry['sha256'][:12]}…); restore it with 'git checkout -- {path}' or {remedy}")
+        raise ValueError(f"{fn}: {path} is corrupted or truncated: it does not match {manifest_path} (sha256 "
+                         f"{got[:12]}…, {path.stat().st_size} bytes; the manifest says {entry['sha256'][:12]}…, "
+                         f"{entry.get('bytes')} bytes); restore it with 'git checkout -- {path}' or {remedy}")
     return path
 
 
@@ -180,18 +181,7 @@ def load_snapshot(name: str = "zfnet-small-fashion", epoch: int | None = None,
     epoch = checks.positive_int(fn, epoch, "epoch")
     if epoch not in epochs:
         raise ValueError(f"{fn}: {name} has no snapshot at epoch {epoch}: expected one of {epochs}")
-    rel = f"{name}/epoch-{epoch:03d}.pt"
-    path, want = data_dir / rel, read_manifest(data_dir, fn)[rel]
-    if not path.exists():
-        raise FileNotFoundError(f"{fn}: {path} is missing (listed in MANIFEST.json); "
-                                "re-create it with 'make snapshots'")
-    got = sha256(path)
-    if got != want["sha256"]:
-        raise ValueError(
-            f"{fn}: {path} is corrupted or truncated: sha256 {got[:12]}…, {path.stat().st_size} bytes; "
-            f"the manifest says {want['sha256'][:12]}…, {want['bytes']} bytes. "
-            f"Restore it with 'git checkout -- {path}' or 'make snapshots'."
-        )
+    path = checked_file(fn, data_dir, f"{name}/epoch-{epoch:03d}.pt", "re-create it with 'make snapshots'")
     try:
         snap = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # the manifest itself was rewritten over a bad file
