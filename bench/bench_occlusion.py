@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 
 import cnnlib
-from cnnlib import data, deconvnet, occlusion, pretrained
+from cnnlib import data, deconvnet, occlusion, photos, pretrained
 
 
 def best_time(fn, repeats: int) -> float:
@@ -153,7 +153,7 @@ def measure(repeats: int = 2, quick: bool = False, log=print):
     rows = [occlusion_case("ZFNet-small, 28 px, 7-px square, stride 1", zf, x, 7, 1, repeats,
                            [1, 16, 64, 256], log, ppes_channels_last=[64])]
     eff = pretrained.efficientnet_lite0(device=dev)
-    photo = data.load_photo("chelsea")
+    photo = photos.load_photo("chelsea")
     xe = pretrained.imagenet_preprocess(photo, mean=pretrained.EFFICIENTNET_LITE_MEAN,
                                         std=pretrained.EFFICIENTNET_LITE_STD)
     xe = xe if xe.ndim == 4 else xe[None]

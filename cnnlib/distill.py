@@ -39,9 +39,13 @@ import torch.nn.functional as F
 
 from . import checks
 from .devices import device as default_device
+from .models import ZFNetPhoto
+from .photos import check_pool, check_shipped, load_pool, pool_fingerprint, random_crops
+from .pretrained import efficientnet_lite0, imagenet_preprocess
+from .snapshots import DATA_DIR, checked_file, record_in_manifest
 
 #: Folder of the shipped photo networks (``data/zfnet-photo``).
-PHOTO_DIR = Path(__file__).resolve().parent.parent / "data" / "zfnet-photo"
+PHOTO_DIR = DATA_DIR / "zfnet-photo"
 #: The two first layers compared (Zeiler & Fergus Fig. 6): name → (kernel, stride).
 ARCHS = {"zf7s2": (7, 2), "alex11s4": (11, 4)}
 #: The student's input scaling (ImageNet mean and standard deviation of RGB in [0, 1]).
@@ -77,8 +81,6 @@ class Config:
 
 def student(cfg: Config) -> torch.nn.Module:
     """The untrained :class:`cnnlib.models.ZFNetPhoto` of a run (seeded by ``cfg.seed``)."""
-    from .models import ZFNetPhoto
-
     torch.manual_seed(cfg.seed)
     return ZFNetPhoto(1000, cfg.size, tuple(cfg.conv1), tuple(cfg.widths), cfg.fc_width, cfg.dropout,
                       conv1_scale=cfg.conv1_scale)
@@ -131,9 +133,6 @@ def make_crops(pool: list[torch.Tensor], teacher: torch.nn.Module, n: int, seed:
     The teacher sees each crop resized to ``teacher_size`` and scaled as it was trained
     (:func:`cnnlib.pretrained.imagenet_preprocess` with the model's ``input_mean``/``input_std``).
     """
-    from .photos import random_crops
-    from .pretrained import imagenet_preprocess
-
     side = cfg.size + 2 * cfg.shift
     x = random_crops(pool, n, side, seed=seed)  # (n, 3, side, side) in [0, 1]
     dev = checks.model_device("make_crops", teacher)
@@ -171,8 +170,6 @@ class CropCache:
     """
 
     def __init__(self, folder: str | os.PathLike, cfg: Config, log=print):
-        from .photos import check_pool, pool_fingerprint
-
         self.folder, self.cfg, self.log = Path(folder), cfg, log
         self.folder.mkdir(parents=True, exist_ok=True)
         self._pool = self._teacher = None
@@ -187,9 +184,6 @@ class CropCache:
 
     def _inputs(self):
         if self._pool is None:
-            from .photos import load_pool
-            from .pretrained import efficientnet_lite0
-
             self._pool, self._teacher = load_pool(), efficientnet_lite0()
         return self._pool, self._teacher
 
@@ -349,9 +343,6 @@ def export(model: torch.nn.Module, name: str, cfg: Config, work: str | os.PathLi
            out: str | os.PathLike = PHOTO_DIR) -> Path:
     """Write ``out/<name>.pt`` (float16 weights, configuration, training history) and update
     ``out/MANIFEST.json``, with the fingerprint of the pool its crops were cut from (``work/crops/pool.json``)."""
-    from .photos import pool_fingerprint
-    from .snapshots import record_in_manifest
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     state = torch.load(Path(work) / name / "checkpoint.pt", map_location="cpu", weights_only=False)
@@ -372,9 +363,6 @@ def load_snapshot(name: str = "zf7s2", folder: str | os.PathLike | None = None, 
     ``MANIFEST.json``; a file that does not match is refused with a ``ValueError``. With ``check_pool`` this
     machine's photo pool must be the one the network was distilled on (:func:`cnnlib.photos.check_pool`): the
     chapters measure and mine it on crops of that pool (:func:`heldout_crops`)."""
-    from .photos import check_shipped
-    from .snapshots import checked_file
-
     folder = Path(folder or PHOTO_DIR)
     remedy = "re-create it from this pool with 'make photonet'"
     path = checked_file(fn, folder, f"{name}.pt", remedy)
@@ -402,8 +390,6 @@ def load(name: str = "zf7s2", device=None, folder: str | os.PathLike | None = No
 def heldout_crops(n: int = 512, cfg: Config | None = None) -> torch.Tensor:
     """``n`` held-out crops (seed :data:`HELDOUT_SEED` + 1, never trained on) of the photo pool, RGB in [0, 1]
     at the student's size: what the chapter measures agreement on."""
-    from .photos import load_pool, random_crops
-
     cfg = cfg or Config()
     return random_crops(load_pool(), n, cfg.size, seed=HELDOUT_SEED + 1)
 

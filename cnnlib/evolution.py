@@ -30,7 +30,9 @@ import torch.nn as nn
 from tqdm.auto import tqdm
 
 from . import checks
-from .models import activations
+from .devices import device as default_device
+from .models import ZFNetSmall, activations
+from .pretrained import available, load_snapshot
 from .progress import hidden
 from .topk import mine_topk, project_units
 
@@ -96,10 +98,6 @@ def initial_model(name: str = "zfnet-small-fashion", seed: int | None = None, de
     Returns:
         ``ZFNetSmall`` in eval mode on ``device``.
     """
-    from .devices import device as default_device
-    from .models import ZFNetSmall
-    from .pretrained import available, load_snapshot
-
     if name not in available():
         raise ValueError(f"initial_model: unknown series {name!r}, expected one of {sorted(available())}")
     snap = load_snapshot(name, available()[name][0])

@@ -26,10 +26,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
 from . import checks
+from .hooks import LayerOutputs
+from .models import activations
+from .plotting import mosaic
 
 
 def gabor(size: int, theta: float = 0.0, freq: float = 0.2, phase: float = 0.0, sigma_x: float = 1.5,
@@ -357,8 +361,6 @@ def layer2_projections(model: torch.nn.Module, x: torch.Tensor, layer: str = "co
     Returns:
         ``(N · units, C, H, W)`` gradients, on the CPU.
     """
-    from .hooks import LayerOutputs
-
     x = checks.images("layer2_projections", x, ndim=4)
     x = checks.to_model("layer2_projections", model, x)
     checks.eval_mode("layer2_projections", model)
@@ -384,9 +386,6 @@ def strongest_projections(model: torch.nn.Module, x: torch.Tensor, layer: str = 
     Returns:
         ``(projections (units, per_unit, C, H, W), activations (units, per_unit))``, channel by channel.
     """
-    from .hooks import LayerOutputs
-    from .models import activations
-
     per_unit = checks.positive_int("strongest_projections", per_unit, "per_unit")
     a = activations(model, x, [layer])[layer]  # (N, units, h, w)
     h, w = a.shape[2] // 2, a.shape[3] // 2
@@ -428,10 +427,6 @@ def plot_filter_banks(banks: dict, ncols: int = 8, px: int = 72, side_by_side: b
     Returns:
         The ``Figure`` (its size in inches is the mosaics' pixels / ``dpi``, so one mosaic pixel is one pixel).
     """
-    import matplotlib.pyplot as plt
-
-    from .plotting import mosaic
-
     if not banks:
         raise ValueError("plot_filter_banks: expected at least one bank of filters")
     mosaics = {name: mosaic(filter_images(w, px), ncols=ncols, pad=6, fill=1.0) for name, w in banks.items()}

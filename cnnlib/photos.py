@@ -1,4 +1,7 @@
-"""A pool of natural photos that arrives offline, and random crops of it: the course's stand-in for ImageNet.
+"""Every photo of the course, all offline: scikit-image's photos and textures (:func:`load_photo`), Tux Paint's
+cut-out photos of objects (:func:`load_stamps`), Debian's photographic wallpapers, and the pool of all of them with
+its random crops (:func:`load_pool`, :func:`photo_pool`, :func:`random_crops`, :func:`seeded_crops`): the course's
+stand-in for ImageNet. (Labelled datasets for training, Fashion-MNIST and the digits, are :mod:`cnnlib.data`.)
 
 Zeiler & Fergus mine their top-9 activations over ImageNet's validation images and train on 1.3 M photos.
 Neither can be downloaded here, so the natural-image chapters draw from every photograph that comes inside
@@ -8,7 +11,7 @@ a package (each checked by eye to be a photo, not a drawing or an abstract patte
 source                                      licence     what
 ==========================================  ==========  ===========================================
 Debian ``tuxpaint-stamps-default``          GPL-2       246 cut-out photos of objects, 20 categories
-                                                        (:func:`cnnlib.data.load_stamps`), on gray;
+                                                        (:func:`load_stamps`), on gray;
                                                         its 67 drawings are left out
 Debian ``mate-backgrounds`` (``nature/``)   GPL-2+      12 close-up nature photos (flowers, grass,
                                                         a ladybird, rain drops, dunes, wood, storm)
@@ -31,6 +34,7 @@ flipped, so a handful of big photos yields many different training and mining im
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import os
 import subprocess
 from pathlib import Path
@@ -38,9 +42,140 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
+from skimage import data as skdata
 
 from . import checks
-from .data import STAMP_CATEGORIES, TUXPAINT_STAMPS_DIR
+from .snapshots import manifest_entries
+
+# --- scikit-image's photos and textures -------------------------------------------------------------------------
+
+#: scikit-image photos that load offline (colour but ``camera``), and its texture samples (gray).
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "cat", "camera", "hubble_deep_field")
+TEXTURES = ("brick", "grass", "gravel")
+
+
+def load_photo(name: str, size: int | None = None, gray: bool = False) -> torch.Tensor:
+    """A photo or texture from scikit-image (shipped with the package, no download).
+
+    Args:
+        name: one of ``PHOTOS`` or ``TEXTURES``.
+        size: if given, the shorter side is resized to ``size`` pixels (antialiased bilinear).
+        gray: return one luminance channel (ITU-R 601: 0.299 R + 0.587 G + 0.114 B).
+
+    Returns:
+        float32 ``(C, H, W)`` in [0, 1], ``C`` = 3 for colour photos, 1 for gray ones or ``gray=True``.
+    """
+    checks.one_of("load_photo", name, PHOTOS + TEXTURES, "name")
+    if size is not None:
+        size = checks.positive_int("load_photo", size, "size")
+    img = np.asarray(getattr(skdata, name)())
+    if img.dtype == bool:
+        img = img.astype(np.float32)
+    elif img.dtype == np.uint8:
+        img = img.astype(np.float32) / 255.0
+    else:
+        img = img.astype(np.float32)
+        img = (img - img.min()) / max(float(img.max() - img.min()), 1e-8)
+    x = torch.from_numpy(img)
+    x = x.unsqueeze(0) if x.ndim == 2 else x.permute(2, 0, 1)[:3]  # (C, H, W)
+    if gray and x.shape[0] == 3:
+        x = (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2]).unsqueeze(0)
+    if size is not None:
+        h, w = x.shape[1:]
+        scale = size / min(h, w)
+        new = (max(1, round(h * scale)), max(1, round(w * scale)))
+        x = F.interpolate(x[None], size=new, mode="bilinear", antialias=True, align_corners=False)[0]
+        x = x.clamp(0, 1)
+    return x.contiguous()
+
+
+# --- Tux Paint's stamps -----------------------------------------------------------------------------------------
+
+#: Debian's ``tuxpaint-stamps-default``: cut-out photos on transparent backgrounds, filed by category.
+TUXPAINT_STAMPS_DIR = Path("/usr/share/tuxpaint/stamps")
+#: Its categories that hold photographs (others hold letters, coins, road signs, drawings).
+STAMP_CATEGORIES = (
+    "animals/mammals", "animals/birds", "animals/insects", "animals/fish", "food/fruit", "food/vegetables",
+    "food/nuts", "plants/flowers", "plants/trees", "vehicles/locomotive", "vehicles/ship", "vehicles/construction",
+    "vehicles/flight", "vehicles/auto", "vehicles/emergency", "household/tools", "household/dishes", "hobbies/music",
+    "space/planets", "town/monuments",
+)
+#: Stamps that are drawings, not photographs (checked by eye on contact sheets): every ``cartoon/`` folder and
+#: these files. ``load_stamps(photos_only=True)`` leaves them out (246 of the 313 stamps remain).
+STAMP_DRAWINGS = (
+    "vehicles/emergency/sedan_police.png", "vehicles/emergency/sedan_police_mirror.png",
+    "town/monuments/inukshuk-outline.png", "space/planets/0_sun.png", "animals/mammals/hedgehog.png",
+    "animals/insects/bee.png", "household/dishes/glass.png", "household/dishes/mug.png",
+    "animals/mammals/echidna.png",
+)
+
+
+def is_stamp_drawing(relative_path: str) -> bool:
+    """Whether a stamp (its path under the stamps folder, ``"group/category/…/name.png"``) is a drawing."""
+    path = str(relative_path).replace(os.sep, "/")
+    return "/cartoon/" in f"/{path}" or path in STAMP_DRAWINGS
+
+
+def load_stamps(size: int = 112, categories: tuple[str, ...] = STAMP_CATEGORIES, root=None, background: float = 0.5,
+                photos_only: bool = False, min_per_class: int = 1):
+    """Photos of objects from Debian's ``tuxpaint-stamps-default`` (313 photos in 20 default categories).
+
+    Each RGBA cut-out is scaled so that its longer side is ``size`` pixels, composited over a uniform
+    ``background`` gray and centred on a ``size × size`` canvas — one object per image, as in ImageNet.
+
+    Args:
+        size: side of the returned images.
+        categories: sub-folders ``"group/category"`` to read; the class of an image is its category.
+        root: default ``$CNNLIB_TUXPAINT_STAMPS`` or ``/usr/share/tuxpaint/stamps``
+            (``apt-get install tuxpaint-stamps-default``, or ``make data``).
+        photos_only: leave out the stamps that are drawings (:func:`is_stamp_drawing`).
+        min_per_class: keep only the categories with at least this many images (chapter 8 takes 11: 2, 5 or
+            10 to train on and at least one to test), labelled ``0 … k − 1`` in the order of ``categories``.
+
+    Returns:
+        ``(X, y, classes)``: ``X`` float32 ``(N, 3, size, size)`` in [0, 1], ``y`` int64 ``(N,)``, class names.
+    """
+    size = checks.positive_int("load_stamps", size, "size")
+    min_per_class = checks.positive_int("load_stamps", min_per_class, "min_per_class")
+    background = checks.number("load_stamps", background, "background", 0, 1)
+    if isinstance(categories, str) or not categories:
+        raise TypeError(f"load_stamps: expected categories as a non-empty list of 'group/category' names, got "
+                        f"{categories!r}")
+    folder = Path(root or os.environ.get("CNNLIB_TUXPAINT_STAMPS") or TUXPAINT_STAMPS_DIR)
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"load_stamps: tuxpaint stamps not found in {folder}: on Debian/Ubuntu run 'sudo apt-get install "
+            "tuxpaint-stamps-default' (or 'make data'), or set CNNLIB_TUXPAINT_STAMPS to a folder of "
+            "<group>/<category>/*.png"
+        )
+    unknown = [c for c in categories if not (folder / c).is_dir()]
+    if unknown:
+        raise ValueError(f"load_stamps: no such categories in {folder}: {unknown}")
+    images, labels = [], []
+    for label, cat in enumerate(categories):
+        for f in sorted((folder / cat).rglob("*.png")):
+            if photos_only and is_stamp_drawing(f.relative_to(folder).as_posix()):
+                continue
+            with Image.open(f) as im:
+                im = im.convert("RGBA")
+                scale = size / max(im.size)
+                im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.LANCZOS)
+                canvas = Image.new("RGBA", (size, size), (round(255 * background),) * 3 + (255,))
+                canvas.alpha_composite(im, ((size - im.width) // 2, (size - im.height) // 2))
+                images.append(np.asarray(canvas.convert("RGB"), dtype=np.uint8))
+                labels.append(label)
+    y = torch.tensor(labels)
+    keep = [c for c in range(len(categories)) if int((y == c).sum()) >= min_per_class]
+    if not keep:
+        raise ValueError(f"load_stamps: no category has {min_per_class} images")
+    chosen = [i for i, label in enumerate(labels) if label in keep]
+    X = torch.from_numpy(np.stack([images[i] for i in chosen])).permute(0, 3, 1, 2).float() / 255.0
+    y = torch.tensor([keep.index(labels[i]) for i in chosen])
+    return X.contiguous(), y, [categories[c].split("/")[-1] for c in keep]
+
+
+# --- the wallpapers, the pool's packages and its fingerprint ----------------------------------------------------
 
 #: Debian wallpaper packages: folder and the files in it that are photographs.
 MATE_NATURE_DIR = Path("/usr/share/backgrounds/mate/nature")
@@ -49,8 +184,8 @@ MATE_NATURE = ("Aqua", "Blinds", "Dune", "FreshFlower", "Garden", "GreenMeadow",
 PLASMA_DIR = Path("/usr/share/wallpapers")
 PLASMA_PHOTOS = ("BytheWater", "ColorfulCups", "EveningGlow", "FallenLeaf", "Grey", "Kite", "OneStandsOut", "Path",
                  "summer_1am")
+#: The photos of :data:`PHOTOS` in the pool (with the :data:`TEXTURES`).
 SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "cat")
-SKIMAGE_TEXTURES = ("brick", "grass", "gravel")
 
 
 #: The Debian packages of the pool: the environment variable that points at another copy of the package's
@@ -61,14 +196,14 @@ PACKAGES = {
     "plasma-workspace-wallpapers": ("CNNLIB_PLASMA_WALLPAPERS", PLASMA_DIR),
 }
 #: What the fingerprint holds of scikit-image: the pool's photos and textures, and chapter 5b's text image.
-_SKIMAGE_FINGERPRINT = SKIMAGE_PHOTOS + SKIMAGE_TEXTURES + ("text",)
+_SKIMAGE_FINGERPRINT = SKIMAGE_PHOTOS + TEXTURES + ("text",)
 
 
 def package_files(package: str) -> list[Path]:
     """The files of a package in :data:`PACKAGES` that the pool reads, in the pool's order; an empty list when the
     package is not installed. Folder: ``$CNNLIB_…`` (see :data:`PACKAGES`) or the package's own.
 
-    ``tuxpaint-stamps-default``: every PNG of :data:`cnnlib.data.STAMP_CATEGORIES` (drawings too: chapter 8 reads
+    ``tuxpaint-stamps-default``: every PNG of :data:`STAMP_CATEGORIES` (drawings too: chapter 8 reads
     them); ``mate-backgrounds``: the 12 photos of :data:`MATE_NATURE`; ``plasma-workspace-wallpapers``: the largest
     resolution of each of the 9 :data:`PLASMA_PHOTOS`.
     """
@@ -128,7 +263,7 @@ def pool_fingerprint(sources=("tuxpaint-stamps-default", "mate-backgrounds", "pl
 
     A Debian package's digest is the sha256 of the lines ``"<path in its folder>\\t<bytes>\\t<sha256>\\n"`` of
     :func:`package_files`; scikit-image's is over the name, dtype and shape of each image it gives the pool (and
-    the text image of :func:`cnnlib.topk.photo_pool`): not its pixels, which the local JPEG decoder may round
+    the text image of :func:`photo_pool`): not its pixels, which the local JPEG decoder may round
     differently. Two pools with the same digests hold the same photos in the same sizes, so a seed of
     :func:`random_crops` cuts the same crops. A shipped result made from the pool keeps
     this record in its manifest; :func:`check_pool` compares it with the pool at hand.
@@ -139,14 +274,11 @@ def pool_fingerprint(sources=("tuxpaint-stamps-default", "mate-backgrounds", "pl
     for source in sources:
         lines, total = [], 0
         if source == "scikit-image":
-            import skimage
-            from skimage import data as skdata
-
             for name in _SKIMAGE_FINGERPRINT:
                 a = np.ascontiguousarray(getattr(skdata, name)())
                 lines.append(f"{name}\t{a.dtype}\t{a.shape}\n")
                 total += a.nbytes
-            version = skimage.__version__
+            version = importlib.metadata.version("scikit-image")
         else:
             var, default = PACKAGES[source]
             folder = Path(os.environ.get(var) or default)
@@ -189,8 +321,6 @@ def check_pool(fn: str, recorded: dict, what: str, remedy: str) -> None:
 
 def _read(path: Path, max_side: int) -> torch.Tensor:
     """An image file as float32 ``(3, H, W)`` in [0, 1], its shorter side at most ``max_side`` pixels."""
-    from PIL import Image
-
     with Image.open(path) as im:
         im = im.convert("RGB")
         scale = max_side / min(im.size)
@@ -202,11 +332,11 @@ def _read(path: Path, max_side: int) -> torch.Tensor:
 def check_shipped(fn: str, folder: str | os.PathLike, rel: str, what: str, remedy: str) -> None:
     """:func:`check_pool` against the fingerprint that ``folder/MANIFEST.json`` keeps for ``rel`` (its ``"pool"``,
     written by :func:`cnnlib.snapshots.record_in_manifest`)."""
-    import json
+    entry = manifest_entries(fn, folder, remedy).get(rel, {})
+    check_pool(fn, entry.get("pool"), what, remedy)
 
-    entry = json.loads((Path(folder) / "MANIFEST.json").read_text()).get(rel, {})
-    check_pool(fn, entry.get("pool") if isinstance(entry, dict) else None, what, remedy)
 
+# --- the pool and its crops ------------------------------------------------------------------------------------
 
 def load_pool(max_side: int = 512, stamps: bool = True, wallpapers: bool = True, skimage: bool = True,
               stamp_size: int = 160) -> list[torch.Tensor]:
@@ -229,19 +359,22 @@ def load_pool(max_side: int = 512, stamps: bool = True, wallpapers: bool = True,
                 raise _missing("load_pool", package, len(files), len(names))
             pool += [_read(f, max_side) for f in files]
     if skimage:
-        from .data import load_photo
-
         pool += [load_photo(name) for name in SKIMAGE_PHOTOS]
-        pool += [load_photo(name).expand(3, -1, -1).contiguous() for name in SKIMAGE_TEXTURES]
+        pool += [load_photo(name).expand(3, -1, -1).contiguous() for name in TEXTURES]
     if stamps:
-        from .data import load_stamps
-
         if not package_files("tuxpaint-stamps-default"):
             raise _missing("load_pool", "tuxpaint-stamps-default", 0)
         pool += list(load_stamps(size=stamp_size, photos_only=True)[0])
     if not pool:
         raise ValueError("load_pool: expected at least one of stamps, wallpapers, skimage to be True")
     return pool
+
+
+def photo_pool() -> list[torch.Tensor]:
+    """The photos Fig. 2 is mined over: :func:`load_pool` plus scikit-image's text image
+    (black print on white, for the texture-and-text units Zeiler & Fergus show at layer 3)."""
+    text = torch.from_numpy(np.asarray(skdata.text(), dtype=np.float32) / 255.0)  # (172, 448), offline
+    return load_pool() + [text.expand(3, -1, -1).contiguous()]
 
 
 def random_crops(pool: list[torch.Tensor], n: int, size: int, seed: int = 0, scale: tuple[float, float] = (0.05, 1.0),
@@ -282,7 +415,7 @@ def _cut(pool: list[torch.Tensor], n: int, size: int, seed: int, lo: float, hi: 
     out = torch.empty(n, 3, size, size)
     sources = torch.empty(n, dtype=torch.int64)
     for k in range(n):
-        sources[k] = int(torch.randint(len(pool), (1,), generator=gen))
+        sources[k] = _draw_source(gen, len(pool))
         img = pool[int(sources[k])]
         _, H, W = img.shape
         u = lo + (hi - lo) * float(torch.rand(1, generator=gen))
@@ -295,6 +428,35 @@ def _cut(pool: list[torch.Tensor], n: int, size: int, seed: int, lo: float, hi: 
             crop = crop.flip(-1)
         out[k] = crop[0].clamp(0, 1)
     return out, sources
+
+
+def _draw_source(gen: torch.Generator, pool_size: int) -> int:
+    """A crop's first draw: the index of the image it is cut from, uniform over ``pool_size`` images (shared by
+    :func:`_cut` and :func:`seeded_sources`, which knows a crop's source without cutting it)."""
+    return int(torch.randint(pool_size, (1,), generator=gen))
+
+
+def seeded_crops(pool: list[torch.Tensor], indices, seed: int, size: int = 224, return_sources: bool = False):
+    """Crops number ``indices`` of an endless sequence: crop ``i`` is ``random_crops(pool, 1, size, seed + i)``,
+    so any crop can be made again alone. Returns float32 ``(len(indices), 3, size, size)`` in [0, 1]; with
+    ``return_sources=True`` also the index in ``pool`` of each crop's image, int64 ``(len(indices),)``
+    (:func:`seeded_sources` gives it without cutting the crops)."""
+    check_images("seeded_crops", pool)  # once, not once per crop
+    size = checks.positive_int("seeded_crops", size, "size", 4)
+    made = [_cut(pool, 1, size, seed + int(i), 0.05, 1.0, True) for i in indices]  # random_crops' defaults
+    crops = torch.cat([c for c, _ in made])
+    return (crops, torch.cat([s for _, s in made])) if return_sources else crops
+
+
+def seeded_sources(pool_size: int, indices, seed: int) -> torch.Tensor:
+    """The pool index of each of the crops ``indices`` of :func:`seeded_crops`, without cutting them: the first
+    draw of crop ``i``'s generator (seeded ``seed + i``), uniform over ``pool_size`` images. int64
+    ``(len(indices),)``; map it through :func:`source_ids` to count one photo once."""
+    pool_size = checks.positive_int("seeded_sources", pool_size, "pool_size", 1)
+    out = torch.empty(len(indices), dtype=torch.int64)
+    for n, i in enumerate(indices):
+        out[n] = _draw_source(torch.Generator().manual_seed(seed + int(i)), pool_size)
+    return out
 
 
 def source_ids(pool: list[torch.Tensor]) -> torch.Tensor:

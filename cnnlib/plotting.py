@@ -19,6 +19,8 @@ from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch, Rectangle
 
 from . import checks
+from .sanity import MEASURES
+from .train import confusion_matrix
 
 
 def to_numpy_image(img: torch.Tensor) -> np.ndarray:
@@ -269,8 +271,6 @@ def plot_confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, class_name
     Returns:
         The ``Figure``.
     """
-    from .train import confusion_matrix
-
     if isinstance(class_names, str) or not isinstance(class_names, Sequence) or not class_names:
         raise TypeError(f"plot_confusion_matrix: expected a non-empty list of class names, got {class_names!r}")
     K = len(class_names)
@@ -550,8 +550,6 @@ def plot_similarity_curves(result: dict, measure: str = "spearman_abs", target: 
     the images (band), with two floors: two different images' maps (dashed) and the map against the image's own
     edges (dotted, the trained map). A curve that stays above the dashed line kept something of the trained map.
     """
-    from .sanity import MEASURES
-
     checks.one_of("plot_similarity_curves", measure, MEASURES, "measure")
     checks.one_of("plot_similarity_curves", kind, ("cascade", "independent"), "kind")
     if not isinstance(result, dict) or not result.get(kind):

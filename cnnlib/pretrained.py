@@ -19,10 +19,12 @@ import os
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from . import checks
 from .devices import device as default_device
 from .hed import HED_SIDE_LAYERS, hed_preprocess, hed_to_rgb, vgg16_hed_trunk
+from .models import ZFNetSmall
 from .snapshots import DATA_DIR, available, load_snapshot, package_file, read_history
 from .train import History
 
@@ -42,8 +44,6 @@ def load(name: str = "zfnet-small-fashion", epoch: int | None = None, device=Non
     Args:
         name: one of :func:`available`. epoch: which snapshot (default: the last).
     """
-    from .models import ZFNetSmall
-
     snap = load_snapshot(name, epoch, data_dir, fn="load")
     if snap["model"] != "ZFNetSmall" or not isinstance(snap["model_kwargs"], dict):
         raise ValueError(f"load: {name}: unknown model type {snap['model']!r}")
@@ -133,8 +133,6 @@ def imagenet_preprocess(x: torch.Tensor, size: int = 224, resize: int = 256,
     Returns:
         float ``(N, 3, size, size)``, on the device of ``x``.
     """
-    import torch.nn.functional as F
-
     x = _rgb("imagenet_preprocess", x)
     size = checks.positive_int("imagenet_preprocess", size, "size")
     resize = checks.positive_int("imagenet_preprocess", resize, "resize (at least size)", size)
@@ -213,7 +211,7 @@ def classify(model: torch.nn.Module, x: torch.Tensor, topk: int = 5, mean=None, 
     Args:
         model: an ImageNet classifier returning ``(N, 1000)`` logits, e.g. :func:`efficientnet_lite0`.
         x: RGB float ``(3, H, W)`` or ``(N, 3, H, W)`` in [0, 1], any size
-            (e.g. ``data.load_photo("chelsea")``).
+            (e.g. ``cnnlib.photos.load_photo("chelsea")``).
 
     Returns:
         For one image ``(3, H, W)``, a list of ``topk`` ``(name, probability)`` pairs; for a batch, one such

@@ -31,6 +31,7 @@ as Hinton & Salakhutdinov did for MNIST; values outside [0, 1] are refused.
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import torch
 import torch.nn as nn
@@ -39,6 +40,7 @@ from tqdm import tqdm
 
 from . import checks
 from .progress import hidden
+from .snapshots import DATA_DIR, checked_file
 
 MAX_ENUMERATE = 20  # exact sums over 2^n states are offered up to n = 20 (a million states)
 
@@ -495,10 +497,6 @@ def load_stack(path, device=None) -> tuple[list[RBM], StackedAutoencoder | None,
 def load_shipped(name: str = "fashion-784-256-64", device=None, data_dir=None):
     """The stack shipped in ``data/sae/<name>.pt`` (made by ``scripts/train_sae.py``), checked against the sha256
     in ``data/sae/MANIFEST.json`` first. Returns ``(rbms, sae, info)`` as ``load_stack``."""
-    from pathlib import Path
-
-    from .snapshots import DATA_DIR, checked_file
-
     folder = Path(data_dir) if data_dir is not None else DATA_DIR / "sae"
     path = checked_file("load_shipped", folder, f"{name}.pt", "re-create it with scripts/train_sae.py")
     return load_stack(path, device=device)

@@ -30,6 +30,7 @@ two different images (:func:`unrelated`), and between a map and the image's own 
 from __future__ import annotations
 
 import copy
+import json
 import warnings
 from collections.abc import Sequence
 
@@ -37,9 +38,18 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from skimage.feature import hog
+from skimage.filters import sobel
+from skimage.metrics import structural_similarity
 
 from . import checks
+from .deconvnet import project
+from .devices import device as default_device
 from .hooks import LayerOutputs, named_layer
+from .models import ZFNetSmall
+from .occlusion import occlusion_maps
+from .photos import check_shipped
+from .snapshots import DATA_DIR, checked_file, manifest_entries
 
 __all__ = ["METHODS", "UNIT_METHODS", "MEASURES", "randomized", "cascade", "independent", "label", "unit_at",
            "attribute", "to_2d", "similarities", "summarize", "unrelated", "edge_maps", "verdict", "load_shipped",
@@ -186,8 +196,6 @@ def unit_at(model: nn.Module, x: torch.Tensor, layer: str, channel: int) -> torc
 
 
 def _occlusion(model, x, target, unit, size, stride, fill) -> torch.Tensor:
-    from .occlusion import occlusion_maps
-
     N, C, H, W = x.shape
     out = torch.empty(N, 1, H, W)
     for n in range(N):
@@ -240,8 +248,6 @@ def attribute(
         LayerGradCam,
         Saliency,
     )
-
-    from .deconvnet import project
 
     fn = "attribute"
     checks.one_of(fn, method, METHODS, "method")
@@ -367,8 +373,6 @@ def _unit_scale(u: np.ndarray) -> np.ndarray:
 
 
 def _hog_similarity(u: np.ndarray, v: np.ndarray) -> float:
-    from skimage.feature import hog
-
     cell = max(2, u.shape[0] // 7)
     fu, fv = (hog(m, orientations=9, pixels_per_cell=(cell, cell), cells_per_block=(2, 2)) for m in (u, v))
     if np.ptp(fu) == 0 or np.ptp(fv) == 0:
@@ -387,8 +391,6 @@ def similarities(a: torch.Tensor, b: torch.Tensor) -> dict[str, np.ndarray]:
     Args:
         a, b: ``(N, C, H, W)`` and ``(N, C', H, W)``, finite (colour channels may differ: maps are summed over them).
     """
-    from skimage.metrics import structural_similarity
-
     a, b = _pair("similarities", a, b)
     A, B = to_2d(a), to_2d(b)
     As, Bs = to_2d(a, absolute=False), to_2d(b, absolute=False)
@@ -421,8 +423,6 @@ def unrelated(maps: torch.Tensor) -> dict[str, np.ndarray]:
 def edge_maps(x: torch.Tensor) -> torch.Tensor:
     """The image's own edges: the Sobel gradient magnitude (``skimage.filters.sobel``) of each colour channel,
     summed: ``(N, C, H, W)`` → ``(N, 1, H, W)``. A map like this recovers the image, whatever the network."""
-    from skimage.filters import sobel
-
     x = checks.finite("edge_maps", checks.images("edge_maps", x).detach().cpu().double())
     e = np.stack([sum(sobel(img[c]) for c in range(img.shape[0])) for img in x.numpy()])
     return torch.from_numpy(e).float()[:, None]
@@ -452,10 +452,6 @@ def load_shipped(name: str = "zfnet-small-permuted-2k", device=None) -> nn.Modul
     """A network of ``data/sanity/`` (``"zfnet-small-permuted-2k"``: trained on permuted labels;
     ``"zfnet-small-true-2k"``: the same recipe, true labels), checked against ``data/sanity/MANIFEST.json``,
     float32, in eval mode on ``device`` (default :func:`cnnlib.device`)."""
-    from .devices import device as default_device
-    from .models import ZFNetSmall
-    from .snapshots import DATA_DIR, checked_file
-
     fn = "load_shipped"
     labels = "permuted" if "permuted" in str(name) else "true"
     path = checked_file(fn, DATA_DIR / "sanity", f"{name}.pt", f"python scripts/train_permuted.py --labels {labels}")
@@ -468,14 +464,8 @@ def load_shipped(name: str = "zfnet-small-permuted-2k", device=None) -> nn.Modul
 def shipped_runs() -> dict[str, dict]:
     """What ``data/sanity/MANIFEST.json`` records of the networks :func:`load_shipped` loads:
     ``{name: {"fit": training accuracy reached, "epochs": ..., "test_accuracy": ..., "sha256": ..., ...}}``."""
-    import json
-
-    from .snapshots import DATA_DIR
-
-    path = DATA_DIR / "sanity" / "MANIFEST.json"
-    if not path.exists():
-        raise FileNotFoundError(f"shipped_runs: {path} is missing (python scripts/train_permuted.py)")
-    return {k[:-3]: v for k, v in json.loads(path.read_text()).items() if k.endswith(".pt")}
+    entries = manifest_entries("shipped_runs", DATA_DIR / "sanity", "python scripts/train_permuted.py")
+    return {k[:-3]: v for k, v in entries.items() if k.endswith(".pt")}
 
 
 def load_results() -> tuple[dict, dict[str, np.ndarray]]:
@@ -485,11 +475,6 @@ def load_results() -> tuple[dict, dict[str, np.ndarray]]:
     of the first ``k`` images, trained then after each cascade step (data randomization: ``"true/…"``,
     ``"permuted/…"``, ``(1, k, H, W)``). Both record the photo pool's fingerprint (:mod:`cnnlib.photos`): on
     another pool the photo networks' results would be about other crops, and they are refused with a clear error."""
-    import json
-
-    from .photos import check_shipped
-    from .snapshots import DATA_DIR, checked_file
-
     fn, remedy = "load_results", "python scripts/sanity_results.py"
     results = json.loads(checked_file(fn, DATA_DIR / "sanity", "results.json", remedy).read_text())
     # The photo network's and EfficientNet's images are crops of the photo pool: refuse another pool.

@@ -11,6 +11,11 @@ A snapshot series lives in one folder (default ``data/``)::
 :func:`cnnlib.train.train_snapshots` writes them (:func:`save`, :func:`write_manifest`); :func:`load_snapshot`
 and :func:`read_history` read them back, refusing a file whose sha256 is not the manifest's (corrupted, truncated,
 edited) and a manifest or history that is not what it should be. :func:`cnnlib.pretrained.load` builds the network.
+
+Every other file shipped under ``data/`` (the RBM stack, the photo networks, the mined top-k, chapter 8's table,
+chapter 9's renders, chapter 10's networks and results) lives here too: one data root, :data:`DATA_DIR`
+(``$CNNLIB_DATA`` overrides it), one writer of every ``MANIFEST.json`` (:func:`record_in_manifest`, and
+:func:`record_all` for a whole folder) and one reader (:func:`manifest_entries`, behind :func:`checked_file`).
 """
 
 from __future__ import annotations
@@ -57,15 +62,38 @@ def save(obj, path: str | os.PathLike) -> None:
 
 
 def write_manifest(data_dir: str | os.PathLike = DATA_DIR) -> Path:
-    """Write ``data_dir/MANIFEST.json``: sha256 and size of every ``*/epoch-NNN.pt`` snapshot under ``data_dir``."""
-    data_dir = Path(data_dir)
-    entries = {
-        p.relative_to(data_dir).as_posix(): {"sha256": sha256(p), "bytes": p.stat().st_size}
-        for p in sorted(data_dir.glob("*/epoch-*.pt"))
-    }
-    path = data_dir / "MANIFEST.json"
-    path.write_text(json.dumps(entries, indent=1) + "\n")
-    return path
+    """Write ``data_dir/MANIFEST.json`` anew with :func:`record_in_manifest`: sha256 and size of every
+    ``*/epoch-NNN.pt`` snapshot under ``data_dir`` (and nothing else)."""
+    return record_all(data_dir, "*/epoch-*.pt")
+
+
+def record_all(folder: str | os.PathLike, *patterns: str) -> Path:
+    """Write ``folder/MANIFEST.json`` anew, one :func:`record_in_manifest` entry per file matching ``patterns``
+    (globs under ``folder``), so that it lists exactly those files."""
+    folder = Path(folder)
+    manifest_path = folder / "MANIFEST.json"
+    manifest_path.unlink(missing_ok=True)
+    for path in sorted({p for pattern in patterns for p in folder.glob(pattern)}):
+        record_in_manifest(folder, path.relative_to(folder).as_posix())
+    return manifest_path
+
+
+def manifest_entries(fn: str, folder: str | os.PathLike, remedy: str) -> dict[str, dict]:
+    """``folder/MANIFEST.json`` read: ``{"<rel>": {"sha256": ..., "bytes": ..., <extra>}}``, the one place that
+    parses a manifest (:func:`checked_file`, :func:`read_manifest`). Raises ``FileNotFoundError`` if it is missing
+    and ``ValueError`` if it is not a JSON object of objects; both name ``fn`` and ``remedy`` (how to re-create it)."""
+    path = Path(folder) / "MANIFEST.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{fn}: {path} is missing: the shipped files cannot be checked ({remedy})")
+    try:
+        manifest = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{fn}: {path} is corrupted (not JSON: {e}); restore it with 'git checkout -- {path}'") \
+            from None
+    if not isinstance(manifest, dict) or not all(isinstance(v, dict) for v in manifest.values()):
+        raise ValueError(f"{fn}: {path} is corrupted: expected a JSON object of {{\"<file>\": {{\"sha256\": ...}}}}, "
+                         f"got {type(manifest).__name__}")
+    return manifest
 
 
 def read_manifest(data_dir: str | os.PathLike | None = None, fn: str = "read_manifest") -> dict[str, dict]:
@@ -74,15 +102,7 @@ def read_manifest(data_dir: str | os.PathLike | None = None, fn: str = "read_man
     Raises ``FileNotFoundError`` if it is missing and ``ValueError`` (naming ``fn``) if it is not such a mapping.
     """
     path = Path(data_dir or DATA_DIR) / "MANIFEST.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{fn}: {path} is missing: the snapshots cannot be checked (run 'make snapshots')")
-    try:
-        manifest = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{fn}: {path} is corrupted (not JSON: {e}); restore it with 'git checkout -- {path}'") \
-            from None
-    if not isinstance(manifest, dict):
-        raise ValueError(f"{fn}: {path} is corrupted: expected a JSON object, got {type(manifest).__name__}")
+    manifest = manifest_entries(fn, path.parent, "run 'make snapshots'")
     for rel, entry in manifest.items():
         ok = (_ENTRY.match(rel) and isinstance(entry, dict) and isinstance(entry.get("sha256"), str)
               and re.fullmatch(r"[0-9a-f]{64}", entry["sha256"]) and isinstance(entry.get("bytes"), int))
@@ -98,35 +118,33 @@ def checked_file(fn: str, folder: str | os.PathLike, rel: str, remedy: str) -> P
     (``data/sae``, ``data/actmax``, ...). ``remedy`` says how to re-create the file. Clear errors name ``fn``."""
     folder = Path(folder)
     manifest_path = folder / "MANIFEST.json"
-    if not manifest_path.exists():
-        raise FileNotFoundError(f"{fn}: {manifest_path} is missing: the shipped files cannot be checked ({remedy})")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{fn}: {manifest_path} is corrupted (not JSON: {e}); restore it with "
-                         f"'git checkout -- {manifest_path}'") from None
-    entry = manifest.get(rel) if isinstance(manifest, dict) else None
+    manifest = manifest_entries(fn, folder, remedy)
+    entry = manifest.get(rel)
     if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
-        known = sorted(manifest) if isinstance(manifest, dict) else []
+        known = sorted(manifest)
         raise ValueError(f"{fn}: {rel!r} is not in {manifest_path}: expected one of {known}")
     path = folder / rel
     if not path.exists():
         raise FileNotFoundError(f"{fn}: {path} is missing ({remedy})")
     got = sha256(path)
     if got != entry["sha256"]:
-        raise ValueError(f"{fn}: {path} does not match {manifest_path} (sha256 {got[:12]}…, the manifest says "
-                         f"{entry['sha256'][:12]}…); restore it with 'git checkout -- {path}' or {remedy}")
+        raise ValueError(f"{fn}: {path} is corrupted or truncated: it does not match {manifest_path} (sha256 "
+                         f"{got[:12]}…, {path.stat().st_size} bytes; the manifest says {entry['sha256'][:12]}…, "
+                         f"{entry.get('bytes')} bytes); restore it with 'git checkout -- {path}' or {remedy}")
     return path
 
 
 def record_in_manifest(folder: str | os.PathLike, rel: str, **extra) -> Path:
     """Write ``folder/rel``'s entry of ``folder/MANIFEST.json`` (the manifests :func:`checked_file` reads): its
-    sha256, its size in bytes and ``extra`` (e.g. ``pool=``, the photo pool's fingerprint). Other entries stay."""
+    sha256, its size in bytes and ``extra`` (e.g. ``pool=``, the photo pool's fingerprint). Other entries stay.
+    The one writer of every ``MANIFEST.json`` under ``data/``."""
     folder = Path(folder)
     path, manifest_path = folder / rel, folder / "MANIFEST.json"
-    sums = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    sums = manifest_entries("record_in_manifest", folder, "remove it to start anew") if manifest_path.exists() else {}
     sums[rel] = {"sha256": sha256(path), "bytes": path.stat().st_size, **extra}
-    manifest_path.write_text(json.dumps(dict(sorted(sums.items())), indent=1) + "\n")
+    tmp = manifest_path.with_suffix(".tmp")  # then rename: an interrupted write never leaves half a manifest
+    tmp.write_text(json.dumps(dict(sorted(sums.items())), indent=1) + "\n")
+    os.replace(tmp, manifest_path)
     return manifest_path
 
 
@@ -163,18 +181,7 @@ def load_snapshot(name: str = "zfnet-small-fashion", epoch: int | None = None,
     epoch = checks.positive_int(fn, epoch, "epoch")
     if epoch not in epochs:
         raise ValueError(f"{fn}: {name} has no snapshot at epoch {epoch}: expected one of {epochs}")
-    rel = f"{name}/epoch-{epoch:03d}.pt"
-    path, want = data_dir / rel, read_manifest(data_dir, fn)[rel]
-    if not path.exists():
-        raise FileNotFoundError(f"{fn}: {path} is missing (listed in MANIFEST.json); "
-                                "re-create it with 'make snapshots'")
-    got = sha256(path)
-    if got != want["sha256"]:
-        raise ValueError(
-            f"{fn}: {path} is corrupted or truncated: sha256 {got[:12]}…, {path.stat().st_size} bytes; "
-            f"the manifest says {want['sha256'][:12]}…, {want['bytes']} bytes. "
-            f"Restore it with 'git checkout -- {path}' or 'make snapshots'."
-        )
+    path = checked_file(fn, data_dir, f"{name}/epoch-{epoch:03d}.pt", "re-create it with 'make snapshots'")
     try:
         snap = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # the manifest itself was rewritten over a bad file

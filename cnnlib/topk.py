@@ -32,7 +32,9 @@ from tqdm.auto import tqdm
 from . import checks
 from .deconvnet import geometry, path_to, project  # noqa: F401 (path_to: the Sequential stack, for tests)
 from .hooks import LayerOutputs
+from .photos import check_shipped
 from .progress import hidden
+from .snapshots import DATA_DIR, checked_file
 
 
 @dataclass(frozen=True)
@@ -294,59 +296,18 @@ def figure2_rows(model: nn.Module, X: torch.Tensor, top: TopK, maps: int = 4, ti
 # Mined top-k shipped with the course (mining over thousands of photos is too slow for a chapter)
 # ---------------------------------------------------------------------------------------------------------------
 
-TOPK_DIR = Path(__file__).resolve().parents[1] / "data" / "topk"
-
-
-def photo_pool() -> list[torch.Tensor]:
-    """The photos Fig. 2 is mined over: :func:`cnnlib.photos.load_pool` plus scikit-image's text image
-    (black print on white, for the texture-and-text units Zeiler & Fergus show at layer 3)."""
-    import numpy as np
-    from skimage import data as skdata
-
-    from .photos import load_pool
-
-    text = torch.from_numpy(np.asarray(skdata.text(), dtype=np.float32) / 255.0)  # (172, 448), offline
-    return load_pool() + [text.expand(3, -1, -1).contiguous()]
-
-
-def seeded_crops(pool: list[torch.Tensor], indices, seed: int, size: int = 224, return_sources: bool = False):
-    """Crops number ``indices`` of an endless sequence: crop ``i`` is ``random_crops(pool, 1, size, seed + i)``,
-    so any crop can be made again alone. Returns float32 ``(len(indices), 3, size, size)`` in [0, 1]; with
-    ``return_sources=True`` also the index in ``pool`` of each crop's image, int64 ``(len(indices),)``
-    (:func:`seeded_sources` gives it without cutting the crops)."""
-    from .photos import _cut, check_images
-
-    check_images("seeded_crops", pool)  # once, not once per crop
-    size = checks.positive_int("seeded_crops", size, "size", 4)
-    made = [_cut(pool, 1, size, seed + int(i), 0.05, 1.0, True) for i in indices]  # random_crops' defaults
-    crops = torch.cat([c for c, _ in made])
-    return (crops, torch.cat([s for _, s in made])) if return_sources else crops
-
-
-def seeded_sources(pool_size: int, indices, seed: int) -> torch.Tensor:
-    """The pool index of each of the crops ``indices`` of :func:`seeded_crops`, without cutting them: the first
-    draw of crop ``i``'s generator (seeded ``seed + i``), uniform over ``pool_size`` images. int64
-    ``(len(indices),)``; map it through :func:`cnnlib.photos.source_ids` to count one photo once."""
-    pool_size = checks.positive_int("seeded_sources", pool_size, "pool_size", 1)
-    out = torch.empty(len(indices), dtype=torch.int64)
-    for n, i in enumerate(indices):
-        gen = torch.Generator().manual_seed(seed + int(i))
-        out[n] = int(torch.randint(pool_size, (1,), generator=gen))  # random_crops' first draw
-    return out
+TOPK_DIR = DATA_DIR / "topk"
 
 
 def load_shipped_topk(name: str = "efficientnet-lite0-photos", directory: str | os.PathLike | None = None):
     """The top-k mined by a script (``scripts/mine_efficientnet_fig2.py``), checked against its sha256, and this
     machine's photo pool against the pool it was mined over (:func:`cnnlib.photos.check_pool`: a missing package
     raises ``FileNotFoundError`` naming it, other photos ``ValueError``), since the top-k are crop numbers of
-    :func:`seeded_crops` of :func:`photo_pool`.
+    :func:`cnnlib.photos.seeded_crops` of :func:`cnnlib.photos.photo_pool`.
 
     Returns:
         ``({layer: TopK}, meta)`` with ``meta`` the mining settings (``done``: crops mined, ``seed``, ``size``).
     """
-    from .photos import check_shipped
-    from .snapshots import checked_file
-
     folder = Path(directory or TOPK_DIR)
     remedy = "re-create it from this pool with 'make mine' (scripts/mine_efficientnet_fig2.py)"
     path = checked_file("load_shipped_topk", folder, f"{name}.pt", remedy)

@@ -10,6 +10,7 @@ and records the loss and accuracy of every epoch; :func:`evaluate` measures a mo
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import time
@@ -20,10 +21,13 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm  # text bars on stderr: live in Jupyter, dropped from the rendered book
 
 from . import checks, snapshots
+from .data import DATASETS, class_names, load_dataset
 from .devices import device as default_device
+from .models import Dropout, ZFNetSmall
 from .progress import hidden
 
 
@@ -192,8 +196,6 @@ def train_epoch(
     processes, each step is the gradient of the mean loss over the whole global batch ``B``, exactly as in one
     process. A plain ``nn.Dropout`` would draw the same masks in every process; it is refused there.
     """
-    from .models import Dropout
-
     rank, world = _world()
     plain = [n for n, m in model.named_modules() if isinstance(m, nn.modules.dropout._DropoutNd)
              and not isinstance(m, Dropout) and m.p > 0]
@@ -360,8 +362,6 @@ class SnapshotConfig:
     snapshot_epochs: tuple[int, ...] = SEED_EPOCHS
 
     def __post_init__(self):
-        from .data import DATASETS
-
         checks.one_of("SnapshotConfig", self.dataset, DATASETS, "dataset")
         checks.positive_int("SnapshotConfig", self.num_epochs, "num_epochs")
         checks.positive_int("SnapshotConfig", self.batch_size, "batch_size")
@@ -402,11 +402,6 @@ def train_snapshots(
     Args:
         stop_after: stop after this many epochs in this call (to split a long run; resume later).
     """
-    from torch.nn.parallel import DistributedDataParallel
-
-    from .data import class_names, load_dataset
-    from .models import ZFNetSmall
-
     if not isinstance(cfg, SnapshotConfig):
         raise TypeError(f"train_snapshots: expected cfg to be a SnapshotConfig, got {type(cfg).__name__}")
     if stop_after is not None:
@@ -493,8 +488,6 @@ def train_snapshots(
 
 def _main(argv: list[str] | None = None) -> None:
     """``python -m cnnlib.train`` (or ``torchrun --nproc_per_node=2 -m cnnlib.train``): train a snapshot series."""
-    import argparse
-
     d = SnapshotConfig()
     p = argparse.ArgumentParser(prog="python -m cnnlib.train", description=_main.__doc__)
     p.add_argument("--name", default=d.name)

@@ -25,9 +25,11 @@ over random splits. The pieces:
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn as nn
@@ -37,7 +39,10 @@ from tqdm.auto import tqdm
 from . import checks
 from .data import split_per_class
 from .hooks import LayerOutputs
+from .photos import check_shipped
 from .progress import hidden
+from .snapshots import DATA_DIR, checked_file
+from .train import apply_augment, augment_params
 
 
 @torch.no_grad()
@@ -358,8 +363,6 @@ def fine_tune(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int
     Returns:
         ``model``, trained, in eval mode.
     """
-    from .train import apply_augment, augment_params
-
     fn = "fine_tune"
     checks.module(fn, model)
     X = checks.images(fn, X, ndim=4, name="X")
@@ -447,12 +450,6 @@ def shipped_finetune_table(folder=None) -> tuple[dict[str, dict[int, tuple[float
     the table was made from (:func:`cnnlib.photos.check_pool`), since the chapter compares it with rows it
     computes on them. Rows: ``"fine-tuned"``, ``"scratch"``
     and ``"frozen"`` (the pretrained features at the same image size, :func:`selected_accuracy`)."""
-    import json
-    from pathlib import Path
-
-    from .photos import check_shipped
-    from .snapshots import DATA_DIR, checked_file
-
     folder = Path(folder or DATA_DIR / "transfer")
     remedy = "re-create it from these stamps with 'make transfer'"
     path = checked_file("shipped_finetune_table", folder, "finetune.json", remedy)

@@ -12,7 +12,14 @@ import textwrap
 import matplotlib.pyplot as plt
 import torch
 
-from . import checks, data, layers, mlp, perceptron, plotting
+from . import checks, data, layers, mlp, perceptron, photos, plotting
+from .actmax import Regularizers, maximize
+from .data import split_per_class
+from .evolution import follow
+from .models import activations
+from .occlusion import occlusion_maps
+from .topk import top_projections
+from .transfer import fit_softmax, mean_class_accuracy
 
 PERCEPTRON_DATASETS = ("separable", "xor")
 
@@ -118,7 +125,7 @@ def kernel_view(photo: str = "camera", kernel: str = "vertical edges (Sobel x)",
     """
     checks.one_of("kernel_view", pool, ("max", "avg"), "pool")
     checks.one_of("kernel_view", kernel, ("custom",) + tuple(layers.KERNELS), "kernel")
-    checks.one_of("kernel_view", photo, data.PHOTOS + data.TEXTURES, "photo")
+    checks.one_of("kernel_view", photo, photos.PHOTOS + photos.TEXTURES, "photo")
     if kernel == "custom":
         try:
             k = parse_kernel(custom)
@@ -128,7 +135,7 @@ def kernel_view(photo: str = "camera", kernel: str = "vertical edges (Sobel x)",
             raise ValueError(f"kernel_view: expected a kernel of at most 128×128, got {tuple(k.shape)}")
     else:
         k = layers.KERNELS[kernel]
-    img = data.load_photo(photo, size=128, gray=True)  # (1, 128, W)
+    img = photos.load_photo(photo, size=128, gray=True)  # (1, 128, W)
     fmap = layers.apply_kernel(img, k, padding=k.shape[0] // 2)  # same size as the input for odd kernels
     rect = layers.relu(fmap)
     pool_fn = layers.max_pool2d if pool == "max" else layers.avg_pool2d
@@ -198,8 +205,6 @@ def draw_activations(fig, model, images: torch.Tensor, index: int = 0,
     Returns:
         The class probabilities ``(K,)`` of the image.
     """
-    from .models import activations
-
     _check_activations_view("draw_activations", model, images, index, layers_to_show, maps_per_layer)
     x = images[index: index + 1]  # (1, C, H, W)
     names = list(layers_to_show) + ([] if "fc8" in layers_to_show else ["fc8"])
@@ -244,8 +249,6 @@ def top_projections_view(model, X: torch.Tensor, tops: dict, layer: str = "conv1
         model: the network mined; X: the images mined ``(N, C, H, W)``;
         tops: ``cnnlib.topk.mine_topk(model, X, layers)``; layer, channel: which feature map.
     """
-    from .topk import top_projections
-
     _check_mined("top_projections_view", tops, layer)
     recon, patches = top_projections(model, X, tops[layer], channel)
     fig = plotting.plot_top_projections([(f"{layer} map {channel}", recon, patches)])
@@ -266,8 +269,6 @@ def draw_top_projections(fig, model, X: torch.Tensor, tops: dict, layer: str = "
     Returns:
         The top-k activations ``(k,)`` of that map, strongest first.
     """
-    from .topk import top_projections
-
     _check_mined("draw_top_projections", tops, layer)
     recon, patches = top_projections(model, X, tops[layer], channel)  # each (k, C, R, R)
     ax_r, ax_p = fig.subplots(1, 2)
@@ -307,8 +308,6 @@ def occlude_and_draw(fig, model, x: torch.Tensor, image: torch.Tensor, class_nam
     Returns:
         The :class:`cnnlib.occlusion.OcclusionMaps` drawn.
     """
-    from .occlusion import occlusion_maps
-
     maps = occlusion_maps(model, x, target=target, size=size, stride=stride, fill=fill, layer=layer, progress=False)
     plotting.draw_occlusion_maps(fig, image, maps, class_names, title=f"occluder {size}×{size}, step {stride}")
     return maps
@@ -321,8 +320,6 @@ def evolution_view(models, X: torch.Tensor, evolutions: dict, layer: str = "conv
         models: ``{epoch: model}``; X: the images mined;
         evolutions: ``cnnlib.evolution.strongest_projections(models, X, ...)``; layer, channel: which map.
     """
-    from .evolution import follow
-
     _check_mined("evolution_view", evolutions, layer)
     evo = follow(models, X, evolutions[layer], [channel])
     fig = plotting.plot_evolution(evo, title=f"{layer}, map {channel}: strongest activation at each epoch",
@@ -377,9 +374,6 @@ def draw_transfer(fig, features: dict, y: torch.Tensor, class_names, layer: str,
     Returns:
         The mean per-class accuracy of the test images.
     """
-    from .data import split_per_class
-    from .transfer import fit_softmax, mean_class_accuracy
-
     _check_mined("draw_transfer", features, layer)
     checks.positive_int("draw_transfer", n_per_class, "n_per_class")
     checks.positive_int("draw_transfer", split, "split", 0)
@@ -415,8 +409,6 @@ def draw_actmax(fig, model, layer: str, channel: int, shape: tuple[int, int, int
     Returns:
         The :class:`cnnlib.actmax.Result`.
     """
-    from .actmax import Regularizers, maximize
-
     result = maximize(model, layer, channel, shape, reg or Regularizers(), steps=steps, lr=lr, bounds=bounds)
     ax_img, ax_curve = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.4]})
     img = result.image
@@ -439,8 +431,6 @@ def actmax_view(model, class_names, channel: int = 5, decay: float = 0.02, blur_
                 norm_pct: float = 30, contrib_pct: float = 30, steps: int = 200):
     """A class of ZFNet-small (``fc8`` unit ``channel``) visualized with the chosen regularizers (blur every 4
     steps; 0 switches a regularizer off)."""
-    from .actmax import Regularizers
-
     reg = Regularizers(decay=decay, blur_every=4 if blur_width else 0, blur_width=blur_width, norm_pct=norm_pct,
                        contrib_pct=contrib_pct)
     fig = plt.figure(figsize=(6, 2.6))

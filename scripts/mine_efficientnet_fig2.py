@@ -6,12 +6,12 @@ once and writes only what the chapter needs to redraw the figure — per layer a
 numbers and positions — to ``data/topk/efficientnet-lite0-photos.pt`` (about 100 kB) and its sha256 to
 ``data/topk/MANIFEST.json``, with the pool's fingerprint (``photos.pool_fingerprint``: the files of every
 source, their sizes and sha256), which ``topk.load_shipped_topk`` checks. The crops themselves are not stored:
-crop ``i`` is ``topk.seeded_crops(photo_pool(), [i], SEED)`` (the pool of :func:`cnnlib.photos.load_pool` plus
+crop ``i`` is ``photos.seeded_crops(photos.photo_pool(), [i], SEED)`` (the pool of :func:`cnnlib.photos.load_pool` plus
 scikit-image's text image), so the chapter regenerates exactly the crops it shows.
 
 As in the paper, whose nine images per map are nine different photographs, a map keeps at most one crop per
 source photo (``topk.mine_topk(..., groups=)`` with the photo of each crop, ``photos.source_ids`` of
-``topk.seeded_sources``: scikit-image's ``cat`` and ``chelsea`` are one photo).
+``photos.seeded_sources``: scikit-image's ``cat`` and ``chelsea`` are one photo).
 
 Resumable: the result is saved after every chunk of crops and a new run continues where the last stopped.
 
@@ -22,16 +22,15 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import torch
 
 from cnnlib import photos, pretrained, snapshots, topk
-from cnnlib.topk import TopK, photo_pool, seeded_crops
+from cnnlib.topk import TopK
 
 LAYERS = ["_bn0", "_blocks.2", "_blocks.4", "_blocks.9", "_blocks.15"]
 SEED = 2014
-OUT = Path(__file__).resolve().parents[1] / "data" / "topk" / "efficientnet-lite0-photos.pt"
+OUT = topk.TOPK_DIR / "efficientnet-lite0-photos.pt"
 
 
 def merge(best: dict | None, new: dict[str, TopK], offset: int, k: int, photo_of: torch.Tensor) -> dict:
@@ -59,8 +58,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     state = torch.load(OUT, weights_only=True) if OUT.exists() else {"done": 0, "best": None}
-    pool, pool_print = photo_pool(), photos.pool_fingerprint()
-    photo_of = photos.source_ids(pool)[topk.seeded_sources(len(pool), range(args.crops), SEED)]  # (crops,)
+    pool, pool_print = photos.photo_pool(), photos.pool_fingerprint()
+    photo_of = photos.source_ids(pool)[photos.seeded_sources(len(pool), range(args.crops), SEED)]  # (crops,)
     if state["done"] and (state.get("seed") != SEED or state.get("layers") != LAYERS or state.get("pool") != len(pool)
                           or state.get("pool_fingerprint", pool_print) != pool_print
                           or state.get("one_per_photo") is not True):
@@ -72,7 +71,7 @@ def main() -> None:
     start = time.perf_counter()
     while state["done"] < args.crops:
         n = min(args.chunk, args.crops - state["done"])
-        X = seeded_crops(pool, range(state["done"], state["done"] + n), SEED)  # (n, 3, 224, 224) in [0, 1]
+        X = photos.seeded_crops(pool, range(state["done"], state["done"] + n), SEED)  # (n, 3, 224, 224) in [0, 1]
         X = (X - mean) / std  # EfficientNet-Lite0's input scaling
         groups = photo_of[state["done"]: state["done"] + n]  # (n,) the photo of each crop
         tops = topk.mine_topk(model, X, LAYERS, k=min(9, len(groups.unique())), batch_size=50, progress=False,

@@ -13,7 +13,6 @@ float16 weights and the run's settings, errors and times, goes to ``data/sae/<na
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import torch.nn.functional as F
 
 from cnnlib import data, rbm
 from cnnlib.autoencoder import fit_autoencoder
-from cnnlib.snapshots import DATA_DIR, sha256
+from cnnlib.snapshots import DATA_DIR, record_in_manifest
 
 
 def main(argv=None) -> None:
@@ -93,10 +92,7 @@ def main(argv=None) -> None:
     path = out / f"{name}.pt"
     rbm.save_stack(path, rbms, sae, info={"settings": settings, **log,
                                           "torch": str(torch.__version__), "threads": args.threads})
-    manifest_path = out / "MANIFEST.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    manifest[path.name] = {"sha256": sha256(path), "bytes": path.stat().st_size}
-    manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    manifest_path = record_in_manifest(out, path.name)
     print(f"wrote {path} ({path.stat().st_size} bytes) and {manifest_path}", flush=True)
 
 

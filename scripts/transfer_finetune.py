@@ -38,8 +38,7 @@ import torch
 import torch.nn.functional as F
 
 import cnnlib
-from cnnlib import data, pretrained, transfer
-from cnnlib.photos import pool_fingerprint
+from cnnlib import data, photos, pretrained, transfer
 from cnnlib.snapshots import DATA_DIR, record_in_manifest
 
 #: The frozen-features row: the chapter's candidate layers, the softmax and its penalty chosen by cross-validation
@@ -49,9 +48,9 @@ ROWS = {"fine-tuned": "EfficientNet-Lite0, ImageNet weights, every layer fine-tu
         "scratch": "EfficientNet-Lite0, random weights, trained from scratch"}
 
 
-def photos(size: int):
+def stamp_photos(size: int):
     """The chapter's images (classes with at least 11 photos), at ``size`` px, scaled for EfficientNet-Lite0."""
-    X, y, names = data.load_stamps(size=224, min_per_class=11)
+    X, y, names = photos.load_stamps(size=224, min_per_class=11)
     X = F.interpolate(X, size=size, mode="bilinear", antialias=True, align_corners=False)
     mean = torch.tensor(pretrained.EFFICIENTNET_LITE_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(pretrained.EFFICIENTNET_LITE_STD).view(1, 3, 1, 1)
@@ -94,7 +93,7 @@ def main(argv=None) -> None:
     state = json.loads(partial.read_text()) if partial.exists() else {"config": config, "runs": {}}
     if state["config"] != config:
         raise SystemExit(f"{partial} was written with other settings ({state['config']}); delete it or use them")
-    X, y, classes = photos(a.size)
+    X, y, classes = stamp_photos(a.size)
     print(f"{len(X)} photos, {len(classes)} classes, {a.size} px, device {dev}, {torch.get_num_threads()} threads",
           flush=True)
     for n in a.n_per_class:
@@ -136,7 +135,7 @@ def main(argv=None) -> None:
     path = out / "finetune.json"
     path.write_text(json.dumps(result, indent=1) + "\n")
     # the stamps it was made from (shipped_finetune_table checks them)
-    record_in_manifest(out, path.name, pool=pool_fingerprint(("tuxpaint-stamps-default",)))
+    record_in_manifest(out, path.name, pool=photos.pool_fingerprint(("tuxpaint-stamps-default",)))
     print(f"wrote {path}", flush=True)
 
 

@@ -314,7 +314,7 @@ def lite2():
 
 def test_independent_judge_knows_photos_and_rejects_noise_speckle_and_lite0s_fooling_images(lite2):
     from cnnlib import pretrained
-    from cnnlib.data import load_photo
+    from cnnlib.photos import load_photo
 
     names = pretrained.imagenet_classes()
     cat, espresso = names.index("Egyptian cat"), names.index("espresso")

@@ -1,7 +1,6 @@
 """Loaders return the documented layout, splits and labels; bad names and missing files say what to do."""
 
 import gzip
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -86,36 +85,6 @@ def test_truncated_idx_is_refused(tmp_path):
         data.read_idx(path)
 
 
-@pytest.mark.parametrize("name", data.PHOTOS + data.TEXTURES)
-def test_photos_load_offline(name):
-    import numpy as np
-    from skimage import data as skdata
-
-    raw = np.asarray(getattr(skdata, name)())
-    x = data.load_photo(name)
-    assert x.dtype == torch.float32 and x.shape[1:] == raw.shape[:2]
-    if raw.dtype == np.uint8:  # the pixels themselves, / 255, channels first
-        want = torch.from_numpy(raw.astype(np.float32) / 255)
-        torch.testing.assert_close(x, want[None] if raw.ndim == 2 else want.permute(2, 0, 1)[:3])
-    else:  # other dtypes are stretched to [0, 1]
-        assert float(x.min()) == 0 and float(x.max()) == 1
-    gray = data.load_photo(name, gray=True)
-    if x.shape[0] == 3:  # ITU-R 601 luminance
-        torch.testing.assert_close(gray[0], 0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2])
-    else:
-        torch.testing.assert_close(gray, x)
-    small = data.load_photo(name, size=64)
-    h, w = x.shape[1:]
-    assert min(small.shape[1:]) == 64 and small.shape[1:] == (round(h * 64 / min(h, w)), round(w * 64 / min(h, w)))
-    # an antialiased resize keeps each channel's mean colour (aliasing would not, on fine textures)
-    torch.testing.assert_close(small.mean((1, 2)), x.mean((1, 2)), atol=0.01, rtol=0)
-
-
-def test_unknown_photo():
-    with pytest.raises(ValueError, match="load_photo: expected name to be one of"):
-        data.load_photo("mona_lisa")
-
-
 def test_toy_problems():
     X, y = data.make_separable(n=50, margin=0.2)
     assert X.shape == (50, 2) and set(y.tolist()) == {0, 1}
@@ -163,41 +132,3 @@ def test_split_per_class():
     assert torch.equal(data.split_per_class(labels, 5, seed=1)[0], tr)
     with pytest.raises(ValueError, match="class 1 has 7 images"):
         data.split_per_class(labels, n_train=7)
-
-
-def test_stamps_are_photos_on_gray():
-    X, y, classes = data.load_stamps(size=48, categories=("animals/mammals", "food/fruit"))
-    assert X.shape == (67 + 41, 3, 48, 48) and classes == ["mammals", "fruit"]
-    assert torch.bincount(y).tolist() == [67, 41]
-    corners = X[:, :, [0, 0, -1, -1], [0, -1, 0, -1]]
-    assert torch.allclose(corners, torch.full_like(corners, 128 / 255), atol=0.02)  # background where nothing is
-    with pytest.raises(ValueError, match="no such categories"):
-        data.load_stamps(categories=("animals/dragons",))
-    with pytest.raises(FileNotFoundError, match="tuxpaint-stamps-default"):
-        data.load_stamps(root="/nonexistent")
-
-
-def test_min_per_class_keeps_the_large_categories_relabelled():
-    cats = ("animals/mammals", "food/fruit", "animals/insects")
-    X, y, names = data.load_stamps(size=16, categories=cats)
-    counts = torch.bincount(y).tolist()
-    cut = sorted(counts)[1]  # keeps the two largest categories
-    Xk, yk, kept = data.load_stamps(size=16, categories=cats, min_per_class=cut)
-    keep = [c for c in range(3) if counts[c] >= cut]
-    assert kept == [names[c] for c in keep] and torch.bincount(yk).tolist() == [counts[c] for c in keep]
-    assert torch.equal(Xk, X[torch.isin(y, torch.tensor(keep))])  # same images, same order
-    with pytest.raises(ValueError, match="no category has"):
-        data.load_stamps(size=16, categories=cats, min_per_class=max(counts) + 1)
-
-
-def test_photos_only_leaves_out_the_drawings():
-    assert data.is_stamp_drawing("animals/birds/cartoon/tux.png")
-    assert data.is_stamp_drawing("animals/insects/bee.png")
-    assert not data.is_stamp_drawing("animals/birds/owl.png") and not data.is_stamp_drawing("cartoonist/x.png")
-    cats = ("animals/insects", "food/fruit")
-    X, y, _ = data.load_stamps(size=16, categories=cats)
-    Xp, yp, _ = data.load_stamps(size=16, categories=cats, photos_only=True)
-    root = Path(data.TUXPAINT_STAMPS_DIR)
-    drawings = sum(data.is_stamp_drawing(f.relative_to(root).as_posix())
-                   for c in cats for f in (root / c).rglob("*.png"))
-    assert drawings > 10 and len(Xp) == len(X) - drawings

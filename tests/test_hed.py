@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from cnnlib import hed as P
-from cnnlib.data import load_photo
+from cnnlib.photos import load_photo
 from cnnlib.snapshots import package_file
 
 

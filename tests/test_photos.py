@@ -1,9 +1,13 @@
-"""The offline natural-photo pool and its random crops."""
+"""Every photo of the course (scikit-image's, Tux Paint's stamps, the wallpapers), the pool and its crops."""
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
+from skimage import data as skdata
 
-from cnnlib import photos
+from cnnlib import photos, topk
 
 
 def _pool():
@@ -187,3 +191,102 @@ def test_check_shipped_reads_the_fingerprint_beside_the_result(tmp_path, monkeyp
     snapshots.record_in_manifest(tmp_path, "result.pt")  # a result that records no pool is refused too
     with pytest.raises(ValueError, match="load_x: the result records no photo-pool fingerprint.*; redo"):
         photos.check_shipped("load_x", tmp_path, "result.pt", "the result", "redo")
+
+
+@pytest.mark.parametrize("name", photos.PHOTOS + photos.TEXTURES)
+def test_photos_load_offline(name):
+    raw = np.asarray(getattr(skdata, name)())
+    x = photos.load_photo(name)
+    assert x.dtype == torch.float32 and x.shape[1:] == raw.shape[:2]
+    if raw.dtype == np.uint8:  # the pixels themselves, / 255, channels first
+        want = torch.from_numpy(raw.astype(np.float32) / 255)
+        torch.testing.assert_close(x, want[None] if raw.ndim == 2 else want.permute(2, 0, 1)[:3])
+    else:  # other dtypes are stretched to [0, 1]
+        assert float(x.min()) == 0 and float(x.max()) == 1
+    gray = photos.load_photo(name, gray=True)
+    if x.shape[0] == 3:  # ITU-R 601 luminance
+        torch.testing.assert_close(gray[0], 0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2])
+    else:
+        torch.testing.assert_close(gray, x)
+    small = photos.load_photo(name, size=64)
+    h, w = x.shape[1:]
+    assert min(small.shape[1:]) == 64 and small.shape[1:] == (round(h * 64 / min(h, w)), round(w * 64 / min(h, w)))
+    # an antialiased resize keeps each channel's mean colour (aliasing would not, on fine textures)
+    torch.testing.assert_close(small.mean((1, 2)), x.mean((1, 2)), atol=0.01, rtol=0)
+
+
+def test_unknown_photo():
+    with pytest.raises(ValueError, match="load_photo: expected name to be one of"):
+        photos.load_photo("mona_lisa")
+
+
+def test_stamps_are_photos_on_gray():
+    X, y, classes = photos.load_stamps(size=48, categories=("animals/mammals", "food/fruit"))
+    assert X.shape == (67 + 41, 3, 48, 48) and classes == ["mammals", "fruit"]
+    assert torch.bincount(y).tolist() == [67, 41]
+    corners = X[:, :, [0, 0, -1, -1], [0, -1, 0, -1]]
+    assert torch.allclose(corners, torch.full_like(corners, 128 / 255), atol=0.02)  # background where nothing is
+    with pytest.raises(ValueError, match="no such categories"):
+        photos.load_stamps(categories=("animals/dragons",))
+    with pytest.raises(FileNotFoundError, match="tuxpaint-stamps-default"):
+        photos.load_stamps(root="/nonexistent")
+
+
+def test_min_per_class_keeps_the_large_categories_relabelled():
+    cats = ("animals/mammals", "food/fruit", "animals/insects")
+    X, y, names = photos.load_stamps(size=16, categories=cats)
+    counts = torch.bincount(y).tolist()
+    cut = sorted(counts)[1]  # keeps the two largest categories
+    Xk, yk, kept = photos.load_stamps(size=16, categories=cats, min_per_class=cut)
+    keep = [c for c in range(3) if counts[c] >= cut]
+    assert kept == [names[c] for c in keep] and torch.bincount(yk).tolist() == [counts[c] for c in keep]
+    assert torch.equal(Xk, X[torch.isin(y, torch.tensor(keep))])  # same images, same order
+    with pytest.raises(ValueError, match="no category has"):
+        photos.load_stamps(size=16, categories=cats, min_per_class=max(counts) + 1)
+
+
+def test_photos_only_leaves_out_the_drawings():
+    assert photos.is_stamp_drawing("animals/birds/cartoon/tux.png")
+    assert photos.is_stamp_drawing("animals/insects/bee.png")
+    assert not photos.is_stamp_drawing("animals/birds/owl.png") and not photos.is_stamp_drawing("cartoonist/x.png")
+    cats = ("animals/insects", "food/fruit")
+    X, y, _ = photos.load_stamps(size=16, categories=cats)
+    Xp, yp, _ = photos.load_stamps(size=16, categories=cats, photos_only=True)
+    root = Path(photos.TUXPAINT_STAMPS_DIR)
+    drawings = sum(photos.is_stamp_drawing(f.relative_to(root).as_posix())
+                   for c in cats for f in (root / c).rglob("*.png"))
+    assert drawings > 10 and len(Xp) == len(X) - drawings
+
+
+def test_seeded_crops_can_be_made_again_one_by_one():
+    g = torch.Generator().manual_seed(0)
+    pool = [torch.rand(3, 50, 70, generator=g), torch.rand(3, 40, 40, generator=g)]
+    crops = photos.seeded_crops(pool, range(6), seed=100, size=24)
+    assert crops.shape == (6, 3, 24, 24)
+    for i in (0, 4):  # crop i is random_crops with seed + i, whatever else is made with it
+        torch.testing.assert_close(crops[i], photos.random_crops(pool, 1, 24, seed=100 + i)[0])
+        torch.testing.assert_close(photos.seeded_crops(pool, [i], seed=100, size=24)[0], crops[i])
+    torch.testing.assert_close(photos.seeded_crops(pool, [5, 2], seed=100, size=24), crops[[5, 2]])
+    assert not torch.allclose(crops[0], crops[1])
+
+
+def test_seeded_sources_are_the_images_the_seeded_crops_are_cut_from():
+    pool = [torch.full((3, 30 + 5 * i, 40), i / 10) for i in range(7)]  # flat grey i / 10: the level names it
+    indices = [0, 3, 17, 250, 4000, 9]
+    crops, sources = photos.seeded_crops(pool, indices, seed=2014, size=16, return_sources=True)
+    torch.testing.assert_close(crops, photos.seeded_crops(pool, indices, seed=2014, size=16))
+    torch.testing.assert_close(crops.mean((1, 2, 3)), sources.float() / 10)
+    assert torch.equal(photos.seeded_sources(len(pool), indices, 2014), sources)
+    many = photos.seeded_sources(len(pool), range(200), 2014)
+    assert set(many.tolist()) == set(range(7))  # uniform over the pool, not one image
+    with pytest.raises(ValueError, match="seeded_sources: expected pool_size"):
+        photos.seeded_sources(0, [1], 2014)
+
+
+def test_photo_pool_is_the_pool_plus_the_text_image():
+    pool, base = photos.photo_pool(), photos.load_pool()
+    assert len(pool) == len(base) + 1 == topk.load_shipped_topk()[1]["pool"]  # what the top-k were mined over
+    for a, b in zip(pool[:-1], base):
+        assert torch.equal(a, b)
+    text = torch.from_numpy(np.asarray(skdata.text(), dtype=np.float32) / 255)
+    assert torch.equal(pool[-1], text.expand(3, -1, -1))  # black print on white, in three equal channels

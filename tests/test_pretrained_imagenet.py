@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from cnnlib import pretrained as P
-from cnnlib.data import load_photo
+from cnnlib.photos import load_photo
 
 CAT_CLASSES = {"Egyptian cat", "tabby", "tiger cat"}
 

@@ -205,3 +205,37 @@ def test_record_in_manifest_writes_what_checked_file_checks_and_keeps_the_other_
     assert snapshots.checked_file("f", tmp_path, "a.pt", "redo") == tmp_path / "a.pt"
     assert json.loads((tmp_path / "MANIFEST.json").read_text())["a.pt"] == {
         "sha256": snapshots.sha256(tmp_path / "a.pt"), "bytes": 6}
+
+
+def test_every_shipped_file_is_read_from_cnnlib_data(tmp_path):
+    """One data root: with ``CNNLIB_DATA`` pointing at a copy, every folder of shipped files lies under it and the
+    loaders read the copy (a changed copy is what they return), not the repository's ``data/``."""
+    import json
+    import shutil
+
+    from cnnlib import snapshots
+
+    copy = tmp_path / "data"
+    (copy / "actmax").mkdir(parents=True)
+    results = json.loads((snapshots.DATA_DIR / "actmax" / "results.json").read_text())
+    (copy / "actmax" / "results.json").write_text(json.dumps({**results, "copy": True}))
+    snapshots.record_in_manifest(copy / "actmax", "results.json")
+    (copy / "sanity").mkdir()
+    (copy / "sanity" / "copy-net.pt").write_bytes(b"not a network")
+    snapshots.record_in_manifest(copy / "sanity", "copy-net.pt", fit=0.5)
+    shutil.copytree(snapshots.DATA_DIR / "zfnet-small-fashion", copy / "zfnet-small-fashion")
+    shutil.copy(snapshots.DATA_DIR / "MANIFEST.json", copy / "MANIFEST.json")
+    code = ("import json; from cnnlib import actmax, distill, pretrained, rbm, sanity, snapshots, topk, transfer\n"
+            "print(json.dumps({'roots': [str(p) for p in (snapshots.DATA_DIR, actmax.RENDER_DIR, distill.PHOTO_DIR,"
+            " topk.TOPK_DIR)], 'copy': actmax.render_results().get('copy'), 'runs': sorted(sanity.shipped_runs()),"
+            " 'available': pretrained.available()}))\n"
+            "try:\n    rbm.load_shipped()\nexcept FileNotFoundError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "CNNLIB_DATA": str(copy)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    first, second = out.stdout.splitlines()[:2]
+    got = json.loads(first)
+    assert got["roots"] == [str(copy), str(copy / "actmax"), str(copy / "zfnet-photo"), str(copy / "topk")]
+    assert got["copy"] is True and got["runs"] == ["copy-net"]
+    assert got["available"] == pretrained.available()
+    assert str(copy / "sae" / "MANIFEST.json") in second  # the RBM stack is looked for in the copy too

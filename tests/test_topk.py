@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from cnnlib import topk
+from cnnlib import photos, topk
 from cnnlib.models import ZFNetSmall, activations
 
 
@@ -236,55 +236,13 @@ def test_shipped_topk_loads_and_a_changed_file_is_refused(tmp_path):
 
 
 def test_shipped_topk_has_nine_different_photos_per_map():
-    from cnnlib import photos
 
     tops, meta = topk.load_shipped_topk("efficientnet-lite0-photos")
     assert meta["one_per_photo"] is True
-    pool = topk.photo_pool()
+    pool = photos.photo_pool()
     # the photo of every mined crop, from its seed (not from anything the mining stored)
-    photo_of = photos.source_ids(pool)[topk.seeded_sources(len(pool), range(meta["done"]), meta["seed"])]
+    photo_of = photos.source_ids(pool)[photos.seeded_sources(len(pool), range(meta["done"]), meta["seed"])]
     assert len(photo_of.unique()) >= 9
     for layer, top in tops.items():
         per_map = [len(photo_of[i].unique()) for i in top.image_index]
         assert per_map == [9] * len(top.values), layer
-
-
-def test_seeded_crops_can_be_made_again_one_by_one():
-    from cnnlib.photos import random_crops
-
-    g = torch.Generator().manual_seed(0)
-    pool = [torch.rand(3, 50, 70, generator=g), torch.rand(3, 40, 40, generator=g)]
-    crops = topk.seeded_crops(pool, range(6), seed=100, size=24)
-    assert crops.shape == (6, 3, 24, 24)
-    for i in (0, 4):  # crop i is random_crops with seed + i, whatever else is made with it
-        torch.testing.assert_close(crops[i], random_crops(pool, 1, 24, seed=100 + i)[0])
-        torch.testing.assert_close(topk.seeded_crops(pool, [i], seed=100, size=24)[0], crops[i])
-    torch.testing.assert_close(topk.seeded_crops(pool, [5, 2], seed=100, size=24), crops[[5, 2]])
-    assert not torch.allclose(crops[0], crops[1])
-
-
-def test_seeded_sources_are_the_images_the_seeded_crops_are_cut_from():
-    pool = [torch.full((3, 30 + 5 * i, 40), i / 10) for i in range(7)]  # flat grey i / 10: the level names it
-    indices = [0, 3, 17, 250, 4000, 9]
-    crops, sources = topk.seeded_crops(pool, indices, seed=2014, size=16, return_sources=True)
-    torch.testing.assert_close(crops, topk.seeded_crops(pool, indices, seed=2014, size=16))
-    torch.testing.assert_close(crops.mean((1, 2, 3)), sources.float() / 10)
-    assert torch.equal(topk.seeded_sources(len(pool), indices, 2014), sources)
-    many = topk.seeded_sources(len(pool), range(200), 2014)
-    assert set(many.tolist()) == set(range(7))  # uniform over the pool, not one image
-    with pytest.raises(ValueError, match="seeded_sources: expected pool_size"):
-        topk.seeded_sources(0, [1], 2014)
-
-
-def test_photo_pool_is_the_pool_plus_the_text_image():
-    import numpy as np
-    from skimage import data as skdata
-
-    from cnnlib.photos import load_pool
-
-    pool, base = topk.photo_pool(), load_pool()
-    assert len(pool) == len(base) + 1 == topk.load_shipped_topk()[1]["pool"]  # what the top-k were mined over
-    for a, b in zip(pool[:-1], base):
-        assert torch.equal(a, b)
-    text = torch.from_numpy(np.asarray(skdata.text(), dtype=np.float32) / 255)
-    assert torch.equal(pool[-1], text.expand(3, -1, -1))  # black print on white, in three equal channels

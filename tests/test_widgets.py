@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from cnnlib import data, layers, widgets
+from cnnlib import data, layers, photos, widgets
 
 
 def test_perceptron_view_counts_mistakes():
@@ -23,7 +23,7 @@ def test_mlp_view_trains_xor():
 
 def test_kernel_view_shows_the_convolution():
     fig = widgets.kernel_view("camera", "vertical edges (Sobel x)")
-    img = data.load_photo("camera", size=128, gray=True)
+    img = photos.load_photo("camera", size=128, gray=True)
     want = layers.apply_kernel(img, "vertical edges (Sobel x)")
     shown = torch.from_numpy(fig.axes[1].images[0].get_array().data)
     torch.testing.assert_close(shown, want)
@@ -36,7 +36,7 @@ def test_custom_kernel_text():
     assert torch.equal(k, -layers.KERNELS["vertical edges (Sobel x)"])
     fig = widgets.kernel_view(kernel="custom", custom="0 0 0\n0 1 0\n0 0 0")
     torch.testing.assert_close(torch.from_numpy(fig.axes[1].images[0].get_array().data),
-                               data.load_photo("camera", size=128, gray=True)[0])
+                               photos.load_photo("camera", size=128, gray=True)[0])
     with pytest.raises(ValueError, match="square grid"):
         widgets.parse_kernel("1 2; 3")
     with pytest.raises(ValueError, match="expected numbers"):
