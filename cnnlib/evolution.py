@@ -276,16 +276,17 @@ def images_digest(X: torch.Tensor) -> str:
 def shipped_mining(X: torch.Tensor | None = None, folder=None) -> dict[str, Evolution]:
     """Chapter 7's mining of the snapshots, shipped by ``scripts/mine_evolution.py`` in
     ``data/evolution/mined.pt``: for every snapshot epoch and every feature map of the five convolutional layers,
-    the strongest activation over the images, as :func:`strongest_projections` mines it, with no map projected
-    (:func:`follow` projects them).
+    the strongest activation over the images, as :func:`strongest_projections` mines it, and the deconvnet
+    projections of the maps the chapter shows (:func:`follow` projects others from the same record).
 
     Checks the file's sha256, that the snapshots here are those it was mined from (their sha256 in
     ``data/MANIFEST.json``) and, when ``X`` is given, that ``X`` are the images it was mined over
     (:func:`images_digest`).
 
     Returns:
-        ``{layer: Evolution}`` with ``channels == []``; ``"top_value"`` ``(E, K)`` float32, ``"top_image"``
-        ``(E, K)``, ``"top_position"`` ``(E, K, 2)``.
+        ``{layer: Evolution}``: ``top_value`` ``(E, K)`` float32, ``top_image`` ``(E, K)``, ``top_position``
+        ``(E, K, 2)`` for every map, and ``projections``, ``patches`` ``(E, M, 1, R, R)`` of the ``M``
+        ``channels`` shown.
     """
     from pathlib import Path
 
@@ -304,7 +305,6 @@ def shipped_mining(X: torch.Tensor | None = None, folder=None) -> dict[str, Evol
         raise ValueError(f"{fn}: {path} was mined over other images ({record['images']['what']}, sha256 "
                          f"{record['images']['sha256'][:12]}…), got {tuple(X.shape)} with sha256 "
                          f"{images_digest(X)[:12]}…")
-    epochs = record["epochs"]
-    empty = torch.zeros(len(epochs), 0)
-    return {layer: Evolution(layer, list(epochs), record["top_value"][layer], record["top_image"][layer],
-                             record["top_position"][layer], [], empty, empty) for layer in record["layers"]}
+    return {layer: Evolution(layer, list(record["epochs"]), record["top_value"][layer], record["top_image"][layer],
+                             record["top_position"][layer], list(record["channels"][layer]),
+                             record["projections"][layer], record["patches"][layer]) for layer in record["layers"]}

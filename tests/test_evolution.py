@@ -152,14 +152,23 @@ def test_the_shipped_mining_is_the_mining_of_the_snapshots_and_is_checked(tmp_pa
 
     from cnnlib import data, pretrained
     from cnnlib.snapshots import DATA_DIR
-    from cnnlib.topk import mine_topk
+    from cnnlib.topk import mine_topk, project_units
 
     X = data.load_fashion_mnist("train")[0][:5000]
     mined = evolution.shipped_mining(X)
     epochs = pretrained.available()["zfnet-small-fashion"]
     assert list(mined) == ["conv1", "conv2", "conv3", "conv4", "conv5"]
     assert mined["conv4"].top_value.shape == (len(epochs), 96) and mined["conv4"].epochs == epochs
-    assert mined["conv2"].top_position.shape == (len(epochs), 64, 2) and mined["conv2"].channels == []
+    assert mined["conv2"].top_position.shape == (len(epochs), 64, 2) and len(mined["conv2"].channels) == 4
+    # the four maps shown are the strongest at the last epoch, and their projections are the deconvnet's
+    conv5 = mined["conv5"]
+    assert set(conv5.channels) == set(conv5.top_value[-1].topk(4).indices.tolist())
+    assert conv5.projections.shape == conv5.patches.shape == (len(epochs), 4, 1, 43, 43)
+    c = conv5.channels[1]
+    projection, patch = project_units(pretrained.load("zfnet-small-fashion", epoch=2, device="cpu"), X, "conv5", c,
+                                      conv5.top_image[1, c: c + 1], conv5.top_position[1, c: c + 1])
+    torch.testing.assert_close(projection[0], conv5.projections[1, 1], rtol=1e-4, atol=1e-4 * projection.abs().max())
+    assert torch.equal(patch[0], conv5.patches[1, 1])
     # epoch 1 mined again over the first 500 images: never above the shipped maximum over 5,000, and equal to it
     # for the maps whose shipped winner is among them
     again = mine_topk(pretrained.load("zfnet-small-fashion", epoch=1, device="cpu"), X[:500], ["conv3"], k=1,
