@@ -255,10 +255,13 @@ def test_recalibrate_batchnorm_sets_the_statistics_of_the_images():
 
 
 def test_selected_accuracy_keeps_every_split_and_one_split_is_that_split_of_the_full_call():
-    y, features = _two_layers()
+    torch.manual_seed(5)  # a weak signal: the splits score differently and choose differently
+    y = torch.arange(3).repeat_interleave(12)
+    features = {"a": torch.randn(3, 8)[y] * 0.6 + torch.randn(36, 8), "b": torch.randn(36, 8)}
     full = transfer.selected_accuracy(features, y, [3, 4], weight_decays=[1e-2, 1.0], folds=3, splits=3)
     for n in (3, 4):
         accs = torch.tensor(full.accuracies[n], dtype=torch.float64)
+        assert len(set(full.accuracies[n])) == 3 and len(set(full.choices[n])) > 1
         assert len(accs) == 3 and full.table[n] == pytest.approx((float(accs.mean()), float(accs.std(unbiased=False))))
         for s in range(3):
             alone = transfer.selected_accuracy(features, y, [n], weight_decays=[1e-2, 1.0], folds=3, splits=1, seed=s)
