@@ -22,8 +22,10 @@ with another seed, an independently initialised network of the same architecture
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn as nn
@@ -34,6 +36,7 @@ from .devices import device as default_device
 from .models import ZFNetSmall, activations
 from .pretrained import available, load_snapshot
 from .progress import hidden
+from .snapshots import DATA_DIR, checked_file, read_manifest
 from .topk import mine_topk, project_units
 
 
@@ -65,17 +68,27 @@ def linear_cka(X: torch.Tensor, Y: torch.Tensor) -> float:
     if X.shape[0] != Y.shape[0] or X.shape[0] < 2:
         raise ValueError(f"linear_cka: expected the same n >= 2 inputs in both, got {X.shape[0]} and {Y.shape[0]}")
     # float64 for the sums of squares; MPS has no float64, so the CPU computes it there
-    dev = torch.device("cpu") if X.device.type == "mps" else X.device
-    X = X.detach().flatten(1).to(dev).to(torch.float64)
-    Y = Y.detach().flatten(1).to(dev).to(torch.float64)
-    X = X - X.mean(0)
-    Y = Y - Y.mean(0)
+    X, Y = _centred(X), _centred(Y)
     if X.shape[0] < X.shape[1] + Y.shape[1]:  # fewer images than units: n × n Gram matrices
-        K, L = X @ X.T, Y @ Y.T
-        numerator, denominator = (K * L).sum(), torch.linalg.matrix_norm(K) * torch.linalg.matrix_norm(L)
+        return _cka_of_grams(X @ X.T, Y @ Y.T)
     else:
         numerator = torch.linalg.matrix_norm(Y.T @ X) ** 2
         denominator = torch.linalg.matrix_norm(X.T @ X) * torch.linalg.matrix_norm(Y.T @ Y)
+    if denominator == 0:
+        raise ValueError("linear_cka: a representation is constant over the inputs (all columns centred to 0)")
+    return float(numerator / denominator)
+
+
+def _centred(A: torch.Tensor) -> torch.Tensor:
+    """``A`` ``(n, ...)`` as float64 ``(n, p)``, each column minus its mean (on the CPU for MPS: no float64)."""
+    dev = torch.device("cpu") if A.device.type == "mps" else A.device
+    A = A.detach().flatten(1).to(dev).to(torch.float64)
+    return A - A.mean(0)
+
+
+def _cka_of_grams(K: torch.Tensor, L: torch.Tensor) -> float:
+    """``⟨K, L⟩_F / (‖K‖_F · ‖L‖_F)`` for the Gram matrices ``(n, n)`` of two centred representations."""
+    numerator, denominator = (K * L).sum(), torch.linalg.matrix_norm(K) * torch.linalg.matrix_norm(L)
     if denominator == 0:
         raise ValueError("linear_cka: a representation is constant over the inputs (all columns centred to 0)")
     return float(numerator / denominator)
@@ -135,8 +148,22 @@ def layer_similarity(models: Mapping[int, nn.Module], X: torch.Tensor, layers: S
     if reference not in models:
         raise ValueError(f"layer_similarity: reference epoch {reference} is not among {sorted(models)}")
     acts = {e: activations(m, X, layers) for e, m in models.items()}
-    return {layer: {e: linear_cka(acts[e][layer], acts[reference][layer]) for e in sorted(models)}
-            for layer in layers}
+    out: dict[str, dict[int, float]] = {}
+    for layer in layers:
+        ref = acts[reference][layer]
+        if len(X) >= 2 and len(X) < 2 * ref[0].numel() and all(
+                acts[e][layer][0].numel() == ref[0].numel() and bool(torch.isfinite(acts[e][layer]).all())
+                for e in models):
+            # the Gram form of linear_cka, with the reference's Gram matrix computed once rather than per epoch
+            centred_ref = _centred(ref)
+            L = centred_ref @ centred_ref.T  # (n, n)
+            out[layer] = {}
+            for e in sorted(models):
+                A = _centred(acts[e][layer])
+                out[layer][e] = _cka_of_grams(A @ A.T, L)
+        else:
+            out[layer] = {e: linear_cka(acts[e][layer], ref) for e in sorted(models)}
+    return out
 
 
 def _channels(fn: str, channels, K: int | None, layer: str) -> list[int]:
@@ -237,3 +264,42 @@ def strongest_projections(models: Mapping[int, nn.Module], X: torch.Tensor, chan
         maps = _channels("strongest_projections", channels[layer], top_value.shape[1], layer)
         out[layer] = follow(models, X, mined_only, maps)
     return out
+
+
+def images_digest(X: torch.Tensor) -> str:
+    """sha256 of the bytes of the images ``X`` (contiguous, on the CPU): which images a mining was made on."""
+    checks.tensor("images_digest", X, "X")
+    return hashlib.sha256(X.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+
+
+def shipped_mining(X: torch.Tensor | None = None, folder=None) -> dict[str, Evolution]:
+    """Chapter 7's mining of the snapshots, shipped by ``scripts/mine_evolution.py`` in
+    ``data/evolution/mined.pt``: for every snapshot epoch and every feature map of the five convolutional layers,
+    the strongest activation over the images, as :func:`strongest_projections` mines it, and the deconvnet
+    projections of the maps the chapter shows (:func:`follow` projects others from the same record).
+
+    Checks the file's sha256, that the snapshots here are those it was mined from (their sha256 in
+    ``data/MANIFEST.json``) and, when ``X`` is given, that ``X`` are the images it was mined over
+    (:func:`images_digest`).
+
+    Returns:
+        ``{layer: Evolution}``: ``top_value`` ``(E, K)`` float32, ``top_image`` ``(E, K)``, ``top_position``
+        ``(E, K, 2)`` for every map, and ``projections``, ``patches`` ``(E, M, 1, R, R)`` of the ``M``
+        ``channels`` shown.
+    """
+    fn = "shipped_mining"
+    folder = Path(folder or DATA_DIR / "evolution")
+    remedy = "re-create it with 'python scripts/mine_evolution.py'"
+    path = checked_file(fn, folder, "mined.pt", remedy)
+    record = torch.load(path, map_location="cpu", weights_only=True)
+    snapshots = read_manifest(folder.parent, fn)
+    changed = [rel for rel, sha in record["snapshots"].items() if snapshots.get(rel, {}).get("sha256") != sha]
+    if changed:
+        raise ValueError(f"{fn}: {path} was mined from other snapshots than those here ({changed}); {remedy}")
+    if X is not None and images_digest(X) != record["images"]["sha256"]:
+        raise ValueError(f"{fn}: {path} was mined over other images ({record['images']['what']}, sha256 "
+                         f"{record['images']['sha256'][:12]}…), got {tuple(X.shape)} with sha256 "
+                         f"{images_digest(X)[:12]}…")
+    return {layer: Evolution(layer, list(record["epochs"]), record["top_value"][layer], record["top_image"][layer],
+                             record["top_position"][layer], list(record["channels"][layer]),
+                             record["projections"][layer], record["patches"][layer]) for layer in record["layers"]}

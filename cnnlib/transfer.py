@@ -20,7 +20,9 @@ over random splits. The pieces:
 * :func:`fine_tune` — the other way to transfer ("training (tuning)" in the lecture): train *all* the layers of
   a network on the new images, starting from its pretrained weights; the same call on randomly initialised
   weights is training from scratch with the same architecture (``scripts/transfer_finetune.py`` runs both on
-  the splits of Chapter 8 and ships the table in ``data/transfer``).
+  the splits of Chapter 8 and ships the table in ``data/transfer``);
+* :func:`shipped_features` and :func:`shipped_selected` — Chapter 8's features of its photos and its
+  cross-validated tables, computed once by ``scripts/transfer_features.py`` and loaded checked by sha256.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -291,6 +293,7 @@ class SelectedAccuracy:
 
     table: dict[int, tuple[float, float]]  # {n: (mean, std)} of the mean per-class test accuracy over the splits
     choices: dict[int, list[tuple[str, float]]]  # {n: [(layer, λ) chosen in each split]}
+    accuracies: dict[int, list[float]] = field(default_factory=dict)  # {n: [test score of each split]}
 
 
 def selected_accuracy(features: Mapping[str, torch.Tensor], y: torch.Tensor, n_per_class: Sequence[int],
@@ -308,7 +311,9 @@ def selected_accuracy(features: Mapping[str, torch.Tensor], y: torch.Tensor, n_p
         n_per_class: training images per class, each at least 2 (cross-validation needs one to hold out).
 
     Returns:
-        :class:`SelectedAccuracy`: the ``{n: (mean, std)}`` table (std over splits, ``ddof=0``) and the choices.
+        :class:`SelectedAccuracy`: the ``{n: (mean, std)}`` table (std over splits, ``ddof=0``), the choices and
+        the score of each split. ``splits=1, seed=s`` gives split ``s`` of the full call alone (same training and
+        test images, same folds).
     """
     if not isinstance(features, Mapping) or not features:
         raise TypeError(f"selected_accuracy: expected features as a non-empty {{layer: (N, K)}} dict, got "
@@ -317,7 +322,7 @@ def selected_accuracy(features: Mapping[str, torch.Tensor], y: torch.Tensor, n_p
         raise ValueError(f"selected_accuracy: expected features (N, K) and labels (N,), got "
                          f"{[tuple(f.shape) for f in features.values()]} and {tuple(y.shape)}")
     num_classes = int(y.max()) + 1
-    table, choices = {}, {}
+    table, choices, accuracies = {}, {}, {}
     for n in n_per_class:
         if checks.positive_int("selected_accuracy", n, "n_per_class") < 2:
             raise ValueError(f"selected_accuracy: cross-validation needs at least 2 training images per class, "
@@ -334,7 +339,8 @@ def selected_accuracy(features: Mapping[str, torch.Tensor], y: torch.Tensor, n_p
         a = torch.tensor(accs, dtype=torch.float64)
         table[n] = (float(a.mean()), float(a.std(unbiased=False)))
         choices[n] = chosen
-    return SelectedAccuracy(table, choices)
+        accuracies[n] = accs
+    return SelectedAccuracy(table, choices, accuracies)
 
 
 def fine_tune(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 20, lr: float = 0.01,
@@ -464,3 +470,46 @@ def shipped_finetune_table(folder=None) -> tuple[dict[str, dict[int, tuple[float
             table[row][n] = (float(a.mean()), float(a.std(unbiased=False)))
     table["frozen"] = {int(n): (float(m), float(s)) for n, (m, s) in record["frozen"]["table"].items()}
     return table, record
+
+
+def shipped_features(folder=None) -> tuple[dict[str, dict[str, torch.Tensor]], dict]:
+    """Chapter 8's features, shipped by ``scripts/transfer_features.py`` in ``data/transfer/features.pt``, after
+    checking the file's sha256 and that the Tux Paint stamps here are those it was computed from
+    (:func:`cnnlib.photos.check_pool`).
+
+    Returns:
+        ``({network: {layer: (N, K) float32}}, record)``: networks ``"pretrained"`` (EfficientNet-Lite0 with its
+        ImageNet weights) and ``"untrained"`` (the same architecture, seeded random weights), the globally
+        average-pooled outputs of :func:`extract_features` for the ``N`` photos of ``data.load_stamps`` in its
+        order; ``record`` holds ``"y"`` (N,), ``"classes"`` and ``"config"`` (the settings it was made with).
+    """
+    folder = Path(folder or DATA_DIR / "transfer")
+    remedy = "re-create it from these stamps with 'python scripts/transfer_features.py'"
+    path = checked_file("shipped_features", folder, "features.pt", remedy)
+    check_shipped("shipped_features", folder, path.name, f"the shipped features {path}", remedy)
+    record = torch.load(path, map_location="cpu", weights_only=True)
+    return record.pop("features"), record
+
+
+def shipped_selected(folder=None) -> tuple[dict[str, SelectedAccuracy], dict]:
+    """Chapter 8's tables with the layer and penalty chosen by cross-validation (:func:`selected_accuracy`),
+    shipped by ``scripts/transfer_features.py`` in ``data/transfer/selected.json``, after checking its sha256 and
+    the Tux Paint stamps it was made from.
+
+    Returns:
+        ``({row: SelectedAccuracy}, record)`` with rows ``"pretrained"``, ``"untrained"`` (on
+        :func:`shipped_features`) and ``"fashion"`` (ZFNet-small's ``pool5``/``fc7`` features of the photos in
+        gray at 28 × 28 px); ``record["config"]`` holds the settings.
+    """
+    folder = Path(folder or DATA_DIR / "transfer")
+    remedy = "re-create it from these stamps with 'python scripts/transfer_features.py'"
+    path = checked_file("shipped_selected", folder, "selected.json", remedy)
+    check_shipped("shipped_selected", folder, path.name, f"the shipped tables {path}", remedy)
+    record = json.loads(path.read_text())
+    rows = {}
+    for row, r in record["rows"].items():
+        rows[row] = SelectedAccuracy(
+            table={int(n): (float(m), float(s)) for n, (m, s) in r["table"].items()},
+            choices={int(n): [(str(layer), float(lam)) for layer, lam in c] for n, c in r["choices"].items()},
+            accuracies={int(n): [float(a) for a in accs] for n, accs in r["accuracies"].items()})
+    return rows, record

@@ -134,3 +134,63 @@ def test_initial_model_rebuilds_epoch_0_of_the_shipped_run():
         evolution.initial_model("no-such-net")
     with pytest.raises(ValueError, match="initial_model: expected an integer seed"):
         evolution.initial_model(name, seed=1.5)
+
+
+def test_layer_similarity_reuses_the_reference_gram_and_gives_linear_cka_exactly():
+    models = {**_snapshots(), 3: _snapshots()[2]}  # epochs 2 and 3: one network; epoch 1 another
+    X = torch.rand(40, 1, 28, 28)
+    layers = ["conv1", "conv5", "fc7"]  # conv1 and conv5: the Gram form (40 < 2 · units); fc7 the feature form
+    sim = evolution.layer_similarity(models, X, layers)
+    acts = {e: activations(m, X, layers) for e, m in models.items()}
+    for layer in layers:
+        assert sim[layer] == {e: evolution.linear_cka(acts[e][layer], acts[3][layer]) for e in (1, 2, 3)}
+    assert sim["conv5"][2] == pytest.approx(1.0) and sim["conv5"][1] < 0.99
+
+
+def test_the_shipped_mining_is_the_mining_of_the_snapshots_and_is_checked(tmp_path):
+    import shutil
+
+    from cnnlib import data, pretrained
+    from cnnlib.snapshots import DATA_DIR
+    from cnnlib.topk import mine_topk, project_units
+
+    X = data.load_fashion_mnist("train")[0][:5000]
+    mined = evolution.shipped_mining(X)
+    epochs = pretrained.available()["zfnet-small-fashion"]
+    assert list(mined) == ["conv1", "conv2", "conv3", "conv4", "conv5"]
+    assert mined["conv4"].top_value.shape == (len(epochs), 96) and mined["conv4"].epochs == epochs
+    assert mined["conv2"].top_position.shape == (len(epochs), 64, 2) and len(mined["conv2"].channels) == 4
+    # the four maps shown are the strongest at the last epoch, and their projections are the deconvnet's
+    conv5 = mined["conv5"]
+    assert set(conv5.channels) == set(conv5.top_value[-1].topk(4).indices.tolist())
+    assert conv5.projections.shape == conv5.patches.shape == (len(epochs), 4, 1, 43, 43)
+    c = conv5.channels[1]
+    projection, patch = project_units(pretrained.load("zfnet-small-fashion", epoch=2, device="cpu"), X, "conv5", c,
+                                      conv5.top_image[1, c: c + 1], conv5.top_position[1, c: c + 1])
+    torch.testing.assert_close(projection[0], conv5.projections[1, 1], rtol=1e-4, atol=1e-4 * projection.abs().max())
+    assert torch.equal(patch[0], conv5.patches[1, 1])
+    # epoch 1 mined again over the first 500 images: never above the shipped maximum over 5,000, and equal to it
+    # for the maps whose shipped winner is among them
+    again = mine_topk(pretrained.load("zfnet-small-fashion", epoch=1, device="cpu"), X[:500], ["conv3"], k=1,
+                      progress=False)["conv3"].values[:, 0]
+    shipped, winner = mined["conv3"].top_value[0], mined["conv3"].top_image[0]
+    assert (again <= shipped + 1e-4 * shipped.abs().max()).all()
+    inside = winner < 500
+    assert inside.sum() >= 3 and torch.allclose(again[inside], shipped[inside], rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="shipped_mining: .* other images"):
+        evolution.shipped_mining(X[:4999])
+    shutil.copytree(DATA_DIR / "evolution", tmp_path / "evolution")
+    shutil.copy(DATA_DIR / "MANIFEST.json", tmp_path / "MANIFEST.json")
+    assert evolution.shipped_mining(folder=tmp_path / "evolution")["conv1"].top_value.shape == (len(epochs), 32)
+    record = torch.load(tmp_path / "evolution" / "mined.pt", weights_only=True)
+    record["top_value"]["conv1"][0, 0] += 1
+    torch.save(record, tmp_path / "evolution" / "mined.pt")
+    with pytest.raises(ValueError, match="shipped_mining: .* does not match"):
+        evolution.shipped_mining(folder=tmp_path / "evolution")
+    shutil.copy(DATA_DIR / "evolution" / "mined.pt", tmp_path / "evolution" / "mined.pt")
+    manifest = tmp_path / "MANIFEST.json"
+    text = manifest.read_text()
+    sha = text.split('"sha256": "')[1][:64]
+    manifest.write_text(text.replace(sha, "0" * 64, 1))  # as if a snapshot had been trained again
+    with pytest.raises(ValueError, match="shipped_mining: .* other snapshots"):
+        evolution.shipped_mining(folder=tmp_path / "evolution")

@@ -252,3 +252,65 @@ def test_recalibrate_batchnorm_sets_the_statistics_of_the_images():
     assert torch.allclose(model[1].running_mean, conv.mean((0, 2, 3)), atol=1e-6)
     assert torch.allclose(model[1].running_var, conv.transpose(0, 1).flatten(1).var(1), atol=1e-6)
     assert model[1].momentum == 0.01 and not model.training
+
+
+def test_selected_accuracy_keeps_every_split_and_one_split_is_that_split_of_the_full_call():
+    torch.manual_seed(5)  # a weak signal: the splits score differently and choose differently
+    y = torch.arange(3).repeat_interleave(12)
+    features = {"a": torch.randn(3, 8)[y] * 0.6 + torch.randn(36, 8), "b": torch.randn(36, 8)}
+    full = transfer.selected_accuracy(features, y, [3, 4], weight_decays=[1e-2, 1.0], folds=3, splits=3)
+    for n in (3, 4):
+        accs = torch.tensor(full.accuracies[n], dtype=torch.float64)
+        assert len(set(full.accuracies[n])) == 3 and len(set(full.choices[n])) > 1
+        assert len(accs) == 3 and full.table[n] == pytest.approx((float(accs.mean()), float(accs.std(unbiased=False))))
+        for s in range(3):
+            alone = transfer.selected_accuracy(features, y, [n], weight_decays=[1e-2, 1.0], folds=3, splits=1, seed=s)
+            assert alone.choices[n] == full.choices[n][s:s + 1] and alone.accuracies[n] == full.accuracies[n][s:s + 1]
+
+
+def test_the_shipped_features_and_tables_are_checked(tmp_path):
+    import json
+    import shutil
+
+    from cnnlib import data
+    from cnnlib.snapshots import DATA_DIR
+
+    features, record = transfer.shipped_features()
+    _, y, classes = data.load_stamps(size=32, min_per_class=11)  # the labels only: any size
+    assert torch.equal(record["y"], y) and record["classes"] == classes
+    assert features["pretrained"]["_blocks.15"].shape == (len(y), 320) == features["untrained"]["_blocks.15"].shape
+    assert features["pretrained"]["_avg_pooling"].shape == (len(y), 1280)
+    assert features["pretrained"]["_blocks.0"].dtype == torch.float32
+    tables, selected = transfer.shipped_selected()
+    assert set(tables) == {"pretrained", "untrained", "fashion"} and selected["classes"] == classes
+    for row in tables.values():
+        for n, (mean, std) in row.table.items():
+            accs = torch.tensor(row.accuracies[n], dtype=torch.float64)
+            assert len(accs) == len(row.choices[n]) == selected["config"]["splits"]
+            assert (mean, std) == pytest.approx((float(accs.mean()), float(accs.std(unbiased=False))))
+    # the shipped pretrained choice of split 0 with 5 per class, refitted on the shipped features
+    layer, lam = tables["pretrained"].choices[5][0]
+    cfg = selected["config"]
+    train_idx, test_idx = data.split_per_class(y, 5, seed=0, n_test=cfg["max_test"])
+    probe = transfer.fit_softmax(features["pretrained"][layer][train_idx], y[train_idx], len(classes), lam)
+    with torch.no_grad():
+        acc = transfer.mean_class_accuracy(y[test_idx], probe(features["pretrained"][layer][test_idx]).argmax(1))
+    assert acc == pytest.approx(tables["pretrained"].accuracies[5][0], abs=0.02)
+    shutil.copytree(DATA_DIR / "transfer", tmp_path / "transfer")
+    changed = tmp_path / "transfer" / "selected.json"
+    changed.write_text(changed.read_text().replace('"_blocks.14"', '"_blocks.10"', 1))
+    with pytest.raises(ValueError, match="shipped_selected: .* does not match"):
+        transfer.shipped_selected(tmp_path / "transfer")
+    changed = tmp_path / "transfer" / "features.pt"
+    whole = torch.load(changed, weights_only=True)
+    whole["features"]["untrained"]["_blocks.15"][0, 0] += 1e-3
+    torch.save(whole, changed)
+    with pytest.raises(ValueError, match="shipped_features: .* does not match"):
+        transfer.shipped_features(tmp_path / "transfer")
+    manifest = tmp_path / "transfer" / "MANIFEST.json"
+    entries = json.loads(manifest.read_text())
+    entries["selected.json"]["pool"]["tuxpaint-stamps-default"]["sha256"] = "0" * 64  # made from other stamps
+    shutil.copy(DATA_DIR / "transfer" / "selected.json", tmp_path / "transfer" / "selected.json")
+    manifest.write_text(json.dumps(entries))
+    with pytest.raises(ValueError, match="shipped_selected: .* other tuxpaint-stamps-default photos"):
+        transfer.shipped_selected(tmp_path / "transfer")
