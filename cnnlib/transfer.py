@@ -480,7 +480,7 @@ def shipped_features(folder=None) -> tuple[dict[str, dict[str, torch.Tensor]], d
     Returns:
         ``({network: {layer: (N, K) float32}}, record)``: networks ``"pretrained"`` (EfficientNet-Lite0 with its
         ImageNet weights) and ``"untrained"`` (the same architecture, seeded random weights), the globally
-        average-pooled outputs of :func:`extract_features` for the ``N`` photos of ``data.load_stamps`` in its
+        average-pooled outputs of :func:`extract_features` for the ``N`` photos of ``photos.load_stamps`` in its
         order; ``record`` holds ``"y"`` (N,), ``"classes"`` and ``"config"`` (the settings it was made with).
     """
     folder = Path(folder or DATA_DIR / "transfer")

@@ -6,7 +6,7 @@ data/transfer/selected.json, with their sha256 and the Tux Paint stamps' fingerp
 What it computes is what Chapter 8 showed being computed before it shipped these files, with the chapter's
 settings (the constants below; the chapter refuses a record made with others):
 
-* **features.pt**: the photos of ``cnnlib.data.load_stamps(size=224, min_per_class=11)`` (244 photos of 9 classes),
+* **features.pt**: the photos of ``cnnlib.photos.load_stamps(size=224, min_per_class=11)`` (244 photos of 9 classes),
   normalised for EfficientNet-Lite0, and ``cnnlib.transfer.extract_features`` of them, float32 ``(N, K)`` per layer:
   EfficientNet-Lite0 with its ImageNet weights at the 8 layers of ``DEPTHS``, and the same architecture with random
   weights (``torch.manual_seed(0)`` then ``EfficientNet.from_name``) at ``_blocks.15``; with the labels ``y``.
@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 import cnnlib
-from cnnlib import data, pretrained, transfer
+from cnnlib import photos, pretrained, transfer
 from cnnlib.photos import pool_fingerprint
 from cnnlib.snapshots import DATA_DIR, record_in_manifest
 
@@ -58,7 +58,7 @@ def main(argv=None) -> None:
     a = p.parse_args(argv)
     cnnlib.seed_everything(0)
     dev = cnnlib.device()
-    X, y, classes = data.load_stamps(size=SIZE, min_per_class=MIN_PER_CLASS)
+    X, y, classes = photos.load_stamps(size=SIZE, min_per_class=MIN_PER_CLASS)
     mean = torch.tensor(pretrained.EFFICIENTNET_LITE_MEAN, device=dev).view(1, 3, 1, 1)
     std = torch.tensor(pretrained.EFFICIENTNET_LITE_STD, device=dev).view(1, 3, 1, 1)
     t0 = time.perf_counter()

@@ -272,11 +272,11 @@ def test_the_shipped_features_and_tables_are_checked(tmp_path):
     import json
     import shutil
 
-    from cnnlib import data
+    from cnnlib import photos
     from cnnlib.snapshots import DATA_DIR
 
     features, record = transfer.shipped_features()
-    _, y, classes = data.load_stamps(size=32, min_per_class=11)  # the labels only: any size
+    _, y, classes = photos.load_stamps(size=32, min_per_class=11)  # the labels only: any size
     assert torch.equal(record["y"], y) and record["classes"] == classes
     assert features["pretrained"]["_blocks.15"].shape == (len(y), 320) == features["untrained"]["_blocks.15"].shape
     assert features["pretrained"]["_avg_pooling"].shape == (len(y), 1280)
