@@ -55,7 +55,8 @@ from . import checks
 from .hooks import LayerOutputs
 from .models import activations
 from .progress import hidden
-from .snapshots import DATA_DIR, checked_file, record_all
+from .snapshots import DATA_DIR, available, checked_file, manifest_entries, record_in_manifest, sha256, snapshot_path
+from .topk import TopK
 
 
 @dataclass(frozen=True)
@@ -682,9 +683,13 @@ RENDER_DIR = DATA_DIR / "actmax"
 
 
 def write_render_manifest(render_dir: str | os.PathLike = RENDER_DIR) -> Path:
-    """Write ``render_dir/MANIFEST.json`` anew (:func:`cnnlib.snapshots.record_all`): sha256 and size of every
-    ``*.png`` and ``results.json`` there."""
-    return record_all(render_dir, "*.png", "results.json")
+    """Record every ``*.png`` and ``results.json`` of ``render_dir`` in its ``MANIFEST.json``
+    (:func:`cnnlib.snapshots.record_in_manifest`: sha256 and size); the entries of other files there (e.g.
+    :data:`ZFNET_CLIMBS`, written by its own script with the snapshot it was made on) stay."""
+    render_dir = Path(render_dir)
+    for path in sorted([*render_dir.glob("*.png"), *render_dir.glob("results.json")]):
+        record_in_manifest(render_dir, path.name)
+    return render_dir / "MANIFEST.json"
 
 
 def _checked(fn: str, name: str, render_dir: Path) -> Path:
@@ -702,3 +707,56 @@ def load_render(name: str, render_dir: str | os.PathLike | None = None) -> torch
 def render_results(render_dir: str | os.PathLike | None = None) -> dict:
     """The shipped ``results.json`` (checked): ``{"settings": ..., "images": {name: {...}}}``."""
     return json.loads(_checked("render_results", "results.json", Path(render_dir or RENDER_DIR)).read_text())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Shipped climbs on ZFNet-small (made by scripts/climb_zfnet_small.py)
+
+#: Chapter 9's 40 class climbs and 6 ``conv5`` climbs on ZFNet-small, with the ``conv5`` top-9 over the test set.
+ZFNET_CLIMBS = "zfnet-small-climbs.pt"
+_CLIMBS_REMEDY = "re-create it with: python scripts/climb_zfnet_small.py"
+
+
+def zfnet_snapshot_sha256(data_dir: str | os.PathLike | None = None) -> str:
+    """sha256 of the ZFNet-small snapshot that :func:`cnnlib.pretrained.load` loads by default (the last epoch of
+    ``zfnet-small-fashion``): the network the shipped climbs were made on."""
+    data_dir = Path(data_dir or DATA_DIR)
+    return sha256(snapshot_path(data_dir, "zfnet-small-fashion", available(data_dir)["zfnet-small-fashion"][-1]))
+
+
+def load_shipped_climbs(render_dir: str | os.PathLike | None = None,
+                        data_dir: str | os.PathLike | None = None) -> dict:
+    """Chapter 9's climbs on ZFNet-small, computed once by ``scripts/climb_zfnet_small.py``.
+
+    The file is checked against its sha256 in ``render_dir/MANIFEST.json``, and the ZFNet-small snapshot at hand
+    (in ``data_dir``) against the one the climbs were made on (the manifest's ``"model"``); either mismatch raises
+    ``ValueError`` saying how to re-create the file.
+
+    Returns:
+        ``{"settings": {name: Regularizers}, "steps", "lr", "bounds", "classes",
+        "found": {name: [Result] * 10}`` (the class climbs as :func:`maximize` returns them: image ``(1, 28, 28)``,
+        activation at every step), ``"conv5": {"top": TopK`` (over the 10,000 test images), ``"maps": [6 ints],
+        "wanted": [Result] * 6}``, ``"seconds"`` (the script's time)``}``.
+    """
+    fn = "load_shipped_climbs"
+    folder = Path(render_dir or RENDER_DIR)
+    path = checked_file(fn, folder, ZFNET_CLIMBS, _CLIMBS_REMEDY)
+    made_on = manifest_entries(fn, folder, _CLIMBS_REMEDY)[ZFNET_CLIMBS].get("model")
+    here = zfnet_snapshot_sha256(data_dir)
+    if made_on != here:
+        raise ValueError(f"{fn}: {path} was climbed on another ZFNet-small snapshot (sha256 "
+                         f"{str(made_on)[:12]}…, here {here[:12]}…); {_CLIMBS_REMEDY}")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+
+    def results(images: torch.Tensor, curves: torch.Tensor) -> list[Result]:
+        return [Result(img.clone(), curve.tolist()) for img, curve in zip(images, curves)]
+
+    c5 = state["conv5"]
+    return {
+        "settings": {name: Regularizers(**kw) for name, kw in state["settings"].items()},
+        "steps": state["steps"], "lr": state["lr"], "bounds": tuple(state["bounds"]), "classes": state["classes"],
+        "found": {name: results(state["images"][name], state["activations"][name]) for name in state["settings"]},
+        "conv5": {"top": TopK("conv5", c5["values"], c5["image_index"], c5["position"]), "maps": list(c5["maps"]),
+                  "wanted": results(c5["images"], c5["activations"]), "setting": c5["setting"]},
+        "seconds": state["seconds"],
+    }

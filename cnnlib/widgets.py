@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from . import checks, data, layers, mlp, perceptron, photos, plotting
-from .actmax import Regularizers, maximize
+from .actmax import Regularizers, Result, maximize
 from .data import split_per_class
 from .evolution import follow
 from .models import activations
@@ -401,15 +401,22 @@ def transfer_view(features: dict, y: torch.Tensor, class_names, layer: str, n_pe
 
 
 def draw_actmax(fig, model, layer: str, channel: int, shape: tuple[int, int, int], reg=None, steps: int = 200,
-                lr: float = 0.05, bounds: tuple[float, float] | None = (0.0, 1.0), title: str = ""):
+                lr: float = 0.05, bounds: tuple[float, float] | None = (0.0, 1.0), title: str = "", result=None):
     """Regularized activation maximization (:func:`cnnlib.actmax.maximize`) drawn into the empty figure ``fig``:
     the input found (scaled by its largest pixel so that faint images show) and the unit's activation
     during the climb.
 
+    Args:
+        result: a :class:`cnnlib.actmax.Result` of this very climb made before (e.g. shipped): drawn as it is,
+            without climbing again; ``model``, ``shape``, ``reg``, ``steps`` and ``lr`` are then not used.
+
     Returns:
         The :class:`cnnlib.actmax.Result`.
     """
-    result = maximize(model, layer, channel, shape, reg or Regularizers(), steps=steps, lr=lr, bounds=bounds)
+    if result is None:
+        result = maximize(model, layer, channel, shape, reg or Regularizers(), steps=steps, lr=lr, bounds=bounds)
+    elif not isinstance(result, Result):
+        raise TypeError(f"draw_actmax: expected result to be an actmax.Result, got {type(result).__name__}")
     ax_img, ax_curve = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.4]})
     img = result.image
     shown = (img - img.min()) / (img.max() - img.min()).clamp_min(1e-12) if bounds is None else \

@@ -482,3 +482,62 @@ def test_contribution_clipping_adds_nothing_at_the_norm_clippings_percentile_and
     assert torch.equal(both, norm_only) and int((norm_only[0, 0] == 0).sum()) == 20
     more = actmax.regularize(x, grad, 1, actmax.Regularizers(norm_pct=20, contrib_pct=40))
     assert int((more[0, 0] == 0).sum()) == 40
+
+
+# --- shipped climbs on ZFNet-small (chapter 9) ---------------------------------------------------------------------
+
+
+def test_the_shipped_zfnet_climbs_load_and_are_what_their_script_would_climb():
+    shipped = actmax.load_shipped_climbs()
+    assert list(shipped["found"]) == ["no regularizer", "decay", "decay + blur", "all four"]
+    assert all(isinstance(r, actmax.Regularizers) for r in shipped["settings"].values())
+    assert (shipped["steps"], shipped["lr"], shipped["bounds"]) == (200, 0.05, (0.0, 1.0))
+    for results in shipped["found"].values():
+        assert len(results) == 10 and all(r.image.shape == (1, 28, 28) and len(r.activations) == 200 for r in results)
+        assert all(0 <= float(r.image.min()) and float(r.image.max()) <= 1 for r in results)
+    top = shipped["conv5"]["top"]
+    assert top.values.shape == (64, 9) and top.image_index.shape == (64, 9) and top.position.shape == (64, 9, 2)
+    assert shipped["conv5"]["maps"] == top.values[:, 0].topk(6).indices.tolist()
+    # one climb again, a few steps: the shipped curve starts where a fresh climb starts (independent of the file)
+    from cnnlib import pretrained
+
+    model = pretrained.load("zfnet-small-fashion", device=torch.device("cpu"))
+    reg = shipped["settings"]["all four"]
+    again = actmax.maximize(model, "fc8", 5, (1, 28, 28), reg, steps=3, lr=0.05, bounds=(0, 1))
+    assert again.activations == pytest.approx(shipped["found"]["all four"][5].activations[:3], rel=1e-4)
+
+
+def test_the_shipped_zfnet_climbs_are_refused_when_changed_or_made_on_another_snapshot(tmp_path):
+    import shutil
+
+    for name in ("MANIFEST.json", actmax.ZFNET_CLIMBS):
+        shutil.copy(actmax.RENDER_DIR / name, tmp_path / name)
+    assert actmax.load_shipped_climbs(tmp_path)["steps"] == 200
+    manifest = json.loads((tmp_path / "MANIFEST.json").read_text())
+    manifest[actmax.ZFNET_CLIMBS]["model"] = "0" * 64
+    (tmp_path / "MANIFEST.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="^load_shipped_climbs: .* another ZFNet-small snapshot .*climb_zfnet_small"):
+        actmax.load_shipped_climbs(tmp_path)
+    shutil.copy(actmax.RENDER_DIR / "MANIFEST.json", tmp_path / "MANIFEST.json")
+    data = bytearray((tmp_path / actmax.ZFNET_CLIMBS).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (tmp_path / actmax.ZFNET_CLIMBS).write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="^load_shipped_climbs: .* does not match .*climb_zfnet_small"):
+        actmax.load_shipped_climbs(tmp_path)
+    (tmp_path / actmax.ZFNET_CLIMBS).unlink()
+    with pytest.raises(FileNotFoundError, match="^load_shipped_climbs: .* is missing"):
+        actmax.load_shipped_climbs(tmp_path)
+
+
+def test_write_render_manifest_keeps_the_entries_of_other_shipped_files(tmp_path):
+    from cnnlib import snapshots
+
+    (tmp_path / "climbs.pt").write_bytes(b"climbs")
+    snapshots.record_in_manifest(tmp_path, "climbs.pt", model="abc")
+    (tmp_path / "results.json").write_text("{}")
+    actmax.write_render_manifest(tmp_path)
+    manifest = json.loads((tmp_path / "MANIFEST.json").read_text())
+    assert manifest["climbs.pt"]["model"] == "abc" and "results.json" in manifest
+    (tmp_path / "climbs.pt").unlink()  # a file no longer there loses its entry
+    actmax.write_render_manifest(tmp_path)
+    assert "climbs.pt" not in json.loads((tmp_path / "MANIFEST.json").read_text())

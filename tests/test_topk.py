@@ -246,3 +246,43 @@ def test_shipped_topk_has_nine_different_photos_per_map():
     for layer, top in tops.items():
         per_map = [len(photo_of[i].unique()) for i in top.image_index]
         assert per_map == [9] * len(top.values), layer
+
+
+def test_shipped_vgg_topk_is_what_mining_finds_and_is_refused_when_changed(tmp_path):
+    import importlib.util
+    import json
+    import shutil
+
+    from cnnlib import pretrained
+
+    tops, meta = topk.load_shipped_topk("vgg16-hed-photos")
+    layers = [str(i) for i in pretrained.HED_SIDE_LAYERS]
+    assert meta["layers"] == layers and meta["images"] == 318
+    assert [len(tops[layer].values) for layer in layers] == [64, 128, 256, 512, 512]
+    for top in tops.values():
+        assert top.values.shape[1] == 9 and (top.values[:, :-1] >= top.values[:, 1:]).all()
+        assert 0 <= int(top.image_index.min()) and int(top.image_index.max()) < 318
+    # the strongest map of the last stage, mined again over its 9 images and 3 others, by the script's own images
+    script_path = topk.TOPK_DIR.parents[1] / "scripts" / "mine_vgg_hed.py"
+    spec = importlib.util.spec_from_file_location("mine_vgg_hed", script_path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    top = tops[layers[-1]]
+    c = int(top.values[:, 0].argmax())
+    subset = torch.cat([top.image_index[c], torch.tensor([0, 1, 2])]).unique()
+    vgg = pretrained.vgg16_hed_trunk(torch.device("cpu"))
+    again = topk.mine_topk(vgg, script.images()[subset], [layers[-1]], k=9, progress=False)[layers[-1]]
+    assert torch.equal(subset[again.image_index[c]], top.image_index[c])
+    torch.testing.assert_close(again.values[c], top.values[c], rtol=1e-3, atol=1e-3)
+    # refused: a changed file, and a manifest made from other stamps
+    shutil.copytree(topk.TOPK_DIR, tmp_path / "topk")
+    manifest = json.loads((tmp_path / "topk" / "MANIFEST.json").read_text())
+    manifest["vgg16-hed-photos.pt"]["pool"]["tuxpaint-stamps-default"]["sha256"] = "0" * 64
+    (tmp_path / "topk" / "MANIFEST.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="load_shipped_topk: .* other tuxpaint-stamps-default photos"):
+        topk.load_shipped_topk("vgg16-hed-photos", tmp_path / "topk")
+    shutil.copy(topk.TOPK_DIR / "MANIFEST.json", tmp_path / "topk" / "MANIFEST.json")
+    with open(tmp_path / "topk" / "vgg16-hed-photos.pt", "ab") as f:
+        f.write(b"x")
+    with pytest.raises(ValueError, match="load_shipped_topk: .* does not match"):
+        topk.load_shipped_topk("vgg16-hed-photos", tmp_path / "topk")

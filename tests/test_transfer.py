@@ -272,7 +272,7 @@ def test_the_shipped_features_and_tables_are_checked(tmp_path):
     import json
     import shutil
 
-    from cnnlib import photos
+    from cnnlib import data, photos
     from cnnlib.snapshots import DATA_DIR
 
     features, record = transfer.shipped_features()

@@ -205,7 +205,7 @@ def test_transfer_view_draws_the_confusion_matrix_of_one_split():
 def test_actmax_view_shows_the_image_and_the_climb():
     import matplotlib.pyplot as plt
 
-    from cnnlib.actmax import Regularizers, maximize
+    from cnnlib.actmax import Regularizers, Result, maximize
     from cnnlib.models import ZFNetSmall
 
     torch.manual_seed(0)
@@ -216,6 +216,12 @@ def test_actmax_view_shows_the_image_and_the_climb():
     again = maximize(model, "fc8", 3, (1, 28, 28), reg, steps=5, lr=0.1, bounds=(0.0, 1.0))
     assert torch.equal(result.image, again.image) and result.activations == again.activations
     assert frame.axes[0].get_title() == "dress" and len(frame.axes[1].lines[0].get_ydata()) == 5
+    shown = plt.figure()  # a climb made before is drawn as it is, not climbed again
+    made = Result(torch.full((1, 28, 28), 0.5), [1.0, 2.0, 3.0])
+    assert widgets.draw_actmax(shown, None, "fc8", 3, (1, 28, 28), result=made) is made
+    assert list(shown.axes[1].lines[0].get_ydata()) == [1.0, 2.0, 3.0] and shown.axes[1].get_title() == "reached 3.0"
+    with pytest.raises(TypeError, match="^draw_actmax: expected result to be an actmax.Result, got Tensor"):
+        widgets.draw_actmax(plt.figure(), None, "fc8", 3, (1, 28, 28), result=torch.zeros(1, 28, 28))
     fig = widgets.actmax_view(model, [f"c{k}" for k in range(10)], channel=2, steps=3)
     assert fig.axes[0].get_title() == "c2"
 
