@@ -55,7 +55,7 @@ from . import checks
 from .hooks import LayerOutputs
 from .models import activations
 from .progress import hidden
-from .snapshots import DATA_DIR, available, checked_file, manifest_entries, record_in_manifest, sha256, snapshot_path
+from .snapshots import DATA_DIR, available, checked_file, manifest_entries, record_all, sha256, snapshot_path
 from .topk import TopK
 
 
@@ -684,12 +684,9 @@ RENDER_DIR = DATA_DIR / "actmax"
 
 def write_render_manifest(render_dir: str | os.PathLike = RENDER_DIR) -> Path:
     """Record every ``*.png`` and ``results.json`` of ``render_dir`` in its ``MANIFEST.json``
-    (:func:`cnnlib.snapshots.record_in_manifest`: sha256 and size); the entries of other files there (e.g.
+    (:func:`cnnlib.snapshots.record_all`: sha256 and size); the entries of other files still there (e.g.
     :data:`ZFNET_CLIMBS`, written by its own script with the snapshot it was made on) stay."""
-    render_dir = Path(render_dir)
-    for path in sorted([*render_dir.glob("*.png"), *render_dir.glob("results.json")]):
-        record_in_manifest(render_dir, path.name)
-    return render_dir / "MANIFEST.json"
+    return record_all(render_dir, "*.png", "results.json", keep_others=True)
 
 
 def _checked(fn: str, name: str, render_dir: Path) -> Path:

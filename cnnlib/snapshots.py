@@ -67,12 +67,20 @@ def write_manifest(data_dir: str | os.PathLike = DATA_DIR) -> Path:
     return record_all(data_dir, "*/epoch-*.pt")
 
 
-def record_all(folder: str | os.PathLike, *patterns: str) -> Path:
+def record_all(folder: str | os.PathLike, *patterns: str, keep_others: bool = False) -> Path:
     """Write ``folder/MANIFEST.json`` anew, one :func:`record_in_manifest` entry per file matching ``patterns``
-    (globs under ``folder``), so that it lists exactly those files."""
+    (globs under ``folder``). It then lists exactly those files; with ``keep_others``, the entries of other files
+    still in the folder stay as they were (another script wrote them, with its own extra fields), and entries of
+    files no longer there go."""
     folder = Path(folder)
     manifest_path = folder / "MANIFEST.json"
+    kept = {}
+    if keep_others and manifest_path.exists():
+        kept = {rel: entry for rel, entry in manifest_entries("record_all", folder, "remove it to start anew").items()
+                if (folder / rel).exists()}
     manifest_path.unlink(missing_ok=True)
+    if kept:
+        _write_manifest(manifest_path, kept)
     for path in sorted({p for pattern in patterns for p in folder.glob(pattern)}):
         record_in_manifest(folder, path.relative_to(folder).as_posix())
     return manifest_path
@@ -142,6 +150,10 @@ def record_in_manifest(folder: str | os.PathLike, rel: str, **extra) -> Path:
     path, manifest_path = folder / rel, folder / "MANIFEST.json"
     sums = manifest_entries("record_in_manifest", folder, "remove it to start anew") if manifest_path.exists() else {}
     sums[rel] = {"sha256": sha256(path), "bytes": path.stat().st_size, **extra}
+    return _write_manifest(manifest_path, sums)
+
+
+def _write_manifest(manifest_path: Path, sums: dict) -> Path:
     tmp = manifest_path.with_suffix(".tmp")  # then rename: an interrupted write never leaves half a manifest
     tmp.write_text(json.dumps(dict(sorted(sums.items())), indent=1) + "\n")
     os.replace(tmp, manifest_path)
