@@ -369,12 +369,8 @@ def project(
         if ((pos[:, 0] < 0) | (pos[:, 0] >= h) | (pos[:, 1] < 0) | (pos[:, 1] >= w)).any():
             raise ValueError(f"{fn}: position must lie in the {h}×{w} map of {layer!r}, got {position}")
         flat = pos[:, 0] * w + pos[:, 1]
-    r = torch.zeros_like(a)
-    rows = torch.arange(N, device=a.device)
-    if start is not None:
-        start = checks.number(fn, start, "start")
-    # keep the one activation (or the start value), zero the rest
-    r[:, channel].view(N, -1)[rows, flat] = fmap[rows, flat] if start is None else start
+    rows, r = torch.arange(N, device=a.device), torch.zeros_like(a)  # the one activation (or start), zeros
+    r[:, channel].view(N, -1)[rows, flat] = fmap[rows, flat] if start is None else checks.number(fn, start, "start")
     return torch.autograd.grad(rec.output, rec.input, r)[0].contiguous()  # (N, C, H, W)
 
 
@@ -387,17 +383,16 @@ def tied_windows(model: nn.Module, x: torch.Tensor, layer: str | None = None) ->
     Returns ``{pooling module's name (or the function's node name): fraction}`` in forward order."""
     fn = "tied_windows"
     x = _prepare(fn, model, x)
-    if layer is None:
+    if layer is None:  # the model's last max-pooling
         tr = trace(model, fn)
         pools = [n for n in tr.graph.nodes if (n.op == "call_module" and isinstance(
             tr.model.get_submodule(n.target), nn.MaxPool2d)) or getattr(n.target, "__name__", "") in (
             "max_pool2d", "_max_pool2d", "max_pool2d_with_indices")]
         if not pools:
             return {}
-        last = [n for n in tr.graph.nodes if n in set(pools)][-1]
-        layer = tr.prefix + last.target if last.op == "call_module" else None
-        if layer is None:
+        if pools[-1].op != "call_module":
             raise ValueError(f"{fn}: give layer= for a model whose last max-pooling is functional")
+        layer = tr.prefix + pools[-1].target
     with checks.model_input(fn, x.shape):
         rec = record(model, x, layer, "spread", fn)
     out = {}
