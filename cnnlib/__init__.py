@@ -2,7 +2,8 @@
 
 One module per idea: ``devices`` (where to compute, seeding), ``checks`` (clear errors for bad input), ``data``
 (offline datasets), ``perceptron``, ``mlp``, ``layers`` (convolution, pooling, ReLU from scratch), ``models``
-(ZFNet-small), ``hooks`` (a layer by name, keeping its output), ``train``, ``snapshots`` (the course's weight
+(ZFNet-small), ``graph`` (the traced graph: a layer by name, its node, what each operation does), ``hooks``
+(keeping a layer's output), ``receptive`` (receptive fields), ``train``, ``snapshots`` (the course's weight
 files, checked), ``pretrained`` (trained networks), ``hed`` (HED's VGG16 trunk), ``deconvnet``, ``topk``,
 ``autoencoder``, ``occlusion``, ``evolution``, ``transfer``, ``actmax``, ``sanity`` (do the maps show the network?),
 ``photos`` (the offline photo pool and its fingerprint), ``distill`` (the photo network), ``plotting``, ``widgets``.

@@ -1,76 +1,67 @@
 """The deconvnet of Zeiler & Fergus (ECCV 2014, Sec. 2.1, Fig. 1): one activation mapped back to pixel space.
 
-To see what excites one unit of a convolutional layer, the image goes forward once, recording at every
-max-pooling the *switches* (where each maximum came from). Then every activation of that layer is set to zero
-but the chosen one, and the signal goes back down, layer by layer, through three operations that undo the
-forward ones as far as they can be undone:
+The image goes forward once, recording at every max-pooling the *switches* (where each maximum came from).
+Then every activation of the chosen layer but one is set to zero, and the signal goes back down through three
+operations that undo the forward ones as far as they can be undone:
 
-* **unpool** — max-pooling cannot be inverted; the deconvnet puts each value back at its switch location and
-  zeros elsewhere (with overlapping windows, values landing on the same pixel add up);
-* **rectify** — the reconstruction passes through a ReLU, ``r ← max(r, 0)``, as the forward signal did;
-* **filter** — a convolution with ``w[o, c, u, v]`` becomes the transposed convolution with the same filters
-  (each filter flipped vertically and horizontally, input and output channels swapped):
+* **unpool** — each value goes back to its switch location, zeros elsewhere (overlapping windows add up);
+* **rectify** — ``r ← max(r, 0)``, as the forward signal was rectified;
+* **filter** — a convolution with ``w[o, c, u, v]`` becomes the transposed convolution with the same filters:
   ``r_in[c, s·i + u − p, s·j + v − p] += w[o, c, u, v] · r_out[o, i, j]``.
 
-Nothing is learned and no contrast normalization is undone (the paper passes through it). The result has the
-shape of the input image: the pattern, in pixels, that the unit responded to.
+Nothing is learned and contrast normalization is passed through. The result, shaped like the image, is the
+pattern in pixels that the unit responded to.
 
 **A rule on autograd.** Unpooling at the switches is the gradient of max-pooling, the transposed convolution
-is the gradient of a convolution with respect to its input, and every other linear operation's gradient is
-its transpose too. Only two steps are not gradients: the rectifier (the deconvnet rectifies the signal
-itself, ``max(r, 0)``, where the gradient would mask it with the forward pattern ``[z > 0]``) and contrast
-normalization (passed through). So :func:`project` runs the image forward along the model's ``torch.fx``
-graph (the model itself is not changed) with each rectifier swapped for a function whose backward is
-``max(r, 0)``, each ``LocalResponseNorm`` for one whose backward is the identity, and, for ``ties="spread"``,
-each max-pooling for one whose backward is :func:`unpool_spread`; then it takes one ``torch.autograd.grad``
-from the chosen unit. :func:`unpool`, :func:`unpool_spread` and :func:`conv_transpose` are the steps written
-out by hand (Chapter 5 builds a projection from them and checks it against :func:`project`).
+the gradient of a convolution, and every other linear step's gradient is its transpose too. Only the rectifier
+(``max(r, 0)``, where the gradient masks with the forward pattern ``[z > 0]``) and contrast normalization
+(passed through) are not gradients. So :func:`project` runs the image along the model's ``torch.fx`` graph
+(:mod:`cnnlib.graph`; the model is not changed) with each rectifier swapped for a function whose backward is
+``max(r, 0)``, each ``LocalResponseNorm`` for one whose backward is the identity and, for ``ties="spread"``,
+each max-pooling for one whose backward is :func:`unpool_spread`, and takes one ``torch.autograd.grad`` from
+the unit. :func:`unpool`, :func:`unpool_spread` and :func:`conv_transpose` are the steps written out by hand
+(Chapter 5 builds a projection from them and checks it against :func:`project`).
 
-**Any CNN.** Any model that ``torch.fx`` can trace (a model whose own ``forward`` cannot be traced, like
-ZFNet-small's with its input check, is traced through its ``.features``), as long as every operation from the
-input to the chosen layer is one of these (their deconvnet step on the way down, as autograd takes it):
+**Any CNN** that ``torch.fx`` can trace (else its ``.features``, as for ZFNet-small with its input check),
+as long as every operation from the input to the layer is one of these:
 
 ==============================================  =====================================================
 forward operation                               deconvnet step on the way down
 ==============================================  =====================================================
 convolution (any stride, padding incl.          transposed convolution with the same filters,
 ``"same"``, dilation, ``groups``/depthwise)     groups, stride and dilation; the bias is dropped
-BatchNorm in eval mode, ``γ(x − μ)/σ + β``      the transposed per-channel scale ``r·γ/σ``; the shift is
-                                                dropped, as biases are
+BatchNorm in eval mode, ``γ(x − μ)/σ + β``      the per-channel scale ``r·γ/σ``; the shift is dropped
 ReLU, ReLU6, ``F.relu`` (in place or not)       ``max(r, 0)``: the signal itself is rectified; the forward
                                                 mask is ignored (this is *not* the gradient)
 max-pooling, adaptive max-pooling               unpooling at the switches (``ties`` below)
 average / adaptive average pooling, mean        the transposed linear map (each value spread evenly
                                                 back over its window)
-residual addition ``y = a + b``                 the same signal goes down both branches, and where two
-                                                branches meet again their signals add up
+residual addition ``y = a + b``                 the signal goes down both branches; where they meet
+                                                again their signals add up
 concatenation along channels                    each input gets its own slice of the signal
 flatten / view, fully connected ``W x + b``     reshape back; ``Wᵀ r`` (bias dropped)
 zero padding, dropout (eval), identity, LRN     crop; pass through
 ==============================================  =====================================================
 
-Anything else on the way down (SiLU, sigmoid gates, attention, a product of two signals) raises a
-``TypeError`` that names the module. Modules called several times in one forward pass (ResNet's ReLUs) are
-handled call by call; a layer name means the module's *last* call, as in :class:`cnnlib.hooks.LayerOutputs`.
+Anything else on the way (SiLU, sigmoid gates, a product of two signals) raises a ``TypeError`` naming the
+module. A module called several times (ResNet's ReLUs) is handled call by call; a layer name means its *last*
+call, as in :class:`cnnlib.hooks.LayerOutputs`. :func:`captum_projection` takes the same unit back with
+Captum's ``Deconvolution``, ``GuidedBackprop`` or ``Saliency``, to compare the rules at the ReLUs.
 
-:func:`captum_projection` takes the same unit back with Captum's ``Deconvolution``, ``GuidedBackprop`` or
-``Saliency`` (the plain gradient), to compare the rules at the ReLUs (for ``nn.Sequential`` stacks).
-
-**Ties.** A switch is "where the maximum was", and a window whose values tie has no such place. After a ReLU
-ties are common: a window where the layer below is silent holds nothing but zeros. PyTorch (like Caffe and
-Captum, which uses PyTorch's max-pool backward) then records the *first* of the tied positions, the window's
-top-left corner. ``ties="first"`` (the default) keeps that convention. On a network whose units are silent
-over most of the image (a VGG16 fine-tuned for edge detection is silent on 60-90 % of its pooling windows)
-those corners form a regular lattice, and the signal the deconvnet sends down lands on it: the projection
-becomes a fine grating that has nothing to do with the image. ``ties="spread"`` gives each of the ``t`` tied
-positions of a window ``1/t`` of the value, the average of the unpoolings over every choice of switch; it is
-the same as ``"first"`` wherever the maximum is unique.
+**Ties.** A window whose values tie has no single switch. After a ReLU ties are common: a window where the
+layer below is silent holds only zeros. PyTorch (like Caffe and Captum) records the *first* tied position,
+the window's top-left corner; ``ties="first"`` (the default) keeps that convention. On a network silent over
+most of the image (a VGG16 fine-tuned for edge detection is silent on 60-90 % of its pooling windows) those
+corners form a lattice, and the projection becomes a fine grating that has nothing to do with the image.
+``ties="spread"`` gives each of the ``t`` tied positions ``1/t`` of the value, the average of the unpoolings
+over every choice of switch; where the maximum is unique it is the same as ``"first"``.
 """
 
 from __future__ import annotations
 
 import functools
 import warnings
+import weakref
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -81,14 +72,12 @@ import torch.nn.functional as F
 
 from . import checks
 from . import graph as graphs
-from .layers import pair, pool_windows
+from .layers import conv_padding, local_response_norm, pair, pool_windows
 
 TIES = ("first", "spread")
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# The three operations (and the tie rule), usable on their own
-# ---------------------------------------------------------------------------------------------------------------
+# --- The three operations (and the tie rule), usable on their own --------------------------------------------
 
 def pool_with_switches(x: torch.Tensor, pool: nn.MaxPool2d):
     """Max-pool ``x`` ``(N, C, H, W)`` as ``pool`` does, also returning the switches (flat argmax positions)."""
@@ -126,18 +115,6 @@ def unpool_spread(x: torch.Tensor, pool: nn.MaxPool2d, r: torch.Tensor) -> torch
     return full
 
 
-def _conv_padding(padding, kernel: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, int, int, int]:
-    """A convolution's zero padding as ``(top, bottom, left, right)``; ``"same"`` pads ``d·(k − 1)`` in all,
-    the smaller half before (as PyTorch does), ``"valid"`` nothing."""
-    if padding == "valid":
-        return (0, 0, 0, 0)
-    if padding == "same":
-        tot = [dilation[d] * (kernel[d] - 1) for d in range(2)]
-        return (tot[0] // 2, tot[0] - tot[0] // 2, tot[1] // 2, tot[1] - tot[1] // 2)
-    p = pair(padding)
-    return (p[0], p[0], p[1], p[1])
-
-
 def conv_transpose(r: torch.Tensor, weight: torch.Tensor, size: tuple[int, int], stride=1, padding=0,
                    dilation=1, groups: int = 1) -> torch.Tensor:
     """The deconvnet's filtering step for a convolution with filters ``weight`` ``(O, C/groups, kH, kW)``:
@@ -147,7 +124,7 @@ def conv_transpose(r: torch.Tensor, weight: torch.Tensor, size: tuple[int, int],
     dilation and groups; ``output_padding`` covers the rows a stride skipped at the end) and the padding is
     cut off again. ``padding``: an int, a pair, ``"same"`` or ``"valid"``."""
     s, d, k = pair(stride), pair(dilation), tuple(weight.shape[2:])
-    top, bottom, left, right = _conv_padding(padding, k, d)
+    top, bottom, left, right = conv_padding(padding, k, d)
     padded = (size[0] + top + bottom, size[1] + left + right)
     covered = [(r.shape[2 + i] - 1) * s[i] + d[i] * (k[i] - 1) + 1 for i in range(2)]
     out_pad = tuple(padded[i] - covered[i] for i in range(2))
@@ -161,9 +138,7 @@ def deconv(r: torch.Tensor, conv: nn.Conv2d, size: tuple[int, int]) -> torch.Ten
     return conv_transpose(r, conv.weight, size, conv.stride, conv.padding, conv.dilation, conv.groups)
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# The deconvnet's rules as autograd functions: the swaps
-# ---------------------------------------------------------------------------------------------------------------
+# --- The deconvnet's rules as autograd functions: the swaps --------------------------------------------------
 
 class _Rectify(torch.autograd.Function):
     """A rectifier ``clamp(x, 0, hi)`` (ReLU: ``hi=None``, ReLU6: 6) forward; back, the deconvnet's rule
@@ -204,198 +179,19 @@ class _SpreadPool(torch.autograd.Function):
         return unpool_spread(ctx.saved_tensors[0], ctx.pool, r), None
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Tracing a model and recognising its operations
-# ---------------------------------------------------------------------------------------------------------------
+# --- The forward pass to the layer with the swaps, and one autograd pass back down ---------------------------
 
-@dataclass
-class Traced:
-    """A model's forward pass as a ``torch.fx`` graph; ``prefix`` is prepended to module names when only a
-    part of the model (its ``.features``) could be traced."""
-
-    model: nn.Module  # the module that was traced (the model or its .features)
-    graph: fx.Graph
-    prefix: str = ""
-
-
-def trace(model: nn.Module, fn: str = "project") -> Traced:
-    """The graph of ``model`` (:func:`cnnlib.graph.trace`: kept per model and module structure, a widget
-    projects again and again); if its ``forward`` cannot be traced (e.g. it checks the input's shape), the graph
-    of ``model.features``."""
-    try:
-        return Traced(model, graphs.trace(model))
-    except Exception as e:  # torch.fx raises TraceError, TypeError, ... on untraceable Python
-        try:
-            return Traced(model.features, graphs.trace(model.features), "features.")
-        except Exception:
-            raise TypeError(f"{fn}: cannot trace {type(model).__name__}'s forward with torch.fx "
-                            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
-
-
-@dataclass
-class Op:
-    """One forward operation the deconvnet can take the signal back through: its ``kind`` (``conv``, ``bn``,
-    ``rect``, ``maxpool``, ``amaxpool``, ``lin`` (average pools, mean), ``fc``, ``add``, ``sub``, ``scale``,
-    ``cat``, ``reshape``, ``pad``, ``pass``), the node that brings the signal in (``x``) and the parameters
-    that the swaps, the checks and :func:`geometry` read (``p``)."""
-
-    kind: str
-    x: object = None
-    p: dict = field(default_factory=dict)
-
-
-_PASS_MODULES = (nn.Identity, nn.LocalResponseNorm, nn.Dropout, nn.Dropout2d, nn.AlphaDropout)
-_PLAIN = {"view": "reshape", "reshape": "reshape", "flatten": "reshape", "contiguous": "pass", "clone": "pass",
-          "adaptive_avg_pool2d": "lin", "mean": "lin", "cat": "cat", "concat": "cat"}  # functions and methods
-_ARITH = {"add": "add", "iadd": "add", "sub": "sub", "isub": "sub", "mul": "mul", "imul": "mul",
-          "div": "div", "truediv": "div", "itruediv": "div"}
-
-
-def _bind(names: list[tuple[str, object]], args, kwargs) -> dict:
-    """Positional and keyword arguments of a call, as a dict over ``names`` (``(name, default)`` pairs)."""
-    out = {n: d for n, d in names}
-    out.update({n: a for (n, _), a in zip(names, args)}, **kwargs)
-    return out
-
-
-def _where(node: fx.Node, prefix: str) -> str:
-    """A readable place of a graph node: its module (from fx's module stack) or its own name."""
-    if node.op == "call_module":
-        return f"module {prefix + node.target!r} ({node.meta.get('_type', '')})".replace(" ()", "")
-    stack = node.meta.get("nn_module_stack") or {}
-    scope = next(reversed(stack.values()))[0] if stack else ""
-    what = getattr(node.target, "__name__", str(node.target))
-    return f"{what!r}" + (f" in module {prefix + scope!r}" if scope else " in the model's forward")
-
-
-def _classify(node: fx.Node, mod: nn.Module | None, dep: set, fn: str) -> Op | None:
-    """The :class:`Op` of a graph node that carries the signal (``dep``: the nodes that do), or ``None`` if the
-    deconvnet has no step for it."""
-    args, kwargs = node.args, node.kwargs
-    x = args[0] if args else next(iter(kwargs.values()), None)
-    if mod is not None:
-        if isinstance(mod, nn.Conv2d) and mod.padding_mode == "zeros":
-            return Op("conv", x, dict(weight=mod.weight, stride=mod.stride, padding=mod.padding,
-                                      dilation=mod.dilation, groups=mod.groups))
-        if isinstance(mod, nn.BatchNorm2d):
-            if mod.running_var is None:
-                raise ValueError(f"{fn}: BatchNorm {node.target!r} must use running statistics "
-                                 "(track_running_stats=True): with batch statistics its deconvnet step is not defined")
-            return Op("bn", x)
-        if isinstance(mod, nn.ReLU) or (isinstance(mod, nn.Hardtanh) and mod.min_val == 0):  # ReLU6 is a Hardtanh
-            return Op("rect", x, dict(hi=None if isinstance(mod, nn.ReLU) else float(mod.max_val)))
-        if isinstance(mod, nn.MaxPool2d) and not mod.return_indices:
-            return Op("maxpool", x, dict(kernel_size=mod.kernel_size, stride=mod.stride, padding=mod.padding,
-                                         dilation=mod.dilation, ceil_mode=mod.ceil_mode))
-        if isinstance(mod, nn.AdaptiveMaxPool2d) and not mod.return_indices:
-            return Op("amaxpool", x, dict(output_size=mod.output_size))
-        if isinstance(mod, nn.AvgPool2d):
-            return Op("lin", x, dict(kernel_size=mod.kernel_size, stride=mod.stride or mod.kernel_size,
-                                     padding=mod.padding))
-        kinds = [(nn.AdaptiveAvgPool2d, "lin"), (nn.Linear, "fc"), ((nn.Flatten, nn.Unflatten), "reshape"),
-                 ((nn.ZeroPad2d, nn.ConstantPad2d), "pad"), (_PASS_MODULES, "pass")]
-        kind = next((k for t, k in kinds if isinstance(mod, t)), None)
-        return Op(kind, x, dict(pad=list(mod.padding)) if kind == "pad" else {}) if kind else None
-    name = (node.target if node.op == "call_method" else getattr(node.target, "__name__", "")).strip("_")
-    if name in _PLAIN:
-        return Op(_PLAIN[name], x)
-    if name in _ARITH:  # a + b, a − b: the signal down both; a · c, a / c: c must be a constant
-        kind, b = _ARITH[name], args[1] if len(args) > 1 else kwargs.get("other")
-        sig = [isinstance(v, fx.Node) and v in dep for v in (x, b)]
-        if kind in ("mul", "div") and (sig[1] if kind == "div" else all(sig)):
-            return None  # a product of two signals (a gate, attention), or a division by one
-        return Op("scale" if kind in ("mul", "div") else kind, x)
-    if name in ("conv2d", "linear"):
-        w = _bind([("input", None), ("weight", None), ("bias", None), ("stride", 1), ("padding", 0),
-                   ("dilation", 1), ("groups", 1)], args, kwargs)
-        if isinstance(w["weight"], fx.Node) and w["weight"] in dep:
-            return None
-        return Op("fc", x) if name == "linear" else Op("conv", w["input"], {
-            k: w[k] for k in ("weight", "stride", "padding", "dilation", "groups")})
-    if name in ("relu", "relu6", "hardtanh"):
-        b = _bind([("input", None), ("min_val", -1.0), ("max_val", 1.0)], args, kwargs) if name == "hardtanh" \
-            else dict(input=x, min_val=0, max_val=6.0 if name == "relu6" else None)
-        return Op("rect", b["input"], dict(hi=b["max_val"])) if b["min_val"] == 0 else None
-    if name == "max_pool2d":
-        b = _bind([("input", None), ("kernel_size", None), ("stride", None), ("padding", 0), ("dilation", 1),
-                   ("ceil_mode", False), ("return_indices", False)], args, kwargs)
-        return None if b.pop("return_indices") else Op("maxpool", b.pop("input"), b)
-    if name == "adaptive_max_pool2d":
-        b = _bind([("input", None), ("output_size", None), ("return_indices", False)], args, kwargs)
-        return None if b.pop("return_indices") else Op("amaxpool", b.pop("input"), b)
-    if name == "avg_pool2d":
-        b = _bind([("input", None), ("kernel_size", None), ("stride", None), ("padding", 0)], args, kwargs)
-        return Op("lin", b["input"], dict(kernel_size=b["kernel_size"], stride=b["stride"] or b["kernel_size"],
-                                          padding=b["padding"]))
-    if name == "pad":
-        b = _bind([("input", None), ("pad", None), ("mode", "constant")], args, kwargs)
-        return Op("pad", b["input"], dict(pad=list(b["pad"]))) if b["mode"] == "constant" else None
-    if name == "dropout":
-        b = _bind([("input", None), ("p", 0.5), ("training", True)], args, kwargs)
-        return None if b["training"] else Op("pass", b["input"])
-    if name == "batch_norm":
-        b = _bind([("input", None), ("running_mean", None), ("running_var", None), ("weight", None),
-                   ("bias", None), ("training", False)], args, kwargs)
-        if b["training"] or b["running_var"] is None:
-            raise ValueError(f"{fn}: F.batch_norm at {_where(node, '')} uses batch statistics (training=True); "
-                             "its deconvnet step is not defined")
-        return Op("bn", b["input"])
-    return None
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Finding a layer in the graph, the forward pass with the swaps, and one autograd pass back down
-# ---------------------------------------------------------------------------------------------------------------
-
-def _layer_node(tr: Traced, layer: str, fn: str) -> tuple[fx.Node, str]:
-    """The graph node whose value is the output of ``layer`` (a module's full or unique short name): the
-    module's last call, or, for a module fx traced through (a block), the last node computed inside it."""
-    if not isinstance(layer, str):
-        raise TypeError(f"{fn}: expected layer to be a module name (str), got {type(layer).__name__}")
-    names = [n for n, _ in tr.model.named_modules() if n]
-    full = [tr.prefix + n for n in names]
-    if layer in full:
-        name = names[full.index(layer)]
-    else:
-        short = [n for n, f in zip(names, full) if f.split(".")[-1] == layer]
-        if len(short) != 1:
-            what = "ambiguous" if short else "unknown"
-            shown = full if len(full) <= 40 else full[:20] + ["..."] + full[-10:]
-            raise ValueError(f"{fn}: {what} layer {layer!r}; expected one of {shown}")
-        name = short[0]
-    last = graphs.layer_node(tr.graph, {name})
-    if last is None:
-        raise ValueError(f"{fn}: layer {layer!r} is never reached in the forward pass of {type(tr.model).__name__}")
-    return last, tr.prefix + name
-
-
-def _ancestors(node: fx.Node) -> list[fx.Node]:
-    """``node`` and every node it depends on, in graph (forward) order."""
-    seen, todo = {node}, [node]
-    while todo:
-        for a in todo.pop().all_input_nodes:
-            if a not in seen:
-                seen.add(a)
-                todo.append(a)
-    return [n for n in node.graph.nodes if n in seen]
-
-
-def _call(node: fx.Node, env: dict, model: nn.Module):
-    """Run one graph node as the model would, on the values in ``env``."""
-    args, kwargs = fx.node.map_arg((node.args, node.kwargs), lambda n: env[n])
-    if node.op == "call_module":
-        return model.get_submodule(node.target)(*args, **kwargs)
-    if node.op == "call_function":
-        return node.target(*args, **kwargs)
-    return getattr(args[0], node.target)(*args[1:], **kwargs)
+Traced, Op, trace = graphs.Traced, graphs.Op, graphs.traced  # the traced model and what each node does
+_PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # traced module -> (graph, {layer: plan})
+_CHANNELS_LAST = torch.channels_last  # the maps from the first pooling on: much faster max-pooling on the CPU
 
 
 @dataclass
 class Record:
     """The forward pass from ``input`` to the layer with the deconvnet's swaps: the path of graph nodes, the
-    operation of each node that carries the signal, the layer's ``output`` (in autograd's graph when grad mode
-    is on) and a copy of it (``activation``), and per max-pool its switches (``ties="first"``) or its input
-    (``ties="spread"``), by node name."""
+    :class:`cnnlib.graph.Op` of each node that carries the signal, the layer's ``output`` (in autograd's graph
+    when grad mode is on) and a copy of it (``activation``), and per max-pool its switches (``ties="first"``)
+    or its input (``ties="spread"``), by node name."""
 
     traced: Traced
     target: fx.Node
@@ -408,67 +204,104 @@ class Record:
     pool_inputs: dict = field(default_factory=dict)
 
 
+def _plan(tr: Traced, layer: str, fn: str) -> tuple[fx.Node, list, dict]:
+    """The layer's node, the path to it and each signal-carrying node's :class:`Op` (``None`` for one without
+    a deconvnet step), kept per traced graph and layer: a widget projects again and again."""
+    graph, plans = _PLANS.get(tr.model, (None, {}))
+    if graph is not tr.graph:
+        plans = {}
+        _PLANS[tr.model] = (tr.graph, plans)
+    if layer not in plans:
+        target = graphs.find_layer(tr, layer, fn)
+        path = graphs.ancestors(target)
+        first = next(n for n in path if n.op == "placeholder")
+        ops, dep = {}, {first}
+        for node in path:
+            if node.op in ("call_module", "call_function", "call_method") and any(
+                    a in dep for a in node.all_input_nodes):
+                mod = tr.model.get_submodule(node.target) if node.op == "call_module" else None
+                if mod is not None:
+                    node.meta["_type"] = type(mod).__name__
+                ops[node] = graphs.classify(node, mod, dep, fn)
+                dep.add(node)
+        plans[layer] = (target, path, ops)
+    return plans[layer]
+
+
+class _Swapped(fx.Interpreter):
+    """Runs the path to the layer as the model would, with the deconvnet's rules swapped in (see the table)."""
+
+    def __init__(self, tr: Traced, layer: str, ties: str, fn: str):
+        super().__init__(tr.model, graph=tr.graph, garbage_collect_values=False)
+        self.tr, self.layer, self.ties, self.fn = tr, layer, ties, fn
+
+    def record(self, x: torch.Tensor) -> Record:
+        target, path, ops = _plan(self.tr, self.layer, self.fn)
+        self.rec = Record(self.tr, target, path, {}, x.detach().requires_grad_(torch.is_grad_enabled()))
+        self.first = next(n for n in path if n.op == "placeholder")
+        self.args_iter = iter([self.rec.input])
+        for node in path:
+            self.env[node] = self.run_node(node) if node not in ops else self.step(node, ops[node])
+        if target not in ops:
+            raise ValueError(f"{self.fn}: layer {self.layer!r} does not depend on the input image")
+        self.rec.output = self.env[target]
+        self.rec.activation = self.rec.output.detach().clone()
+        return self.rec
+
+    def run_node(self, node: fx.Node):
+        if node.op == "placeholder" and node is not self.first and not node.args:
+            raise TypeError(f"{self.fn}: the model's forward takes more than one input ({node.name!r})")
+        return super().run_node(node)
+
+    def step(self, node: fx.Node, op: Op | None):
+        """A node that carries the signal: as the model computes it, or with the deconvnet's rule."""
+        where = functools.partial(graphs.where, node, self.tr.prefix)  # for the error messages
+        if op is None:
+            value = self.run_node(node)
+            if isinstance(value, torch.Tensor):
+                raise TypeError(f"{self.fn}: the deconvnet cannot take the signal back through {where()} on the way "
+                                f"to layer {self.layer!r}; it knows convolutions, BatchNorm (eval), ReLU/ReLU6, "
+                                "max/average pooling, additions, concatenations, flatten, linear layers, padding "
+                                "and dropout")
+            return value
+        self.rec.ops[node] = op
+        v, p = self.env.get(op.x) if isinstance(op.x, fx.Node) else None, op.p
+        if op.kind == "conv":
+            w = self.env[p["weight"]] if isinstance(p["weight"], fx.Node) else \
+                self.submodules[node.target].weight if node.op == "call_module" else p["weight"]
+            if v.ndim != 4 or v.shape[1] != w.shape[1] * p["groups"]:
+                raise ValueError(f"{self.fn}: {where()} takes {w.shape[1] * p['groups']}-channel input"
+                                 f"{' (the network' + chr(39) + 's input)' if op.x is self.first else ''}, "
+                                 f"got shape {tuple(v.shape)}")
+        elif op.kind == "rect":
+            return _Rectify.apply(v, p["hi"])
+        elif op.kind == "pass" and node.op == "call_module":
+            m = self.submodules[node.target]
+            lrn = isinstance(m, nn.LocalResponseNorm) and v.ndim == 4
+            return _PassDown.apply(v, functools.partial(local_response_norm, size=m.size, alpha=m.alpha,
+                                                        beta=m.beta, k=m.k) if lrn else m)
+        elif op.kind in ("maxpool", "amaxpool") and self.ties == "spread":
+            if op.kind == "amaxpool" or pair(p["dilation"]) != (1, 1):
+                what = "is not available for adaptive max-pooling" if op.kind == "amaxpool" else \
+                    "needs max-pooling without dilation"
+                raise ValueError(f"{self.fn}: ties='spread' {what} ({where()})")
+            self.rec.pool_inputs[node.name] = v.detach()
+            return _SpreadPool.apply(v, SimpleNamespace(**p))
+        elif op.kind in ("maxpool", "amaxpool"):
+            pool = F.max_pool2d if op.kind == "maxpool" else F.adaptive_max_pool2d
+            out, self.rec.switches[node.name] = pool(v.contiguous(memory_format=_CHANNELS_LAST), **p,
+                                                     return_indices=True)
+            return out
+        elif op.kind == "reshape" and isinstance(v, torch.Tensor):  # a view needs the default layout
+            self.env[op.x] = v.contiguous()
+        return self.run_node(node)
+
+
 def record(model: nn.Module, x: torch.Tensor, layer: str, ties: str = "first", fn: str = "project") -> Record:
     """Run ``x`` through ``model`` up to ``layer`` along the traced graph, checking that every operation on
     the way has a deconvnet step and swapping in the deconvnet's rules (see the module's docstring)."""
     checks.one_of(fn, ties, TIES, "ties")
-    tr = trace(model, fn)
-    target, _ = _layer_node(tr, layer, fn)
-    path = _ancestors(target)
-    first = next(n for n in path if n.op == "placeholder")
-    rec = Record(tr, target, path, {}, x.detach().requires_grad_(torch.is_grad_enabled()))
-    env, dep = {first: rec.input}, {first}
-    for node in path:
-        if node.op == "placeholder" and node is not first:
-            if not node.args:
-                raise TypeError(f"{fn}: the model's forward takes more than one input ({node.name!r})")
-            env[node] = node.args[0]  # an argument with a default value
-        elif node.op == "get_attr":
-            env[node] = functools.reduce(getattr, node.target.split("."), tr.model)
-        if node.op not in ("call_module", "call_function", "call_method"):
-            continue
-        carries = any(a in dep for a in node.all_input_nodes)
-        mod = tr.model.get_submodule(node.target) if node.op == "call_module" else None
-        if mod is not None:
-            node.meta["_type"] = type(mod).__name__
-        op = _classify(node, mod, dep, fn) if carries else None
-        if op is None:
-            env[node] = _call(node, env, tr.model)
-            if carries and isinstance(env[node], torch.Tensor):
-                raise TypeError(f"{fn}: the deconvnet cannot take the signal back through {_where(node, tr.prefix)} "
-                                "on the way to layer " f"{layer!r}; it knows convolutions, BatchNorm (eval), "
-                                "ReLU/ReLU6, max/average pooling, additions, concatenations, flatten, linear "
-                                "layers, padding and dropout")
-            continue
-        v, p = env.get(op.x), op.p
-        if op.kind == "conv":
-            w = env[p["weight"]] if isinstance(p["weight"], fx.Node) else p["weight"]
-            if v.ndim != 4 or v.shape[1] != w.shape[1] * p["groups"]:
-                where = " (the network's input)" if op.x is first else ""
-                raise ValueError(f"{fn}: {_where(node, tr.prefix)} takes {w.shape[1] * p['groups']}-channel "
-                                 f"input{where}, got shape {tuple(v.shape)}")
-        if op.kind == "rect":
-            env[node] = _Rectify.apply(v, p["hi"])
-        elif op.kind == "pass" and mod is not None:
-            env[node] = _PassDown.apply(v, mod)
-        elif op.kind in ("maxpool", "amaxpool") and ties == "spread":
-            if op.kind == "amaxpool" or pair(p["dilation"]) != (1, 1):
-                what = "is not available for adaptive max-pooling" if op.kind == "amaxpool" else \
-                    "needs max-pooling without dilation"
-                raise ValueError(f"{fn}: ties='spread' {what} ({_where(node, tr.prefix)})")
-            rec.pool_inputs[node.name] = v.detach()
-            env[node] = _SpreadPool.apply(v, SimpleNamespace(**p))
-        elif op.kind in ("maxpool", "amaxpool"):
-            pool = F.max_pool2d if op.kind == "maxpool" else F.adaptive_max_pool2d
-            env[node], rec.switches[node.name] = pool(v, **p, return_indices=True)
-        else:
-            env[node] = _call(node, env, tr.model)
-        rec.ops[node] = op
-        dep.add(node)
-    if target not in dep:
-        raise ValueError(f"{fn}: layer {layer!r} does not depend on the input image")
-    rec.output, rec.activation = env[target], env[target].detach().clone()
-    return rec
+    return _Swapped(trace(model, fn), layer, ties, fn).record(x)
 
 
 def _prepare(fn: str, model: nn.Module, x) -> torch.Tensor:
@@ -536,13 +369,9 @@ def project(
         if ((pos[:, 0] < 0) | (pos[:, 0] >= h) | (pos[:, 1] < 0) | (pos[:, 1] >= w)).any():
             raise ValueError(f"{fn}: position must lie in the {h}×{w} map of {layer!r}, got {position}")
         flat = pos[:, 0] * w + pos[:, 1]
-    r = torch.zeros_like(a)
-    rows = torch.arange(N, device=a.device)
-    if start is not None:
-        start = checks.number(fn, start, "start")
-    # keep the one activation (or the start value), zero the rest
-    r[:, channel].view(N, -1)[rows, flat] = fmap[rows, flat] if start is None else start
-    return torch.autograd.grad(rec.output, rec.input, r)[0]  # (N, C, H, W)
+    rows, r = torch.arange(N, device=a.device), torch.zeros_like(a)  # the one activation (or start), zeros
+    r[:, channel].view(N, -1)[rows, flat] = fmap[rows, flat] if start is None else checks.number(fn, start, "start")
+    return torch.autograd.grad(rec.output, rec.input, r)[0].contiguous()  # (N, C, H, W)
 
 
 @torch.no_grad()
@@ -554,17 +383,16 @@ def tied_windows(model: nn.Module, x: torch.Tensor, layer: str | None = None) ->
     Returns ``{pooling module's name (or the function's node name): fraction}`` in forward order."""
     fn = "tied_windows"
     x = _prepare(fn, model, x)
-    if layer is None:
+    if layer is None:  # the model's last max-pooling
         tr = trace(model, fn)
         pools = [n for n in tr.graph.nodes if (n.op == "call_module" and isinstance(
             tr.model.get_submodule(n.target), nn.MaxPool2d)) or getattr(n.target, "__name__", "") in (
             "max_pool2d", "_max_pool2d", "max_pool2d_with_indices")]
         if not pools:
             return {}
-        last = [n for n in tr.graph.nodes if n in set(pools)][-1]
-        layer = tr.prefix + last.target if last.op == "call_module" else None
-        if layer is None:
+        if pools[-1].op != "call_module":
             raise ValueError(f"{fn}: give layer= for a model whose last max-pooling is functional")
+        layer = tr.prefix + pools[-1].target
     with checks.model_input(fn, x.shape):
         rec = record(model, x, layer, "spread", fn)
     out = {}
@@ -578,120 +406,32 @@ def tied_windows(model: nn.Module, x: torch.Tensor, layer: str | None = None) ->
     return out
 
 
-@dataclass(frozen=True)
-class Geometry:
-    """Where the units of a layer look in the input: receptive field ``size``, ``jump`` (stride in input
-    pixels) and ``padding`` (offset of unit 0's field), each ``(rows, columns)``; ``whole=True`` when a unit
-    sees the whole image (after global pooling, flatten or a fully connected layer)."""
+# --- Captum's versions of the same unit (nn.Sequential stacks) -----------------------------------------------
 
-    size: tuple[int, int]
-    jump: tuple[int, int]
-    padding: tuple[int, int]
-    whole: bool = False
+_SEQ_SUPPORTED = (nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.LocalResponseNorm, nn.Dropout, nn.Identity)
 
 
-def geometry(model: nn.Module, layer: str, fn: str = "receptive_field") -> Geometry:
-    """The receptive field of ``layer``'s units from the traced graph: through a convolution or pooling with
-    kernel ``k`` (dilation ``d``), stride ``s`` and padding ``p`` (before the first row),
-    ``R ← R + d(k − 1)·J``, ``P ← P + p·J``, ``J ← J·s``; zero padding adds to ``P``; where branches meet
-    (addition, concatenation) the fields are united; global pooling, flatten and linear layers see everything."""
-    tr = trace(model, fn)
-    target, _ = _layer_node(tr, layer, fn)
-    path = _ancestors(target)
-    start = next(n for n in path if n.op == "placeholder")
-    geo = {start: ((1, 1), (1, 1), (0, 0), False)}
-    for node in path:
-        ins = [a for a in node.all_input_nodes if a in geo]
-        if node is start or not ins:
-            continue
-        mod = tr.model.get_submodule(node.target) if node.op == "call_module" else None
-        op = _classify(node, mod, set(geo), fn)
-        if op is None:  # size(), getattr, ...: not on the signal's way; carry the field along
-            geo[node] = geo[ins[0]]
-            continue
-        R, J, P = (list(v) for v in geo[ins[0]][:3])
-        whole = any(geo[a][3] for a in ins)
-        if len(ins) > 1:  # branches meet: the union of the fields (they share the jump)
-            lo = [min(-geo[a][2][d] for a in ins) for d in range(2)]
-            hi = [max(-geo[a][2][d] + geo[a][0][d] - 1 for a in ins) for d in range(2)]
-            R, P = [hi[d] - lo[d] + 1 for d in range(2)], [-lo[d] for d in range(2)]
-        kind, p = op.kind, op.p
-        if kind == "conv" or kind == "maxpool" or (kind == "lin" and "kernel_size" in p):
-            if kind == "conv":
-                w = p["weight"]
-                w = functools.reduce(getattr, w.target.split("."), tr.model) if isinstance(w, fx.Node) else w
-                k, d = tuple(w.shape[2:]), pair(p["dilation"])
-                top, _, left, _ = _conv_padding(p["padding"], k, d)
-                pad = (top, left)
-            else:
-                k, pad = pair(p["kernel_size"]), pair(p["padding"])
-                d = pair(p.get("dilation", 1))
-            s = pair(p["stride"] or p["kernel_size"])
-            for i in range(2):
-                R[i] += d[i] * (k[i] - 1) * J[i]
-                P[i] += pad[i] * J[i]
-                J[i] *= s[i]
-        elif kind == "pad":
-            P = [P[0] + p["pad"][2] * J[0], P[1] + p["pad"][0] * J[1]]
-        elif kind in ("lin", "amaxpool", "fc", "reshape"):
-            whole = True
-        geo[node] = (tuple(R), tuple(J), tuple(P), whole)
-    R, J, P, whole = geo[target]
-    return Geometry(R, J, P, whole)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Captum's versions of the same unit (nn.Sequential stacks)
-# ---------------------------------------------------------------------------------------------------------------
-
-_SEQ_PASS = (nn.LocalResponseNorm, nn.Dropout, nn.Identity)
-_SEQ_SUPPORTED = (nn.Conv2d, nn.ReLU, nn.MaxPool2d) + _SEQ_PASS
-
-
-def feature_stack(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """The convolutional stack of ``model`` as ``[(full name, module), ...]`` in forward order.
-
-    ``model`` itself if it is an ``nn.Sequential``, else ``model.features`` (ZFNet-small, AlexNet, VGG).
-    """
-    if isinstance(model, nn.Sequential):
-        return list(model.named_children())
-    features = getattr(model, "features", None)
-    if isinstance(features, nn.Sequential):
-        return [(f"features.{n}", m) for n, m in features.named_children()]
-    raise TypeError(
-        f"deconvnet: expected an nn.Sequential of conv/ReLU/max-pool layers or a model with such a .features "
-        f"(ZFNetSmall, torchvision AlexNet/VGG), got {type(model).__name__}"
-    )
-
-
-def path_to(model: nn.Module, layer: str) -> list[tuple[str, nn.Module]]:
-    """The modules from the input up to and including ``layer`` (full or unique short name); checked."""
-    stack = feature_stack(model)
-    names = [n for n, _ in stack]
+def _stack_to(model: nn.Module, layer: str) -> nn.Sequential:
+    """The modules of ``model`` (an ``nn.Sequential``, or its ``.features``: ZFNet-small, AlexNet, VGG) from the
+    input up to ``layer`` (full or unique short name), checked to be plain conv/ReLU/max-pool layers."""
+    stack = model if isinstance(model, nn.Sequential) else getattr(model, "features", None)
+    if not isinstance(stack, nn.Sequential):
+        raise TypeError(f"deconvnet: expected an nn.Sequential of conv/ReLU/max-pool layers or a model with such a "
+                        f".features (ZFNetSmall, torchvision AlexNet/VGG), got {type(model).__name__}")
+    prefix = "" if stack is model else "features."
+    names = [prefix + n for n, _ in stack.named_children()]
     hits = [k for k, n in enumerate(names) if n == layer or n.split(".")[-1] == layer]
     if len(hits) != 1:
         raise ValueError(f"deconvnet: unknown layer {layer!r} in the convolutional stack; expected one of {names}")
-    path = stack[: hits[0] + 1]
-    for name, m in path:
+    for name, m in zip(names, stack[: hits[0] + 1]):
         if not isinstance(m, _SEQ_SUPPORTED):
-            raise TypeError(f"deconvnet: cannot invert layer {name!r} of type {type(m).__name__}; "
-                            f"supported: Conv2d, ReLU, MaxPool2d (LocalResponseNorm, Dropout, Identity pass through)")
+            raise TypeError(f"deconvnet: cannot invert layer {name!r} of type {type(m).__name__}; supported: "
+                            "Conv2d, ReLU, MaxPool2d (LocalResponseNorm, Dropout, Identity pass through)")
         if isinstance(m, nn.Conv2d) and (m.groups != 1 or m.dilation != (1, 1) or m.padding_mode != "zeros"):
             raise TypeError(f"deconvnet: layer {name!r}: only plain convolutions (groups=1, dilation=1, zero padding)")
         if isinstance(m, nn.MaxPool2d) and (m.dilation not in (1, (1, 1)) or m.return_indices):
             raise TypeError(f"deconvnet: layer {name!r}: only plain max-pooling (dilation=1)")
-    return path
-
-
-class _UnitOutput(nn.Module):
-    """The feature maps of one layer, flattened ``(N, K·h·w)``: a model output Captum can pick a target from."""
-
-    def __init__(self, stack: nn.Module):
-        super().__init__()
-        self.stack = stack
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.stack(x).flatten(1)
+    return nn.Sequential(*stack[: hits[0] + 1])
 
 
 CAPTUM_METHODS = ("deconvolution", "guided_backprop", "gradient")
@@ -710,12 +450,10 @@ def captum_projection(
     * ``"guided_backprop"`` — ``captum.attr.GuidedBackprop`` (Springenberg et al. 2015), ``max(g, 0)·[z > 0]``;
     * ``"gradient"`` — ``captum.attr.Saliency(abs=False)`` (Simonyan et al. 2014), the plain gradient ``g·[z > 0]``.
 
-    Captum back-propagates through every other module, contrast normalization (LRN) included, where the
-    deconvnet passes straight through it; on a conv/ReLU/max-pool stack ``"deconvolution"`` equals
-    :func:`project`. Captum starts from 1 at the unit; the result is multiplied by the unit's activation so
-    that it is on the scale of :func:`project`'s. That makes the two equal only where the activation is
-    positive: the deconvnet's rectification is not linear, so starting it from a negative value (a unit of a
-    ``Conv2d`` output that did not fire) is not the negative of starting it from 1.
+    Captum back-propagates through every other module, LRN included, where the deconvnet passes through it;
+    on a conv/ReLU/max-pool stack ``"deconvolution"`` equals :func:`project` where the unit fired: Captum
+    starts from 1 at the unit and the result is multiplied by the unit's activation, but rectification is not
+    linear, so a negative start is not the negative of starting from 1.
 
     Args:
         model, x, layer, channel: as for :func:`project` (``x`` ``(N, C, H, W)``). The ReLUs of the path must
@@ -731,9 +469,8 @@ def captum_projection(
     if method not in CAPTUM_METHODS:
         raise ValueError(f"captum_projection: method must be one of {CAPTUM_METHODS}, got {method!r}")
     x = _prepare("captum_projection", model, x)
-    path = path_to(model, layer)
-    stack = nn.Sequential(*[m for _, m in path])
-    inplace = [m for _, m in path if getattr(m, "inplace", False)]
+    stack = _stack_to(model, layer)
+    inplace = [m for m in stack if getattr(m, "inplace", False)]
     try:
         for m in inplace:  # Captum's hooks cannot follow a ReLU that overwrites its input
             m.inplace = False
@@ -750,7 +487,8 @@ def captum_projection(
         x = x.detach().clone().requires_grad_(True)  # Captum warns when it has to switch gradients on itself
         with warnings.catch_warnings():  # Captum announces its (temporary) ReLU hooks on every call
             warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
-            attr = algorithm(_UnitOutput(stack)).attribute(x, target=target, **kwargs)  # (N, C, H, W)
+            unit = nn.Sequential(stack, nn.Flatten())  # (N, K·h·w): an output Captum can pick a target from
+            attr = algorithm(unit).attribute(x, target=target, **kwargs)  # (N, C, H, W)
     finally:
         for m in inplace:
             m.inplace = True

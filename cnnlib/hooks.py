@@ -1,4 +1,5 @@
-"""Finding a layer by name, and keeping what it outputs during a forward pass: the one forward hook the library uses.
+"""Keeping what a layer (found by name, :func:`cnnlib.graph.named_layer`) outputs during a forward pass: the
+one forward hook the library uses.
 
 A forward hook receives the layer's output tensor itself. If the next module is ``ReLU(inplace=True)`` (as in
 torchvision's AlexNet and VGG), that very tensor is overwritten a moment later, so a hook that keeps a
@@ -18,24 +19,7 @@ import torch
 import torch.nn as nn
 
 from . import checks
-
-
-def named_layer(model: nn.Module, name: str, fn: str = "named_layer") -> nn.Module:
-    """The sub-module of ``model`` called ``name``: a full dotted name (``"features.conv3"``) or, if unique,
-    its last part (``"conv3"``). Raises ``ValueError`` listing the names there are."""
-    checks.module(fn, model)
-    if not isinstance(name, str):
-        raise TypeError(f"{fn}: expected a layer name (a string), got {name!r} ({type(name).__name__})")
-    modules = dict(model.named_modules())
-    if name in modules and name:
-        return modules[name]
-    short = {n: m for n, m in modules.items() if n and n.split(".")[-1] == name}
-    if len(short) == 1:
-        return next(iter(short.values()))
-    names = [n for n in modules if n]
-    if len(short) > 1:
-        raise ValueError(f"{fn}: layer name {name!r} is ambiguous: {sorted(short)}")
-    raise ValueError(f"{fn}: unknown layer {name!r}: expected one of {names}")
+from .graph import named_layer
 
 
 class LayerOutputs:

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 from . import graph as graphs
+from .layers import local_response_norm
 
 #: The cost model: a layer whose output windows would cover more than this share of its map runs on whole maps
 #: (gathering the windows' inputs costs about as much as a pooling or a depthwise convolution saves) …
@@ -48,11 +49,6 @@ DENSE = 64
 
 class IncrementalFallbackWarning(UserWarning):
     """A layer was computed on whole maps, not incrementally (exact, only slower)."""
-
-
-def module_output_node(graph: fx.Graph, model: nn.Module, module: nn.Module) -> fx.Node | None:
-    """The node of ``graph`` that is the output of ``module`` (its last call), or ``None``."""
-    return graphs.layer_node(graph, graphs.module_names(model, module))
 
 
 # --- Values: a window per image, or whole tensors -----------------------------------------------------------
@@ -597,22 +593,6 @@ def max_pool2d(x: torch.Tensor, k: tuple[int, int], s: tuple[int, int], p: tuple
     for b in range(1, k[1]):
         out = torch.maximum(out, rows[..., b: b + s[1] * (Wo - 1) + 1: s[1]])
     return out
-
-
-def local_response_norm(x: torch.Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75,
-                        k: float = 1.0) -> torch.Tensor:
-    """``F.local_response_norm`` (Krizhevsky et al. 2012) over channels, as a sum of shifted views:
-
-        out_c = x_c · (k + α/n · Σ_{c' = c − ⌊n/2⌋}^{c + ⌈n/2⌉ − 1} x_{c'}²)^(−β),   n = ``size``,
-
-    channels outside ``0 … C − 1`` counting as 0 (PyTorch's padding). ``x``: ``(N, C, H, W)``, same shape out.
-    """
-    sq = F.pad(x * x, (0, 0, 0, 0, size // 2, (size - 1) // 2))  # (N, C + n − 1, H, W)
-    C = x.shape[1]
-    total = sq[:, 0:C]
-    for j in range(1, size):
-        total = total + sq[:, j: j + C]
-    return x * (total * (alpha / size) + k).pow(-beta)
 
 
 def _module_kernel(m: nn.Module):

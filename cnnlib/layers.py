@@ -57,6 +57,18 @@ def output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, ceil_
     return out
 
 
+def conv_padding(padding, kernel: tuple[int, int], dilation: tuple[int, int] = (1, 1)) -> tuple[int, int, int, int]:
+    """A convolution's zero padding as ``(top, bottom, left, right)``: an int or a pair as ``nn.Conv2d`` takes it,
+    ``"valid"`` (none) or ``"same"`` (``d·(k − 1)`` in all, the smaller half before, as PyTorch pads)."""
+    if padding == "valid":
+        return (0, 0, 0, 0)
+    if padding == "same":
+        tot = [dilation[i] * (kernel[i] - 1) for i in range(2)]
+        return (tot[0] // 2, tot[0] - tot[0] // 2, tot[1] // 2, tot[1] - tot[1] // 2)
+    p = pair(padding, "padding", "conv_padding")
+    return (p[0], p[0], p[1], p[1])
+
+
 def conv2d(
     x: torch.Tensor,
     weight: torch.Tensor,
@@ -153,6 +165,23 @@ def max_pool2d(x: torch.Tensor, kernel_size: int | tuple[int, int] = 2, stride=N
 def avg_pool2d(x: torch.Tensor, kernel_size: int | tuple[int, int] = 2, stride=None) -> torch.Tensor:
     """Average pooling from scratch, equal to ``F.avg_pool2d`` (no padding): ``y = mean`` over each window."""
     return pool_windows(x, kernel_size, stride, fn="avg_pool2d").mean(dim=-1)
+
+
+def local_response_norm(x: torch.Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75,
+                        k: float = 1.0) -> torch.Tensor:
+    """``F.local_response_norm`` (Krizhevsky et al. 2012) over channels, as a sum of shifted views (fewer passes
+    over memory than PyTorch's, which pools the squares with a 3-D average pooling):
+
+        out_c = x_c · (k + α/n · Σ_{c' = c − ⌊n/2⌋}^{c + ⌈n/2⌉ − 1} x_{c'}²)^(−β),   n = ``size``,
+
+    channels outside ``0 … C − 1`` counting as 0 (PyTorch's padding). ``x``: ``(N, C, H, W)``, same shape out.
+    """
+    sq = F.pad(x * x, (0, 0, 0, 0, size // 2, (size - 1) // 2))  # (N, C + n − 1, H, W)
+    C = x.shape[1]
+    total = sq[:, 0:C]
+    for j in range(1, size):
+        total = total + sq[:, j: j + C]
+    return x * (total * (alpha / size) + k).pow(-beta)
 
 
 def relu(x: torch.Tensor) -> torch.Tensor:

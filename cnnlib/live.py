@@ -14,7 +14,7 @@ written as base64 of their bytes. :func:`numpy_forward` runs the exported arrays
 in the page's layout: the test compares it with the PyTorch model, which checks every permutation above.
 
 :func:`export` gathers the weights, the layer settings (read from the model, not assumed), each layer's
-receptive field (:func:`cnnlib.deconvnet.geometry`), the occluder gray of chapter 6 and sample test images;
+receptive field (:func:`cnnlib.receptive.receptive_field`), the occluder gray of chapter 6 and sample test images;
 :func:`write_js` writes them as one script, ``window.ZFNET_LIVE = {...}``, that a page opened from ``file://``
 can load with a ``<script>`` tag (it could not ``fetch`` a JSON file).
 """
@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from . import checks, data, deconvnet, pretrained, snapshots
+from . import checks, data, pretrained, receptive, snapshots
 from .models import ZFNetSmall
 
 #: The maps the page shows and projects: the rectified output of each convolution.
@@ -103,7 +103,7 @@ def export(model: ZFNetSmall, samples_per_class: int = 10, provenance: dict | No
     images = (X_test[index, 0] * 255).round().to(torch.uint8).numpy()  # (n, 28, 28), the files' own bytes
     geometry = {}
     for layer in LAYERS:
-        g = deconvnet.geometry(model, layer)
+        g = receptive.receptive_field(model, layer)
         geometry[layer] = {"size": g.size[0], "jump": g.jump[0], "padding": g.padding[0]}
     return {
         "layers": layers,

@@ -37,7 +37,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import checks, incremental
-from .hooks import LayerOutputs, named_layer
+from . import graph as graphs
+from .hooks import LayerOutputs
 from .progress import hidden
 
 
@@ -220,7 +221,7 @@ def occlusion_maps(
         fill: the occluder's value, a number or one per channel, in the model's input space (for inputs
             normalised to mean 0 the paper's gray is 0).
         layer, channel: also map the total activation of feature map ``channel`` of ``layer`` (a name for
-            :func:`cnnlib.models.named_layer`, output ``(N, K, h, w)``); ``channel=None`` takes the map with the
+            :func:`cnnlib.graph.named_layer`, output ``(N, K, h, w)``); ``channel=None`` takes the map with the
             strongest single activation on the unoccluded image.
         batch_size: occluded images per pass; ``None`` chooses it on the machine by a short probe (doubling
             from 16 to 64 — incremental, by the size of the largest feature map — or from 1 — plain — while the
@@ -259,10 +260,10 @@ def occlusion_maps(
     dev = x.device
     fill_value = _fill_value(fn, fill, C, x)
     module = None
-    if layer is not None:
+    if layer is not None:  # found once (cnnlib.graph): the module, its output kept by a hook or a graph node
         if not isinstance(layer, str):
             raise TypeError(f"{fn}: expected layer to be a layer name (str), got {layer!r}")
-        module = named_layer(model, layer, fn)
+        module = graphs.named_layer(model, layer, fn)
     if channel is not None:
         channel = checks.positive_int(fn, channel, "channel", minimum=0)
 
@@ -299,7 +300,7 @@ def occlusion_maps(
         try:
             engine = incremental.Engine(model, x[None], output=logits)
             if layer is not None:
-                keep = incremental.module_output_node(engine.graph, model, module)
+                keep = graphs.layer_node(engine.graph, graphs.module_names(model, module))
                 if keep is None or not torch.allclose(engine.clean[keep], clean_feature, rtol=1e-5, atol=1e-6):
                     raise ValueError(f"layer {layer!r} is not a node of the traced graph")
         except ValueError as e:

@@ -11,12 +11,8 @@ course's photo pool), ``groups=`` names each image's source photo and the top-``
 per source: for map ``c`` with activations ``a_n`` (each image ``n``'s strongest unit), source ``g`` scores
 ``max_{n: group(n) = g} a_n`` (at its strongest image), and the ``k`` best-scoring sources are kept.
 
-Which pixels can a unit see? Through a stack of convolutions and poolings with kernel ``k``, stride ``s``
-and padding ``p``, the receptive field grows as
-
-    R ← R + (k − 1)·J,     P ← P + p·J,     J ← J·s       (starting from R = 1, P = 0, J = 1),
-
-and the unit at ``(i, j)`` sees input rows ``i·J − P … i·J − P + R − 1`` (and the same for columns).
+Which pixels can a unit see? :func:`receptive_field` (from :mod:`cnnlib.receptive`) gives the field of a layer's
+units; :func:`crop` cuts the patch under one unit.
 """
 
 from __future__ import annotations
@@ -30,43 +26,12 @@ import torch.nn as nn
 from tqdm.auto import tqdm
 
 from . import checks
-from .deconvnet import geometry, path_to, project  # noqa: F401 (path_to: the Sequential stack, for tests)
+from .deconvnet import project
 from .hooks import LayerOutputs
 from .photos import check_shipped
 from .progress import hidden
+from .receptive import ReceptiveField, receptive_field
 from .snapshots import DATA_DIR, checked_file
-
-
-@dataclass(frozen=True)
-class ReceptiveField:
-    """Receptive field of the units of one layer: size ``R``, jump ``J`` (stride in input pixels), padding ``P``;
-    each a ``(rows, columns)`` pair."""
-
-    size: tuple[int, int]
-    jump: tuple[int, int]
-    padding: tuple[int, int]
-
-    def box(self, i: int, j: int, image_size: tuple[int, int] | None = None) -> tuple[int, int, int, int]:
-        """``(top, bottom, left, right)`` (bottom/right exclusive) of the unit at ``(i, j)``, clipped to the image."""
-        top, left = i * self.jump[0] - self.padding[0], j * self.jump[1] - self.padding[1]
-        bottom, right = top + self.size[0], left + self.size[1]
-        if image_size is not None:
-            top, left = max(top, 0), max(left, 0)
-            bottom, right = min(bottom, image_size[0]), min(right, image_size[1])
-        return top, bottom, left, right
-
-
-def receptive_field(model: nn.Module, layer: str) -> ReceptiveField:
-    """The receptive field of ``layer``'s units, from the conv/pool geometry of the network below it (any CNN
-    :func:`cnnlib.deconvnet.project` takes; where a residual branch meets the main path the fields are united).
-    A unit after global pooling or a fully connected layer sees the whole image: ``ValueError``."""
-    if not isinstance(layer, str):
-        raise TypeError(f"receptive_field: expected a layer name (a string), got {layer!r}")
-    geo = geometry(checks.module("receptive_field", model), layer)
-    if geo.whole:
-        raise ValueError(f"receptive_field: the units of {layer!r} see the whole image (after global pooling, "
-                         "flatten or a fully connected layer); there is no patch to crop")
-    return ReceptiveField(geo.size, geo.jump, geo.padding)
 
 
 def crop(image: torch.Tensor, rf: ReceptiveField, i: int, j: int, inside: bool = False) -> torch.Tensor:

@@ -5,7 +5,8 @@ import torch.fx as fx
 import torch.nn as nn
 import torch.nn.functional as F
 
-from cnnlib import deconvnet, incremental
+from cnnlib import deconvnet, incremental, receptive
+from cnnlib import graph as graphs
 from cnnlib.models import ZFNetSmall
 
 
@@ -30,31 +31,30 @@ def test_deconv_uses_the_modules_settings():
     assert torch.allclose(deconvnet.deconv(r, conv, (8, 8)), grad)
 
 
-def test_feature_stack_trace_and_record_of_zfnet_small():
+def test_stack_trace_record_and_receptive_field_of_zfnet_small():
     model = ZFNetSmall().eval()
-    names = [n for n, _ in deconvnet.feature_stack(model)]
-    assert names[:4] == ["features.conv1", "features.relu1", "features.pool1", "features.norm1"]
-    assert names[-1] == "features.pool5"
-    tr = deconvnet.trace(model)
+    stack = deconvnet._stack_to(model, "norm1")  # Captum's path: the modules of .features up to the layer
+    assert [type(m).__name__ for m in stack] == ["Conv2d", "ReLU", "MaxPool2d", "LocalResponseNorm"]
+    tr = deconvnet.trace(model, "test")
     assert isinstance(tr, deconvnet.Traced) and tr.prefix == ""  # its input check is skipped while tracing
     convs = [n.target for n in tr.graph.nodes if n.op == "call_module" and n.target.endswith(("conv1", "conv5"))]
     assert convs == ["features.conv1", "features.conv5"]
-    assert deconvnet.trace(model).graph is tr.graph  # the graph is kept for the next call
+    assert deconvnet.trace(model, "test").graph is tr.graph  # the graph is kept for the next call
     rec = deconvnet.record(model, torch.rand(2, 1, 28, 28), "relu3")
     assert isinstance(rec, deconvnet.Record)
     kinds = [op.kind for op in rec.ops.values() if isinstance(op, deconvnet.Op)]
     assert kinds.count("conv") == 3 and kinds.count("maxpool") == 2 and kinds.count("rect") == 3
     assert rec.activation.shape == (2, 96, 7, 7) and (rec.activation >= 0).all()
-    g = deconvnet.geometry(model, "relu2")
-    assert g == deconvnet.Geometry((15, 15), (2, 2), (7, 7))  # 5 + 2·1 + 4·2 = 15, as the rule R += (k−1)J gives
+    rf = receptive.receptive_field(model, "relu2")
+    assert rf == receptive.ReceptiveField((15, 15), (2, 2), (7, 7))  # 5 + 2·1 + 4·2 = 15: R += (k−1)J
 
 
 def test_module_output_node_and_materialize():
     model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.Conv2d(2, 2, 3, padding=1))
     graph = fx.symbolic_trace(model).graph
-    node = incremental.module_output_node(graph, model, model[1])
+    node = graphs.layer_node(graph, graphs.module_names(model, model[1]))  # how occlusion finds its layer
     assert node is not None and node.target == "1"
-    assert incremental.module_output_node(graph, model, nn.ReLU()) is None
+    assert graphs.layer_node(graph, graphs.module_names(model, nn.ReLU())) is None
     clean = torch.arange(2 * 5 * 5, dtype=torch.float32).reshape(1, 2, 5, 5)
     win = incremental.Window(data=-torch.ones(2, 2, 2, 3), r=torch.tensor([0, 3]), c=torch.tensor([1, 2]),
                              clean=clean)
