@@ -219,7 +219,7 @@ def occlusion_maps(
             domestic cats, to ask "a cat?" rather than "which breed?").
         size, stride: side of the square and step between its centres, in pixels.
         fill: the occluder's value, a number or one per channel, in the model's input space (for inputs
-            normalised to mean 0 the paper's gray is 0).
+            normalised to mean 0, 0 is the mean colour; the paper does not say which gray it used).
         layer, channel: also map the total activation of feature map ``channel`` of ``layer`` (a name for
             :func:`cnnlib.graph.named_layer`, output ``(N, K, h, w)``); ``channel=None`` takes the map with the
             strongest single activation on the unoccluded image.
