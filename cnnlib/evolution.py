@@ -60,6 +60,11 @@ def linear_cka(X: torch.Tensor, Y: torch.Tensor) -> float:
     Returns:
         CKA in [0, 1]: 1 for representations equal up to rotation and isotropic scaling.
     """
+    _check_cka_inputs(X, Y)
+    return _cka_of_centred(_centred(X), _centred(Y))
+
+
+def _check_cka_inputs(X: torch.Tensor, Y: torch.Tensor) -> None:
     for name, A in (("X", X), ("Y", Y)):
         checks.tensor("linear_cka", A, name)
         if A.ndim < 2:
@@ -67,20 +72,24 @@ def linear_cka(X: torch.Tensor, Y: torch.Tensor) -> float:
         checks.finite("linear_cka", checks.floating("linear_cka", A, name), name)
     if X.shape[0] != Y.shape[0] or X.shape[0] < 2:
         raise ValueError(f"linear_cka: expected the same n >= 2 inputs in both, got {X.shape[0]} and {Y.shape[0]}")
-    # float64 for the sums of squares; MPS has no float64, so the CPU computes it there
-    X, Y = _centred(X), _centred(Y)
+
+
+def _cka_of_centred(X: torch.Tensor, Y: torch.Tensor, L: torch.Tensor | None = None) -> float:
+    """Linear CKA of two centred float64 representations ``(n, p)``, ``(n, q)``: through the ``n × n`` Gram
+    matrices when there are fewer inputs than units (``L``: ``Y``'s Gram matrix ``Y Yᵀ`` if already computed),
+    else through the ``p × q`` cross-covariance."""
     if X.shape[0] < X.shape[1] + Y.shape[1]:  # fewer images than units: n × n Gram matrices
-        return _cka_of_grams(X @ X.T, Y @ Y.T)
-    else:
-        numerator = torch.linalg.matrix_norm(Y.T @ X) ** 2
-        denominator = torch.linalg.matrix_norm(X.T @ X) * torch.linalg.matrix_norm(Y.T @ Y)
+        return _cka_of_grams(X @ X.T, Y @ Y.T if L is None else L)
+    numerator = torch.linalg.matrix_norm(Y.T @ X) ** 2
+    denominator = torch.linalg.matrix_norm(X.T @ X) * torch.linalg.matrix_norm(Y.T @ Y)
     if denominator == 0:
         raise ValueError("linear_cka: a representation is constant over the inputs (all columns centred to 0)")
     return float(numerator / denominator)
 
 
 def _centred(A: torch.Tensor) -> torch.Tensor:
-    """``A`` ``(n, ...)`` as float64 ``(n, p)``, each column minus its mean (on the CPU for MPS: no float64)."""
+    """``A`` ``(n, ...)`` as float64 ``(n, p)``, each column minus its mean (float64 for the sums of squares; on
+    the CPU for MPS, which has no float64)."""
     dev = torch.device("cpu") if A.device.type == "mps" else A.device
     A = A.detach().flatten(1).to(dev).to(torch.float64)
     return A - A.mean(0)
@@ -151,18 +160,11 @@ def layer_similarity(models: Mapping[int, nn.Module], X: torch.Tensor, layers: S
     out: dict[str, dict[int, float]] = {}
     for layer in layers:
         ref = acts[reference][layer]
-        if len(X) >= 2 and len(X) < 2 * ref[0].numel() and all(
-                acts[e][layer][0].numel() == ref[0].numel() and bool(torch.isfinite(acts[e][layer]).all())
-                for e in models):
-            # the Gram form of linear_cka, with the reference's Gram matrix computed once rather than per epoch
-            centred_ref = _centred(ref)
-            L = centred_ref @ centred_ref.T  # (n, n)
-            out[layer] = {}
-            for e in sorted(models):
-                A = _centred(acts[e][layer])
-                out[layer][e] = _cka_of_grams(A @ A.T, L)
-        else:
-            out[layer] = {e: linear_cka(acts[e][layer], ref) for e in sorted(models)}
+        for e in models:
+            _check_cka_inputs(acts[e][layer], ref)
+        Y = _centred(ref)
+        L = Y @ Y.T if len(X) < 2 * Y.shape[1] else None  # the reference's Gram matrix, once for every epoch
+        out[layer] = {e: _cka_of_centred(_centred(acts[e][layer]), Y, L) for e in sorted(models)}
     return out
 
 

@@ -46,7 +46,7 @@ from PIL import Image
 from skimage import data as skdata
 
 from . import checks
-from .snapshots import manifest_entries
+from .snapshots import manifest_entries, sha256
 
 # --- scikit-image's photos and textures -------------------------------------------------------------------------
 
@@ -239,7 +239,7 @@ def _file_sha256(path: Path) -> str:
     st = path.stat()
     key = (str(path), st.st_size, st.st_mtime_ns)
     if key not in _SHA_CACHE:
-        _SHA_CACHE[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+        _SHA_CACHE[key] = sha256(path)
     return _SHA_CACHE[key]
 
 
