@@ -45,8 +45,8 @@ zero padding, dropout (eval), identity, LRN     crop; pass through
 
 Anything else on the way (SiLU, sigmoid gates, a product of two signals) raises a ``TypeError`` naming the
 module. A module called several times (ResNet's ReLUs) is handled call by call; a layer name means its *last*
-call, as in :class:`cnnlib.hooks.LayerOutputs`. :func:`captum_projection` takes the same unit back with
-Captum's ``Deconvolution``, ``GuidedBackprop`` or ``Saliency``, to compare the rules at the ReLUs.
+call, as in :class:`cnnlib.hooks.LayerOutputs`. :func:`cnnlib.sanity.captum_projection` takes the same unit
+back with Captum's ``Deconvolution``, ``GuidedBackprop`` or ``Saliency``, to compare the rules at the ReLUs.
 
 **Ties.** A window whose values tie has no single switch. After a ReLU ties are common: a window where the
 layer below is silent holds only zeros. PyTorch (like Caffe and Captum) records the *first* tied position,
@@ -60,7 +60,6 @@ over every choice of switch; where the maximum is unique it is the same as ``"fi
 from __future__ import annotations
 
 import functools
-import warnings
 import weakref
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -404,93 +403,3 @@ def tied_windows(model: nn.Module, x: torch.Tensor, layer: str | None = None) ->
             name = rec.traced.prefix + node.target if node.op == "call_module" else node.name
             out[name] = float(((windows == windows.amax(-1, keepdim=True)).sum(-1) > 1).float().mean())
     return out
-
-
-# --- Captum's versions of the same unit (nn.Sequential stacks) -----------------------------------------------
-
-_SEQ_SUPPORTED = (nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.LocalResponseNorm, nn.Dropout, nn.Identity)
-
-
-def _stack_to(model: nn.Module, layer: str) -> nn.Sequential:
-    """The modules of ``model`` (an ``nn.Sequential``, or its ``.features``: ZFNet-small, AlexNet, VGG) from the
-    input up to ``layer`` (full or unique short name), checked to be plain conv/ReLU/max-pool layers."""
-    stack = model if isinstance(model, nn.Sequential) else getattr(model, "features", None)
-    if not isinstance(stack, nn.Sequential):
-        raise TypeError(f"deconvnet: expected an nn.Sequential of conv/ReLU/max-pool layers or a model with such a "
-                        f".features (ZFNetSmall, torchvision AlexNet/VGG), got {type(model).__name__}")
-    prefix = "" if stack is model else "features."
-    names = [prefix + n for n, _ in stack.named_children()]
-    hits = [k for k, n in enumerate(names) if n == layer or n.split(".")[-1] == layer]
-    if len(hits) != 1:
-        raise ValueError(f"deconvnet: unknown layer {layer!r} in the convolutional stack; expected one of {names}")
-    for name, m in zip(names, stack[: hits[0] + 1]):
-        if not isinstance(m, _SEQ_SUPPORTED):
-            raise TypeError(f"deconvnet: cannot invert layer {name!r} of type {type(m).__name__}; supported: "
-                            "Conv2d, ReLU, MaxPool2d (LocalResponseNorm, Dropout, Identity pass through)")
-        if isinstance(m, nn.Conv2d) and (m.groups != 1 or m.dilation != (1, 1) or m.padding_mode != "zeros"):
-            raise TypeError(f"deconvnet: layer {name!r}: only plain convolutions (groups=1, dilation=1, zero padding)")
-        if isinstance(m, nn.MaxPool2d) and (m.dilation not in (1, (1, 1)) or m.return_indices):
-            raise TypeError(f"deconvnet: layer {name!r}: only plain max-pooling (dilation=1)")
-    return nn.Sequential(*stack[: hits[0] + 1])
-
-
-CAPTUM_METHODS = ("deconvolution", "guided_backprop", "gradient")
-
-
-def captum_projection(
-    model: nn.Module, x: torch.Tensor, layer: str, channel: int, method: str = "deconvolution"
-) -> torch.Tensor:
-    """The unit :func:`project` picks (the strongest of map ``channel`` of ``layer``, per image), taken back to
-    the input by Captum (Kokhlikyan et al. 2020, arXiv 2009.07896) instead of by our own deconvnet.
-
-    ``method`` chooses what happens at each ReLU on the way down (``g`` the signal arriving from above, ``z``
-    the ReLU's forward input):
-
-    * ``"deconvolution"`` — ``captum.attr.Deconvolution``, Zeiler & Fergus's rule ``max(g, 0)``;
-    * ``"guided_backprop"`` — ``captum.attr.GuidedBackprop`` (Springenberg et al. 2015), ``max(g, 0)·[z > 0]``;
-    * ``"gradient"`` — ``captum.attr.Saliency(abs=False)`` (Simonyan et al. 2014), the plain gradient ``g·[z > 0]``.
-
-    Captum back-propagates through every other module, LRN included, where the deconvnet passes through it;
-    on a conv/ReLU/max-pool stack ``"deconvolution"`` equals :func:`project` where the unit fired: Captum
-    starts from 1 at the unit and the result is multiplied by the unit's activation, but rectification is not
-    linear, so a negative start is not the negative of starting from 1.
-
-    Args:
-        model, x, layer, channel: as for :func:`project` (``x`` ``(N, C, H, W)``). The ReLUs of the path must
-            be ``nn.ReLU`` modules (Captum hooks them); in-place ones (torchvision's VGG, AlexNet) are switched
-            to out-of-place for the call and switched back afterwards.
-        method: one of ``CAPTUM_METHODS``.
-
-    Returns:
-        ``(N, C, H, W)``, detached.
-    """
-    from captum.attr import Deconvolution, GuidedBackprop, Saliency
-
-    if method not in CAPTUM_METHODS:
-        raise ValueError(f"captum_projection: method must be one of {CAPTUM_METHODS}, got {method!r}")
-    x = _prepare("captum_projection", model, x)
-    stack = _stack_to(model, layer)
-    inplace = [m for m in stack if getattr(m, "inplace", False)]
-    try:
-        for m in inplace:  # Captum's hooks cannot follow a ReLU that overwrites its input
-            m.inplace = False
-        with torch.no_grad():
-            a = stack(x)  # (N, K, h, w)
-        if a.ndim != 4 or not 0 <= channel < a.shape[1]:
-            raise ValueError(f"captum_projection: layer {layer!r} gives {tuple(a.shape)}; "
-                             f"channel={channel} is not a map of it")
-        N, K, h, w = a.shape
-        flat = a[:, channel].flatten(1).argmax(1)  # (N,): the strongest unit of the map in each image
-        target = (channel * h * w + flat).tolist()
-        algorithm = {"deconvolution": Deconvolution, "guided_backprop": GuidedBackprop, "gradient": Saliency}[method]
-        kwargs = {"abs": False} if method == "gradient" else {}
-        x = x.detach().clone().requires_grad_(True)  # Captum warns when it has to switch gradients on itself
-        with warnings.catch_warnings():  # Captum announces its (temporary) ReLU hooks on every call
-            warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
-            unit = nn.Sequential(stack, nn.Flatten())  # (N, K·h·w): an output Captum can pick a target from
-            attr = algorithm(unit).attribute(x, target=target, **kwargs)  # (N, C, H, W)
-    finally:
-        for m in inplace:
-            m.inplace = True
-    value = a[:, channel].flatten(1).gather(1, flat[:, None]).view(N, 1, 1, 1)
-    return (attr * value).detach()

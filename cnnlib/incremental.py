@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 from . import graph as graphs
-from .layers import local_response_norm
+from .layers import local_response_norm, pair, separable_max_pool2d
 
 #: The cost model: a layer whose output windows would cover more than this share of its map runs on whole maps
 #: (gathering the windows' inputs costs about as much as a pooling or a depthwise convolution saves) …
@@ -146,7 +146,7 @@ def _conv_params(model: nn.Module, clean: dict, node: fx.Node):
         m = model.get_submodule(node.target)
         if isinstance(m, nn.Conv2d) and type(m).forward is nn.Conv2d.forward and m.padding_mode == "zeros" \
                 and not isinstance(m.padding, str):
-            return m.weight, m.bias, _pair(m.stride), _pair(m.padding), _pair(m.dilation), m.groups
+            return m.weight, m.bias, pair(m.stride), pair(m.padding), pair(m.dilation), m.groups
     if node.op == "call_function" and node.target is F.conv2d:
         p = dict(zip(("input", "weight", "bias", "stride", "padding", "dilation", "groups"), node.args),
                  **node.kwargs)
@@ -155,7 +155,7 @@ def _conv_params(model: nn.Module, clean: dict, node: fx.Node):
             return None
         w, b = (clean[c] if isinstance(c, fx.Node) else c for c in consts)
         if isinstance(w, torch.Tensor) and w.ndim == 4:
-            return (w, b, _pair(p.get("stride", 1)), _pair(p.get("padding", 0)), _pair(p.get("dilation", 1)),
+            return (w, b, pair(p.get("stride", 1)), pair(p.get("padding", 0)), pair(p.get("dilation", 1)),
                     int(p.get("groups", 1)))
     return None
 
@@ -182,7 +182,7 @@ def _fold_chains(model: nn.Module, graph: fx.Graph, clean: dict) -> dict:
         chain = _Chain([conv, bn], weight.detach(), bias.detach(), s, p, d, g)
         pad = conv.args[0] if conv.args else None
         if isinstance(pad, fx.Node) and _only_user(pad) is conv and module(pad, (nn.ZeroPad2d, nn.ConstantPad2d)):
-            left, right, top, bottom = _pair4(model.get_submodule(pad.target).padding)
+            left, right, top, bottom = model.get_submodule(pad.target).padding
             if left == right >= 0 and top == bottom >= 0 and getattr(model.get_submodule(pad.target), "value", 0) == 0:
                 chain.padding = (p[0] + top, p[1] + left)
                 chain.nodes.insert(0, pad)
@@ -331,16 +331,16 @@ class Engine(fx.Interpreter):
             return self._sliding(v, m.kernel_size, m.stride, m.padding, m.dilation, 0.0, lambda t: F.conv2d(
                 t, m.weight, m.bias, m.stride, 0, m.dilation, m.groups), m, per_output=m.weight[0].numel())
         elif isinstance(m, nn.MaxPool2d) and not m.return_indices:
-            k, s, p, d = _pair(m.kernel_size), _pair(m.stride or m.kernel_size), _pair(m.padding), _pair(m.dilation)
-            fn = (lambda t: max_pool2d(t, k, s)) if d == (1, 1) else (lambda t: F.max_pool2d(t, k, s, 0, d))
+            k, s, p, d = pair(m.kernel_size), pair(m.stride or m.kernel_size), pair(m.padding), pair(m.dilation)
+            fn = (lambda t: separable_max_pool2d(t, k, s)) if d == (1, 1) else (lambda t: F.max_pool2d(t, k, s, 0, d))
             return self._sliding(v, k, s, p, d, float("-inf"), fn, kernel)
         elif isinstance(m, nn.AvgPool2d) and m.divisor_override is None and (m.count_include_pad or m.padding == 0):
-            k, s, p = _pair(m.kernel_size), _pair(m.stride or m.kernel_size), _pair(m.padding)
+            k, s, p = pair(m.kernel_size), pair(m.stride or m.kernel_size), pair(m.padding)
             return self._sliding(v, k, s, p, 1, 0.0, lambda t: F.avg_pool2d(t, k, s, 0), m, can_overhang=False)
         elif isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
             return self._adaptive(v, isinstance(m, nn.AdaptiveMaxPool2d))
         elif isinstance(m, (nn.ZeroPad2d, nn.ConstantPad2d)) and getattr(m, "value", 0) == 0:
-            return self._shift(v, _pair4(m.padding))
+            return self._shift(v, m.padding)
         return self._whole(args, kwargs)
 
     def call_function(self, f, args, kwargs):
@@ -474,7 +474,7 @@ class Engine(fx.Interpreter):
         the windows would cover more than ``WHOLE_ABOVE`` of the output (``WHOLE_ABOVE_DENSE`` for a layer of
         ``per_output ≥ DENSE`` multiply-adds per output value): gathering them would cost more than it saves."""
         out = self.clean[self.node] if out is None else out
-        k, s, p, d = _pair(k), _pair(s), _pair(p), _pair(d)
+        k, s, p, d = pair(k), pair(s), pair(p), pair(d)
         starts, sizes, pads = [], [], []
         for i, (origin, n, L, Lo) in enumerate(((v.r, v.data.shape[-2], v.clean.shape[-2], out.shape[-2]),
                                                 (v.c, v.data.shape[-1], v.clean.shape[-1], out.shape[-1]))):
@@ -558,48 +558,19 @@ def _unwrap(a):
     return fx.node.map_aggregate(a, lambda v: v.data if _is_var(v) else v)
 
 
-def _pair(v) -> tuple[int, int]:
-    return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))
-
-
-def _pair4(p) -> tuple[int, int, int, int]:
-    return (p,) * 4 if isinstance(p, int) else tuple(int(v) for v in p)
-
-
 def _flatten(a) -> list:
     out = []
     fx.node.map_aggregate(a, out.append)
     return out
 
 
-# --- Two kernels for small maps: the same maths as PyTorch's, in fewer passes over memory -------------------
-
-def max_pool2d(x: torch.Tensor, k: tuple[int, int], s: tuple[int, int], p: tuple[int, int] = (0, 0)) -> torch.Tensor:
-    """``F.max_pool2d(x, k, s, p)`` (dilation 1, ``ceil_mode=False``) as a separable maximum of strided views.
-
-    ``out[i, j] = max_{a < k₀, b < k₁} x_pad[s₀·i + a, s₁·j + b]`` with ``x_pad`` padded by ``p`` with −∞: the
-    maximum over rows first (``k₀`` views), then over columns (``k₁`` views), each an elementwise ``maximum``.
-    On the small maps of an occlusion batch this is several times faster than PyTorch's CPU kernel and gives
-    the same numbers (a maximum does not round). ``x``: ``(N, C, H, W)`` → ``(N, C, Ho, Wo)``.
-    """
-    if any(p):
-        x = F.pad(x, (p[1], p[1], p[0], p[0]), value=float("-inf"))
-    H, W = x.shape[-2:]
-    Ho, Wo = (H - k[0]) // s[0] + 1, (W - k[1]) // s[1] + 1
-    rows = x[..., 0: s[0] * (Ho - 1) + 1: s[0], :]
-    for a in range(1, k[0]):
-        rows = torch.maximum(rows, x[..., a: a + s[0] * (Ho - 1) + 1: s[0], :])
-    out = rows[..., 0: s[1] * (Wo - 1) + 1: s[1]]
-    for b in range(1, k[1]):
-        out = torch.maximum(out, rows[..., b: b + s[1] * (Wo - 1) + 1: s[1]])
-    return out
-
+# --- The faster kernels of :mod:`cnnlib.layers` where they pay -------------------------------------------
 
 def _module_kernel(m: nn.Module):
     """The faster kernel for module ``m`` (as a function of its input), or ``None`` to call ``m`` itself."""
     if isinstance(m, nn.LocalResponseNorm) and m.size >= 1:
         return lambda t: local_response_norm(t, m.size, m.alpha, m.beta, m.k)
-    if isinstance(m, nn.MaxPool2d) and not m.return_indices and not m.ceil_mode and _pair(m.dilation) == (1, 1):
-        k, s, p = _pair(m.kernel_size), _pair(m.stride or m.kernel_size), _pair(m.padding)
-        return lambda t: max_pool2d(t, k, s, p)
+    if isinstance(m, nn.MaxPool2d) and not m.return_indices and not m.ceil_mode and pair(m.dilation) == (1, 1):
+        k, s, p = pair(m.kernel_size), pair(m.stride or m.kernel_size), pair(m.padding)
+        return lambda t: separable_max_pool2d(t, k, s, p)
     return None

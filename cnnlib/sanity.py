@@ -17,7 +17,8 @@ would otherwise be rectified to a blank map), occlusion (:func:`cnnlib.occlusion
 gradient (Simonyan et al. 2014), gradient × input, integrated gradients (Sundararajan et al. 2017), guided
 backprop (Springenberg et al. 2015), Grad-CAM and guided Grad-CAM (Selvaraju et al. 2017). The target is a class's
 logit, or one unit of a layer's feature maps (ZF's use: the strongest activation of one map), fixed on the trained
-network and kept for every randomized one.
+network and kept for every randomized one. :func:`captum_projection` takes the unit ``project`` picks back with
+Captum's ``Deconvolution``, ``GuidedBackprop`` or ``Saliency``, to compare the rules at the ReLUs (Chapter 5).
 
 Similarity of two maps (:func:`similarities`, each ``(N,)``, one value per image) after Adebayo et al.:
 Spearman rank correlation of the absolute maps (``|m|`` summed over colour channels) and of the signed maps
@@ -51,9 +52,9 @@ from .occlusion import occlusion_maps
 from .photos import check_shipped
 from .snapshots import DATA_DIR, checked_file, manifest_entries
 
-__all__ = ["METHODS", "UNIT_METHODS", "MEASURES", "randomized", "cascade", "independent", "label", "unit_at",
-           "attribute", "to_2d", "similarities", "summarize", "unrelated", "edge_maps", "verdict", "load_shipped",
-           "shipped_runs", "load_results"]
+__all__ = ["METHODS", "UNIT_METHODS", "CAPTUM_METHODS", "MEASURES", "randomized", "cascade", "independent", "label",
+           "unit_at", "captum_projection", "attribute", "to_2d", "similarities", "summarize", "unrelated", "edge_maps",
+           "verdict", "load_shipped", "shipped_runs", "load_results"]
 
 METHODS = ("deconvnet", "guided_backprop", "gradient", "gradient_x_input", "integrated_gradients",
            "grad_cam", "guided_grad_cam", "occlusion")
@@ -149,12 +150,12 @@ class _Units(nn.Module):
     """A model's output replaced by one layer's feature maps, flattened ``(N, K·h·w)``: a unit is a target
     Captum can pick. The copy of the maps stays in the autograd graph (:class:`cnnlib.hooks.LayerOutputs`)."""
 
-    def __init__(self, model: nn.Module, layer: str):
+    def __init__(self, model: nn.Module, layer: str, fn: str = "attribute"):
         super().__init__()
-        self.model, self.layer = model, layer
+        self.model, self.layer, self.fn = model, layer, fn
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with LayerOutputs(self.model, [self.layer], fn="attribute", detach=False) as out:
+        with LayerOutputs(self.model, [self.layer], fn=self.fn, detach=False) as out:
             self.model(x)
             return out[self.layer].flatten(1)
 
@@ -179,20 +180,74 @@ def _guided_copy(model: nn.Module) -> nn.Module:
 
 
 @torch.no_grad()
+def _strongest(fn: str, model: nn.Module, x: torch.Tensor, layer: str, channel: int):
+    """The strongest unit of map ``channel`` of ``layer`` in each image ``x`` ``(N, C, H, W)`` (already checked
+    and on the model's device): positions ``(N, 2)`` int64, activations ``(N,)`` and the map size ``(h, w)``."""
+    with LayerOutputs(model, [layer], fn=fn) as out, checks.model_input(fn, x.shape):
+        model(x)
+        a = out[layer]
+    if a.ndim != 4 or not 0 <= channel < a.shape[1]:
+        raise ValueError(f"{fn}: layer {layer!r} gives {tuple(a.shape)}; channel={channel} is not a map of it")
+    fmap = a[:, channel].flatten(1)  # (N, h·w)
+    flat = fmap.argmax(1)
+    return torch.stack([flat // a.shape[3], flat % a.shape[3]], 1), fmap.gather(1, flat[:, None])[:, 0], a.shape[2:]
+
+
 def unit_at(model: nn.Module, x: torch.Tensor, layer: str, channel: int) -> torch.Tensor:
     """Where map ``channel`` of ``layer`` is strongest in each image: ``(N, 2)`` int64 positions ``(i, j)``, to
     fix a unit on the trained network and ask every randomized one about the same unit."""
     fn = "unit_at"
     checks.module(fn, model)
     checks.eval_mode(fn, model)
+    return _strongest(fn, model, checks.to_model(fn, model, checks.images(fn, x)), layer, channel)[0].cpu()
+
+
+CAPTUM_METHODS = ("deconvolution", "guided_backprop", "gradient")
+
+
+def captum_projection(
+    model: nn.Module, x: torch.Tensor, layer: str, channel: int, method: str = "deconvolution"
+) -> torch.Tensor:
+    """The unit :func:`cnnlib.deconvnet.project` picks (the strongest of map ``channel`` of ``layer``, per image),
+    taken back to the input by Captum (Kokhlikyan et al. 2020, arXiv 2009.07896) instead of by the course's
+    deconvnet. ``method`` chooses what happens at each ReLU on the way down (``g`` the signal arriving from
+    above, ``z`` the ReLU's forward input):
+
+    * ``"deconvolution"`` — ``captum.attr.Deconvolution``, Zeiler & Fergus's rule ``max(g, 0)``;
+    * ``"guided_backprop"`` — ``captum.attr.GuidedBackprop`` (Springenberg et al. 2015), ``max(g, 0)·[z > 0]``;
+    * ``"gradient"`` — ``captum.attr.Saliency(abs=False)`` (Simonyan et al. 2014), the plain gradient ``g·[z > 0]``.
+
+    Captum back-propagates through every other module, LRN included, where the deconvnet passes through it;
+    where only convolutions, ReLUs and max-pooling lie on the way, ``"deconvolution"`` equals ``project`` where
+    the unit fired. Captum starts from 1 at the unit, so the result is multiplied by the unit's activation (as
+    rectification is not linear, a negative start would not give the negative of starting from 1).
+
+    Args:
+        model, x, layer, channel: as for ``project`` (``x`` ``(N, C, H, W)``). Captum hooks ``nn.ReLU``
+            modules: the call works on a copy of the model whose in-place ReLUs are out of place and whose
+            ReLU6s are seen as ReLUs (:func:`_guided_copy`).
+        method: one of ``CAPTUM_METHODS``.
+
+    Returns:
+        ``(N, C, H, W)``, detached, on the model's device.
+    """
+    from captum.attr import Deconvolution, GuidedBackprop, Saliency
+
+    fn = "captum_projection"
+    checks.one_of(fn, method, CAPTUM_METHODS, "method")
+    checks.module(fn, model)
+    checks.model_device(fn, model)
+    checks.eval_mode(fn, model)
     x = checks.to_model(fn, model, checks.images(fn, x))
-    with LayerOutputs(model, [layer], fn=fn) as out, checks.model_input(fn, x.shape):
-        model(x)
-        a = out[layer]
-    if a.ndim != 4 or not 0 <= channel < a.shape[1]:
-        raise ValueError(f"{fn}: layer {layer!r} gives {tuple(a.shape)}; channel={channel} is not a map of it")
-    flat = a[:, channel].flatten(1).argmax(1)
-    return torch.stack([flat // a.shape[3], flat % a.shape[3]], 1).cpu()
+    pos, value, (h, w) = _strongest(fn, model, x, layer, channel)
+    targets = (channel * h * w + pos[:, 0] * w + pos[:, 1]).tolist()  # the units, in the flattened maps
+    algorithm = {"deconvolution": Deconvolution, "guided_backprop": GuidedBackprop, "gradient": Saliency}[method]
+    kwargs = {"abs": False} if method == "gradient" else {}
+    with warnings.catch_warnings(), checks.model_input(fn, x.shape):  # Captum announces its ReLU hooks on every call
+        warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
+        attr = algorithm(_Units(_guided_copy(model), layer, fn)).attribute(
+            x.detach().clone().requires_grad_(True), target=targets, **kwargs)  # (N, C, H, W)
+    return (attr * value.view(-1, 1, 1, 1)).detach()
 
 
 def _occlusion(model, x, target, unit, size, stride, fill) -> torch.Tensor:

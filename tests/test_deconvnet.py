@@ -6,7 +6,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 
-from cnnlib import deconvnet
+from cnnlib import deconvnet, sanity
 from cnnlib.models import ZFNetSmall
 
 
@@ -267,7 +267,7 @@ def test_agrees_with_captum_deconvolution_where_the_rules_agree():
                              nn.Conv2d(16, 8, 3), nn.ReLU()).double().eval()
     x = torch.randn(3, 3, 32, 32, dtype=torch.float64)
     ours = deconvnet.project(vgg_like, x, "7", channel=5)
-    torch.testing.assert_close(ours, deconvnet.captum_projection(vgg_like, x, "7", 5), atol=1e-10, rtol=1e-8)
+    torch.testing.assert_close(ours, sanity.captum_projection(vgg_like, x, "7", 5), atol=1e-10, rtol=1e-8)
 
 
 def test_differs_from_captum_through_contrast_normalisation():
@@ -277,7 +277,7 @@ def test_differs_from_captum_through_contrast_normalisation():
     model = ZFNetSmall().double().eval()
     x = torch.rand(2, 1, 28, 28, dtype=torch.float64)  # conv1 … relu3 has norm1 and norm2 inside
     ours = deconvnet.project(model, x, "relu3", channel=4)
-    theirs = deconvnet.captum_projection(model, x, "relu3", 4)
+    theirs = sanity.captum_projection(model, x, "relu3", 4)
     assert not torch.allclose(ours, theirs)
     cos = torch.nn.functional.cosine_similarity(ours.flatten(1), theirs.flatten(1))
     assert (cos > 0.5).all()  # the same pattern, weighted differently
@@ -311,32 +311,11 @@ def test_captum_gradient_and_guided_backprop_equal_their_autograd_rules(method, 
     pytest.importorskip("captum")
     net = _random_net(3)  # with LRN inside: Captum and autograd both go through it
     x = torch.randn(2, 3, 29, 31, dtype=torch.float64)
-    got = deconvnet.captum_projection(net, x, "7", 1, method=method)
+    got = sanity.captum_projection(net, x, "7", 1, method=method)
     want = _unit_backward(list(net)[:8], x, 1, relu)
     assert float(got.abs().sum()) > 0
     torch.testing.assert_close(got, want, atol=1e-10, rtol=1e-8)
     assert not torch.allclose(got, deconvnet.project(net, x, "7", 1))  # neither is the deconvnet
-
-
-def test_captum_projection_checks_its_arguments():
-    pytest.importorskip("captum")
-    x = torch.rand(1, 1, 28, 28)
-    with pytest.raises(ValueError, match="method must be one of"):
-        deconvnet.captum_projection(ZFNetSmall().eval(), x, "conv2", 0, method="lrp")
-    with pytest.raises(ValueError, match="is not a map of it"):
-        deconvnet.captum_projection(ZFNetSmall().eval(), x, "conv2", 64)
-
-
-def test_captum_projection_handles_in_place_relus_and_leaves_them_so():
-    pytest.importorskip("captum")
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-                        nn.Conv2d(4, 5, 3), nn.ReLU(inplace=True)).double().eval()  # as torchvision's VGG
-    x = torch.randn(2, 3, 16, 16, dtype=torch.float64)
-    got = deconvnet.captum_projection(net, x, "4", 2)
-    torch.testing.assert_close(got, deconvnet.project(net, x, "4", 2), atol=1e-10, rtol=1e-8)
-    assert net[1].inplace and net[4].inplace
-    assert not any(m._backward_hooks or m._forward_hooks for m in net)  # Captum's hooks are gone
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -709,14 +688,6 @@ BAD = [
      "tied_windows: unknown layer 'pool9'"),
     ("tied-no-parameters", lambda: deconvnet.tied_windows(_NoParams(), X1), ValueError,
      "tied_windows: expected a model with parameters"),
-    ("captum-method", lambda: deconvnet.captum_projection(_zf(), X1, "conv2", 0, method="lrp"), ValueError,
-     "captum_projection: method must be one of"),
-    ("captum-channel", lambda: deconvnet.captum_projection(_zf(), X1, "conv2", 64), ValueError,
-     "captum_projection: layer 'conv2' gives"),
-    ("captum-uint8", lambda: deconvnet.captum_projection(_zf(), X1.to(torch.uint8), "conv2", 0), TypeError,
-     "captum_projection: expected x to be a floating-point tensor"),
-    ("captum-train", lambda: deconvnet.captum_projection(ZFNetSmall().train(), X1, "conv2", 0), ValueError,
-     "captum_projection: expected the model in eval mode"),
 ]
 
 

@@ -90,3 +90,26 @@ def test_pool_windows_are_torchs_windows(kernel, stride, padding, ceil_mode):
     (k0, k1), (s0, s1), (p0, p1) = pair(kernel), pair(stride), pair(padding)
     assert windows.shape == (2, 3, output_size(7, k0, s0, p0, ceil_mode), output_size(10, k1, s1, p1, ceil_mode),
                              k0 * k1)
+
+
+@pytest.mark.parametrize("shape,k,s,p", [
+    ((2, 3, 28, 28), (3, 3), (2, 2), (1, 1)),  # ZFNet-small's pools
+    ((1, 4, 7, 9), (2, 3), (2, 1), (1, 0)),
+    ((3, 2, 5, 5), (5, 5), (1, 1), (2, 2)),
+    ((1, 1, 6, 6), (1, 1), (3, 3), (0, 0)),
+    ((2, 2, 13, 11), (3, 2), (3, 3), (0, 1)),
+])
+def test_separable_max_pool2d_equals_torch(shape, k, s, p):
+    torch.manual_seed(0)
+    x = torch.randn(shape)
+    x[0, 0, 0, 0] = -1e30  # far below the others, beside the −∞ padding
+    assert torch.equal(layers.separable_max_pool2d(x, k, s, p), F.max_pool2d(x, k, s, p))
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 6])
+@pytest.mark.parametrize("channels", [1, 3, 8])
+def test_local_response_norm_kernel_equals_torch(size, channels):
+    torch.manual_seed(size)
+    x = torch.randn(2, channels, 5, 4, dtype=torch.float64) * 3
+    want = F.local_response_norm(x, size, alpha=0.3, beta=0.75, k=2.0)
+    assert torch.allclose(layers.local_response_norm(x, size, 0.3, 0.75, 2.0), want, rtol=1e-12, atol=0)

@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 from scipy.stats import rankdata
 
-from cnnlib import sanity
+from cnnlib import deconvnet, sanity
 from cnnlib.models import ZFNetSmall
 
 
@@ -282,3 +282,36 @@ def test_shipped_results_hold_every_network_step_and_map():
             if step["step"] in ("fc8", "fc7", "fc6", "fc", "head"):
                 assert all(v[0] == 1 for k, m in step["vs_trained"].items() if k.startswith("unit/")
                            for v in m.values()), (name, step["step"])
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda x: sanity.captum_projection(ZFNetSmall().eval(), x, "conv2", 0, method="lrp"), ValueError,
+     "captum_projection: expected method to be one of"),
+    (lambda x: sanity.captum_projection(ZFNetSmall().eval(), x, "conv2", 64), ValueError,
+     r"captum_projection: layer 'conv2' gives \(1, 64, 14, 14\); channel=64 is not a map of it"),
+    (lambda x: sanity.captum_projection(ZFNetSmall().eval(), x, "conv9", 0), ValueError,
+     "captum_projection: unknown layer 'conv9'"),
+    (lambda x: sanity.captum_projection(ZFNetSmall().eval(), x.to(torch.uint8), "conv2", 0), TypeError,
+     "captum_projection: expected x to be a floating-point tensor"),
+    (lambda x: sanity.captum_projection(ZFNetSmall().train(), x, "conv2", 0), ValueError,
+     "captum_projection: expected the model in eval mode"),
+])
+def test_captum_projection_checks_its_arguments(call, error, message):
+    pytest.importorskip("captum")
+    with pytest.raises(error, match=message):
+        call(torch.rand(1, 1, 28, 28))
+
+
+def test_captum_projection_handles_in_place_relus_and_relu6_and_leaves_them_so():
+    pytest.importorskip("captum")
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+                        nn.Conv2d(4, 5, 3), nn.ReLU6(inplace=True)).double().eval()  # in place, as torchvision's VGG
+    x = torch.randn(2, 3, 16, 16, dtype=torch.float64)
+    got = sanity.captum_projection(net, x, "4", 2)
+    torch.testing.assert_close(got, deconvnet.project(net, x, "4", 2), atol=1e-10, rtol=1e-8)
+    assert net[1].inplace and net[4].inplace and type(net[4]) is nn.ReLU6  # the model itself is not changed
+    assert not any(m._backward_hooks or m._forward_hooks for m in net)  # Captum's hooks are gone
+    six = nn.Sequential(*list(net)[:4], nn.ReLU6(), nn.Conv2d(5, 5, 1).double()).eval()  # a ReLU6 on the way
+    torch.testing.assert_close(sanity.captum_projection(six, x, "5", 2), deconvnet.project(six, x, "5", 2),
+                               atol=1e-10, rtol=1e-8)
