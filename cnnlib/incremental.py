@@ -15,7 +15,7 @@ batch. The result equals running each occluded image through the network, up to 
 by ``k − 1`` at every layer, so in ZFNet-small at 28 px a 7-px square reaches the whole map from conv3 on
 (``Engine.multiply_adds`` counts the work done and saved). The maps are kept channels-last (faster small
 convolutions on the CPU), and a convolution, eval-mode BatchNorm and rectifier run as one convolution
-(``torch.nn.utils.fusion.fuse_conv_bn_weights``).
+(:mod:`cnnlib.fold`).
 
 The engine is a ``torch.fx.Interpreter`` over the graph of :func:`cnnlib.graph.trace` whose ``call_module``,
 ``call_function`` and ``call_method`` pass windows on. A layer it cannot do on windows runs on whole maps (the
@@ -33,9 +33,9 @@ import torch
 import torch.fx as fx
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 from . import graph as graphs
+from .fold import Chain, conv_params, fold_chains
 from .layers import local_response_norm, pair, separable_max_pool2d
 
 #: The cost model: a layer whose output windows would cover more than this share of its map runs on whole maps
@@ -115,90 +115,6 @@ def materialize(v) -> torch.Tensor:
     return out
 
 
-# --- Conv + BatchNorm (+ rectifier) as one convolution ------------------------------------------------------
-
-@dataclass
-class _Chain:
-    """A convolution followed by an eval-mode BatchNorm (and perhaps a rectifier ``clamp(·, low, high)``), as
-    one convolution whose weights ``fuse_conv_bn_weights`` folds: ``W' = W·γ/√(σ² + ε)``,
-    ``b' = (b − μ)·γ/√(σ² + ε) + β``. A symmetric zero padding just before it becomes its own padding.
-    ``nodes``: the padding's node, the convolution's, the BatchNorm's, the rectifier's (those present)."""
-
-    nodes: list
-    weight: torch.Tensor
-    bias: torch.Tensor
-    stride: tuple[int, int]
-    padding: tuple[int, int]
-    dilation: tuple[int, int]
-    groups: int
-    low: float | None = None
-    high: float | None = None
-
-    def __call__(self, t: torch.Tensor, padding=0) -> torch.Tensor:
-        y = F.conv2d(t, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
-        return y if self.low is None and self.high is None else y.clamp_(self.low, self.high)
-
-
-def _conv_params(model: nn.Module, clean: dict, node: fx.Node):
-    """``(weight, bias, stride, padding, dilation, groups)`` of a convolution node with constant weights, or
-    ``None``."""
-    if node.op == "call_module" and not node.kwargs:
-        m = model.get_submodule(node.target)
-        if isinstance(m, nn.Conv2d) and type(m).forward is nn.Conv2d.forward and m.padding_mode == "zeros" \
-                and not isinstance(m.padding, str):
-            return m.weight, m.bias, pair(m.stride), pair(m.padding), pair(m.dilation), m.groups
-    if node.op == "call_function" and node.target is F.conv2d:
-        p = dict(zip(("input", "weight", "bias", "stride", "padding", "dilation", "groups"), node.args),
-                 **node.kwargs)
-        consts = [p.get(k) for k in ("weight", "bias")]
-        if any(isinstance(c, fx.Node) and c.op != "get_attr" for c in consts) or isinstance(p.get("padding"), str):
-            return None
-        w, b = (clean[c] if isinstance(c, fx.Node) else c for c in consts)
-        if isinstance(w, torch.Tensor) and w.ndim == 4:
-            return (w, b, pair(p.get("stride", 1)), pair(p.get("padding", 0)), pair(p.get("dilation", 1)),
-                    int(p.get("groups", 1)))
-    return None
-
-
-def _only_user(node: fx.Node) -> fx.Node | None:
-    return next(iter(node.users)) if len(node.users) == 1 else None
-
-
-def _fold_chains(model: nn.Module, graph: fx.Graph, clean: dict) -> dict:
-    """Every zero padding → convolution → eval-mode BatchNorm → rectifier of the graph (padding and rectifier
-    optional, each node the only reader of the one before) as a :class:`_Chain`, keyed by the convolution."""
-    chains = {}
-    module = lambda n, kinds: (n is not None and n.op == "call_module" and len(n.args) == 1  # noqa: E731
-                               and not n.kwargs and isinstance(model.get_submodule(n.target), kinds))
-    for conv in graph.nodes:
-        params, bn = _conv_params(model, clean, conv), _only_user(conv)
-        if params is None or not module(bn, nn.BatchNorm2d):
-            continue
-        m = model.get_submodule(bn.target)
-        if m.training or m.running_mean is None:
-            continue
-        w, b, s, p, d, g = params
-        weight, bias = fuse_conv_bn_weights(w, b, m.running_mean, m.running_var, m.eps, m.weight, m.bias)
-        chain = _Chain([conv, bn], weight.detach(), bias.detach(), s, p, d, g)
-        pad = conv.args[0] if conv.args else None
-        if isinstance(pad, fx.Node) and _only_user(pad) is conv and module(pad, (nn.ZeroPad2d, nn.ConstantPad2d)):
-            left, right, top, bottom = model.get_submodule(pad.target).padding
-            if left == right >= 0 and top == bottom >= 0 and getattr(model.get_submodule(pad.target), "value", 0) == 0:
-                chain.padding = (p[0] + top, p[1] + left)
-                chain.nodes.insert(0, pad)
-        act = _only_user(bn)
-        if act is not None and not act.kwargs and len(act.args) == 1:
-            m = model.get_submodule(act.target) if act.op == "call_module" else None
-            if type(m) is nn.ReLU or (act.op == "call_function" and act.target in (F.relu, torch.relu)):
-                chain.low = 0.0
-            elif type(m) in (nn.ReLU6, nn.Hardtanh):  # exactly these: a subclass may compute something else
-                chain.low, chain.high = float(m.min_val), float(m.max_val)
-        if chain.low is not None:
-            chain.nodes.append(act)
-        chains[conv] = chain
-    return chains
-
-
 # --- The engine ---------------------------------------------------------------------------------------------
 
 class _Clean(fx.Interpreter):
@@ -246,10 +162,10 @@ class Engine(fx.Interpreter):
         self.model, self.clean, self.channels_last = model, clean.env, channels_last
         self.padded: dict = {}  # the clean maps padded for gathering, by (map, padding, fill)
         self.fallbacks: list[str] = []
-        self.chains = _fold_chains(model, graph, self.clean)
+        self.chains = fold_chains(model, graph, self.clean)
         self.per_output = {}  # multiply-adds per output value, by node: C_in / groups · k_h · k_w, in_features
         for node in graph.nodes:
-            params = _conv_params(model, self.clean, node)
+            params = conv_params(model, self.clean, node)
             if params is not None:
                 self.per_output[node] = params[0][0].numel()
             elif node.op == "call_module" and isinstance(model.get_submodule(node.target), nn.Linear):
@@ -327,7 +243,7 @@ class Engine(fx.Interpreter):
             return self._pointwise(v, kernel)
         elif v.whole:
             return _full(kernel(v.data), out)
-        elif isinstance(m, nn.Conv2d) and _conv_params(self.model, self.clean, self.node) is not None:
+        elif isinstance(m, nn.Conv2d) and conv_params(self.model, self.clean, self.node) is not None:
             return self._sliding(v, m.kernel_size, m.stride, m.padding, m.dilation, 0.0, lambda t: F.conv2d(
                 t, m.weight, m.bias, m.stride, 0, m.dilation, m.groups), m, per_output=m.weight[0].numel())
         elif isinstance(m, nn.MaxPool2d) and not m.return_indices:
@@ -358,7 +274,7 @@ class Engine(fx.Interpreter):
             return self._pointwise(v, lambda t: f(t, *args[1:], **kwargs))
         if v.whole:
             return _full(f(v.data, *args[1:], **kwargs), out)
-        if f is F.conv2d and (p := _conv_params(self.model, self.clean, self.node)) is not None:
+        if f is F.conv2d and (p := conv_params(self.model, self.clean, self.node)) is not None:
             w, b, s, pad, d, g = p
             return self._sliding(v, w.shape[-2:], s, pad, d, 0.0, lambda t: F.conv2d(t, w, b, s, 0, d, g),
                                  lambda t: F.conv2d(t, w, b, s, pad, d, g), per_output=w[0].numel())
@@ -402,7 +318,7 @@ class Engine(fx.Interpreter):
         data = v.data.clone() if _may_write_input(self.model, self.node) else v.data
         return Window(fn(data), v.r, v.c, self.clean[self.node])
 
-    def _folded(self, f: _Chain, v):
+    def _folded(self, f: Chain, v):
         """A convolution with the BatchNorm (and rectifier) after it folded in: one pass instead of three."""
         if isinstance(v, Whole):
             return Whole(f(v.data, f.padding))

@@ -4,9 +4,8 @@ import warnings
 
 import pytest
 import torch
-import torch.nn.functional as F
 
-from cnnlib import incremental
+from cnnlib import incremental, occlusion
 
 
 def test_the_module_kernels_are_used_only_where_they_match():
@@ -20,52 +19,9 @@ def test_the_module_kernels_are_used_only_where_they_match():
         assert incremental._module_kernel(other) is None
 
 
-def _bn(channels, seed):
-    g = torch.Generator().manual_seed(seed)
-    bn = torch.nn.BatchNorm2d(channels, eps=1e-3)
-    with torch.no_grad():
-        bn.running_mean.uniform_(-1, 1, generator=g)
-        bn.running_var.uniform_(0.5, 2, generator=g)
-        bn.weight.uniform_(0.5, 1.5, generator=g)
-        bn.bias.uniform_(-0.5, 0.5, generator=g)
-    return bn
-
-
-def _chained_model():
-    torch.manual_seed(0)
-    nn = torch.nn
-    return nn.Sequential(
-        nn.ZeroPad2d(1), nn.Conv2d(3, 5, 3), _bn(5, 1), nn.ReLU6(),  # symmetric padding: folded too
-        nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(5, 4, 3, stride=2, bias=False), _bn(4, 2), nn.ReLU(),  # asymmetric
-        nn.Conv2d(4, 4, 1, groups=2), _bn(4, 3),  # no rectifier
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3)).eval()
-
-
-def test_batchnorm_and_rectifier_fold_into_the_convolution_before_them():
-    model = _chained_model()
-    x = torch.randn(1, 3, 12, 12)
-    engine = incremental.Engine(model, x)
-    chains = {tuple(n.target for n in c.nodes): c for c in engine.chains.values()}
-    assert set(chains) == {("0", "1", "2", "3"), ("5", "6", "7"), ("8", "9")}
-    # each chain, run as one convolution, equals its layers run one after another (an independent reference)
-    for names, c in chains.items():
-        first = model[int(names[0])]
-        t = torch.randn(2, first.in_channels if isinstance(first, torch.nn.Conv2d) else 3 if names[0] == "0" else 5,
-                        9, 9)
-        want = torch.nn.Sequential(*(model[int(n)] for n in names))(t)
-        got = F.conv2d(t, c.weight, c.bias, c.stride, c.padding, c.dilation, c.groups)
-        got = got.clamp(c.low, c.high) if c.low is not None else got
-        assert torch.allclose(got, want, rtol=1e-5, atol=1e-5)
-    assert chains[("0", "1", "2", "3")].padding == (1, 1) and (chains[("0", "1", "2", "3")].low,
-                                                               chains[("0", "1", "2", "3")].high) == (0.0, 6.0)
-    assert chains[("8", "9")].low is None and chains[("8", "9")].high is None
-
-
 @pytest.mark.parametrize("layer", ["1", "2", "5", "9"])  # a convolution inside a chain keeps its own values
-def test_a_kept_layer_inside_a_chain_keeps_its_own_values(layer):
-    from cnnlib import occlusion
-
-    model, x = _chained_model(), torch.randn(3, 12, 12)
+def test_a_kept_layer_inside_a_chain_keeps_its_own_values(layer, chained_model):
+    model, x = chained_model, torch.randn(3, 12, 12)
     kw = dict(size=4, stride=3, fill=0.1, layer=layer, progress=False, batch_size=5)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", incremental.IncrementalFallbackWarning)
@@ -77,8 +33,8 @@ def test_a_kept_layer_inside_a_chain_keeps_its_own_values(layer):
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_both_memory_layouts_give_the_model_s_output(channels_last):
-    model = _chained_model()
+def test_both_memory_layouts_give_the_model_s_output(channels_last, chained_model):
+    model = chained_model
     x = torch.randn(1, 3, 12, 12)
     engine = incremental.Engine(model, x, channels_last=channels_last)
     occluded = x.clone()
@@ -105,8 +61,8 @@ def test_multiply_adds_are_counted_on_the_windows():
     assert engine.multiply_adds == [4 * 4 * 2 * 9 + 4 * 200, 10 * 10 * 2 * 9 + 4 * 200]
 
 
-def test_the_traced_graph_is_kept_per_model_and_traced_again_when_the_model_changes():
-    model = _chained_model()
+def test_the_traced_graph_is_kept_per_model_and_traced_again_when_the_model_changes(chained_model):
+    model = chained_model
     x = torch.randn(1, 3, 12, 12)
     first = incremental.Engine(model, x)
     assert incremental.Engine(model, torch.randn(1, 3, 12, 12)).graph is first.graph  # same shape: kept
