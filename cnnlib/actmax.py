@@ -55,7 +55,7 @@ from . import checks
 from .hooks import LayerOutputs
 from .models import activations
 from .progress import hidden
-from .snapshots import DATA_DIR, available, checked_file, manifest_entries, record_all, sha256, snapshot_path
+from .snapshots import DATA_DIR, check_made_from, checked_file, manifest_entries, record_all
 from .topk import TopK
 
 
@@ -714,20 +714,13 @@ ZFNET_CLIMBS = "zfnet-small-climbs.pt"
 _CLIMBS_REMEDY = "re-create it with: python scripts/climb_zfnet_small.py"
 
 
-def zfnet_snapshot_sha256(data_dir: str | os.PathLike | None = None) -> str:
-    """sha256 of the ZFNet-small snapshot that :func:`cnnlib.pretrained.load` loads by default (the last epoch of
-    ``zfnet-small-fashion``): the network the shipped climbs were made on."""
-    data_dir = Path(data_dir or DATA_DIR)
-    return sha256(snapshot_path(data_dir, "zfnet-small-fashion", available(data_dir)["zfnet-small-fashion"][-1]))
-
-
 def load_shipped_climbs(render_dir: str | os.PathLike | None = None,
                         data_dir: str | os.PathLike | None = None) -> dict:
     """Chapter 9's climbs on ZFNet-small, computed once by ``scripts/climb_zfnet_small.py``.
 
     The file is checked against its sha256 in ``render_dir/MANIFEST.json``, and the ZFNet-small snapshot at hand
-    (in ``data_dir``) against the one the climbs were made on (the manifest's ``"model"``); either mismatch raises
-    ``ValueError`` saying how to re-create the file.
+    (in ``data_dir``) against the one the climbs were made on (the manifest's ``"snapshots"``,
+    :func:`cnnlib.snapshots.check_made_from`); either mismatch raises ``ValueError`` saying how to re-create it.
 
     Returns:
         ``{"settings": {name: Regularizers}, "steps", "lr", "bounds", "classes",
@@ -738,11 +731,8 @@ def load_shipped_climbs(render_dir: str | os.PathLike | None = None,
     fn = "load_shipped_climbs"
     folder = Path(render_dir or RENDER_DIR)
     path = checked_file(fn, folder, ZFNET_CLIMBS, _CLIMBS_REMEDY)
-    made_on = manifest_entries(fn, folder, _CLIMBS_REMEDY)[ZFNET_CLIMBS].get("model")
-    here = zfnet_snapshot_sha256(data_dir)
-    if made_on != here:
-        raise ValueError(f"{fn}: {path} was climbed on another ZFNet-small snapshot (sha256 "
-                         f"{str(made_on)[:12]}…, here {here[:12]}…); {_CLIMBS_REMEDY}")
+    check_made_from(fn, path, manifest_entries(fn, folder, _CLIMBS_REMEDY)[ZFNET_CLIMBS].get("snapshots"),
+                    _CLIMBS_REMEDY, data_dir)
     state = torch.load(path, map_location="cpu", weights_only=True)
 
     def results(images: torch.Tensor, curves: torch.Tensor) -> list[Result]:

@@ -36,7 +36,7 @@ from .devices import device as default_device
 from .models import ZFNetSmall, activations
 from .pretrained import available, load_snapshot
 from .progress import hidden
-from .snapshots import DATA_DIR, checked_file, read_manifest
+from .snapshots import DATA_DIR, check_made_from, checked_file
 from .topk import mine_topk, project_units
 
 
@@ -294,10 +294,7 @@ def shipped_mining(X: torch.Tensor | None = None, folder=None) -> dict[str, Evol
     remedy = "re-create it with 'python scripts/mine_evolution.py'"
     path = checked_file(fn, folder, "mined.pt", remedy)
     record = torch.load(path, map_location="cpu", weights_only=True)
-    snapshots = read_manifest(folder.parent, fn)
-    changed = [rel for rel, sha in record["snapshots"].items() if snapshots.get(rel, {}).get("sha256") != sha]
-    if changed:
-        raise ValueError(f"{fn}: {path} was mined from other snapshots than those here ({changed}); {remedy}")
+    check_made_from(fn, path, record.get("snapshots"), remedy, folder.parent)
     if X is not None and images_digest(X) != record["images"]["sha256"]:
         raise ValueError(f"{fn}: {path} was mined over other images ({record['images']['what']}, sha256 "
                          f"{record['images']['sha256'][:12]}…), got {tuple(X.shape)} with sha256 "

@@ -121,9 +121,8 @@ def write_js(path: str | os.PathLike, name: str = "zfnet-small-fashion", epoch: 
     """Export the shipped snapshot ``name`` (default: its last epoch) to ``path`` as ``window.ZFNET_LIVE = {...};``."""
     snap = snapshots.load_snapshot(name, epoch, fn="live.write_js")
     model = pretrained.load(name, snap["epoch"], device="cpu")
-    rel = f"{name}/epoch-{snap['epoch']:03d}.pt"  # its key in data/MANIFEST.json
-    provenance = {"name": name, "epoch": snap["epoch"], "test_acc": snap.get("test_acc"),
-                  "sha256": snapshots.read_manifest()[rel]["sha256"]}
+    (sha,) = snapshots.made_from(name, [snap["epoch"]]).values()
+    provenance = {"name": name, "epoch": snap["epoch"], "test_acc": snap.get("test_acc"), "sha256": sha}
     content = export(model, provenance=provenance)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -182,6 +182,31 @@ def _network(fn: str, name, data_dir: Path) -> list[int]:
     return sorted(shipped[name])
 
 
+def made_from(name: str, epochs: list[int] | None = None, data_dir: str | os.PathLike | None = None,
+              fn: str = "made_from") -> dict[str, str]:
+    """``{"<name>/epoch-NNN.pt": sha256}`` of network ``name``'s snapshots at ``epochs`` (default: all) as the
+    manifest records them: what a result computed from them keeps, for :func:`check_made_from`."""
+    data_dir = Path(data_dir or DATA_DIR)
+    shipped = _network(fn, name, data_dir)
+    manifest = read_manifest(data_dir, fn)
+    return {f"{name}/epoch-{e:03d}.pt": manifest[f"{name}/epoch-{e:03d}.pt"]["sha256"]
+            for e in (shipped if epochs is None else epochs)}
+
+
+def check_made_from(fn: str, path: str | os.PathLike, recorded, remedy: str,
+                    data_dir: str | os.PathLike | None = None) -> None:
+    """Refuse the shipped result ``path`` (a ``ValueError`` naming ``fn`` and saying how to re-create it) unless it
+    records the snapshots it was made from (``recorded``, as :func:`made_from` gives them) and they are the ones
+    here. The one check of where a shipped result came from (chapter 7's mining, chapter 9's climbs)."""
+    if not isinstance(recorded, dict) or not recorded:
+        raise ValueError(f"{fn}: {path} does not record the snapshots it was made from; {remedy}")
+    here = read_manifest(data_dir, fn)
+    changed = sorted(rel for rel, sha in recorded.items() if here.get(rel, {}).get("sha256") != sha)
+    if changed:
+        raise ValueError(f"{fn}: {path} was made from other snapshots than those here ({', '.join(changed)}); "
+                         f"{remedy}")
+
+
 def load_snapshot(name: str = "zfnet-small-fashion", epoch: int | None = None,
                   data_dir: str | os.PathLike | None = None, fn: str = "load_snapshot") -> dict:
     """The checked snapshot dictionary (config, epoch, test accuracy, float16 state dict) of ``name`` at ``epoch``

@@ -64,8 +64,9 @@ def main() -> None:
     tmp = OUT.with_suffix(".tmp")
     torch.save(state, tmp)
     tmp.replace(OUT)
-    manifest = snapshots.record_in_manifest(OUT.parent, OUT.name, model=actmax.zfnet_snapshot_sha256(),
-                                            seconds=state["seconds"])
+    last = snapshots.available()["zfnet-small-fashion"][-1:]  # the snapshot pretrained.load gives by default
+    manifest = snapshots.record_in_manifest(OUT.parent, OUT.name, seconds=state["seconds"],
+                                            snapshots=snapshots.made_from("zfnet-small-fashion", last))
     print(f"wrote {OUT} ({OUT.stat().st_size / 1e3:.0f} kB, {seconds:.1f} s of climbing and mining) and {manifest}")
 
 

@@ -39,7 +39,6 @@ def main(argv=None) -> None:
     channels = {layer: sorted(mined[layer].top_value[-1].topk(SHOWN).indices.tolist()) for layer in LAYERS}
     mined = {layer: evolution.follow(models, X, mined[layer], channels[layer]) for layer in LAYERS}
     seconds = time.perf_counter() - t0
-    manifest = snapshots.read_manifest()
     record = {
         "layers": LAYERS, "epochs": epochs,
         "top_value": {layer: mined[layer].top_value for layer in LAYERS},
@@ -50,7 +49,7 @@ def main(argv=None) -> None:
         "patches": {layer: mined[layer].patches for layer in LAYERS},
         "images": {"what": f"the first {IMAGES} Fashion-MNIST training images", "count": IMAGES,
                    "sha256": evolution.images_digest(X)},
-        "snapshots": {rel: entry["sha256"] for rel, entry in manifest.items() if rel.startswith(NAME + "/")},
+        "snapshots": snapshots.made_from(NAME),
         "seconds": round(seconds, 1), "torch": str(torch.__version__)}
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -514,9 +514,16 @@ def test_the_shipped_zfnet_climbs_are_refused_when_changed_or_made_on_another_sn
         shutil.copy(actmax.RENDER_DIR / name, tmp_path / name)
     assert actmax.load_shipped_climbs(tmp_path)["steps"] == 200
     manifest = json.loads((tmp_path / "MANIFEST.json").read_text())
-    manifest[actmax.ZFNET_CLIMBS]["model"] = "0" * 64
+    (rel,) = manifest[actmax.ZFNET_CLIMBS]["snapshots"]
+    assert rel == "zfnet-small-fashion/epoch-064.pt"  # the snapshot pretrained.load gives by default
+    manifest[actmax.ZFNET_CLIMBS]["snapshots"][rel] = "0" * 64
     (tmp_path / "MANIFEST.json").write_text(json.dumps(manifest))
-    with pytest.raises(ValueError, match="^load_shipped_climbs: .* another ZFNet-small snapshot .*climb_zfnet_small"):
+    with pytest.raises(ValueError, match="^load_shipped_climbs: .* other snapshots than those here "
+                                         r"\(zfnet-small-fashion/epoch-064.pt\); .*climb_zfnet_small"):
+        actmax.load_shipped_climbs(tmp_path)
+    del manifest[actmax.ZFNET_CLIMBS]["snapshots"]
+    (tmp_path / "MANIFEST.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="^load_shipped_climbs: .* does not record the snapshots"):
         actmax.load_shipped_climbs(tmp_path)
     shutil.copy(actmax.RENDER_DIR / "MANIFEST.json", tmp_path / "MANIFEST.json")
     data = bytearray((tmp_path / actmax.ZFNET_CLIMBS).read_bytes())

@@ -1,5 +1,6 @@
 """The snapshot trainer: resumable, same weights under 2-process DDP, checked by sha256 when loaded."""
 
+import json
 import os
 import socket
 import subprocess
@@ -8,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from cnnlib import pretrained, train
+from cnnlib import pretrained, snapshots, train
 from cnnlib.models import ZFNetSmall
 
 TINY = dict(name="tiny", dataset="digits", num_epochs=3, batch_size=64, lr=0.02, dropout=0.0, snapshot_epochs=(1, 3))
@@ -115,8 +116,6 @@ def test_history_reads_back_the_run(tmp_path):
     assert len(back.test_acc) == 2 and back.train_loss[1] < back.train_loss[0]
     assert back.test_acc[-1] == pretrained.load_snapshot("tiny", data_dir=tmp_path / "d")["test_acc"]
     # the files behind it: where each snapshot lives, the manifest of their sha256, the history as four lists
-    from cnnlib import snapshots
-
     paths = [snapshots.snapshot_path(tmp_path / "d", "tiny", e) for e in (1, 2)]
     assert [p.relative_to(tmp_path / "d").as_posix() for p in paths] == ["tiny/epoch-001.pt", "tiny/epoch-002.pt"]
     manifest = snapshots.read_manifest(tmp_path / "d")
@@ -166,10 +165,6 @@ def test_train_and_pretrained_do_not_import_each_other():
 
 
 def test_checked_file_refuses_a_changed_or_unlisted_file(tmp_path):
-    import json
-
-    from cnnlib import snapshots
-
     f = tmp_path / "w.pt"
     f.write_bytes(b"weights")
     (tmp_path / "MANIFEST.json").write_text(json.dumps({"w.pt": {"sha256": snapshots.sha256(f), "bytes": 7}}))
@@ -185,10 +180,6 @@ def test_checked_file_refuses_a_changed_or_unlisted_file(tmp_path):
 
 
 def test_record_in_manifest_writes_what_checked_file_checks_and_keeps_the_other_entries(tmp_path):
-    import json
-
-    from cnnlib import snapshots
-
     (tmp_path / "a.pt").write_bytes(b"first")
     (tmp_path / "b.json").write_text("{}")
     snapshots.record_in_manifest(tmp_path, "a.pt", crops=4)
@@ -210,10 +201,7 @@ def test_record_in_manifest_writes_what_checked_file_checks_and_keeps_the_other_
 def test_every_shipped_file_is_read_from_cnnlib_data(tmp_path):
     """One data root: with ``CNNLIB_DATA`` pointing at a copy, every folder of shipped files lies under it and the
     loaders read the copy (a changed copy is what they return), not the repository's ``data/``."""
-    import json
     import shutil
-
-    from cnnlib import snapshots
 
     copy = tmp_path / "data"
     (copy / "actmax").mkdir(parents=True)
@@ -239,3 +227,27 @@ def test_every_shipped_file_is_read_from_cnnlib_data(tmp_path):
     assert got["copy"] is True and got["runs"] == ["copy-net"]
     assert got["available"] == pretrained.available()
     assert str(copy / "sae" / "MANIFEST.json") in second  # the RBM stack is looked for in the copy too
+
+
+def test_made_from_and_check_made_from_name_the_snapshots_that_differ(tmp_path):
+    import shutil
+
+    shutil.copy(snapshots.DATA_DIR / "MANIFEST.json", tmp_path / "MANIFEST.json")
+    epochs = snapshots.available(tmp_path)["zfnet-small-fashion"]
+    made = snapshots.made_from("zfnet-small-fashion", epochs[-2:], tmp_path)
+    manifest = json.loads((tmp_path / "MANIFEST.json").read_text())
+    assert made == {rel: manifest[rel]["sha256"] for rel in made} and len(made) == 2
+    assert len(snapshots.made_from("zfnet-small-fashion", data_dir=tmp_path)) == len(epochs)
+    snapshots.check_made_from("f", "result.pt", made, "remake it", tmp_path)  # the same snapshots: no error
+    last = f"zfnet-small-fashion/epoch-{epochs[-1]:03d}.pt"
+    manifest[last]["sha256"] = "0" * 64  # as if the network had been trained again
+    (tmp_path / "MANIFEST.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match=f"^f: result.pt was made from other snapshots than those here \\({last}\\); "
+                                         "remake it$"):
+        snapshots.check_made_from("f", "result.pt", made, "remake it", tmp_path)
+    for recorded in (None, {}, ["a"]):
+        with pytest.raises(ValueError, match="^f: result.pt does not record the snapshots it was made from"):
+            snapshots.check_made_from("f", "result.pt", recorded, "remake it", tmp_path)
+    with pytest.raises(ValueError, match="^made_from: unknown network 'resnet'"):
+        snapshots.made_from("resnet", data_dir=tmp_path)
+
