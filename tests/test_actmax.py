@@ -293,6 +293,7 @@ def test_independent_probability_gives_the_judges_probability_rank_and_top1():
     judge = _FixedJudge().eval()
     images = torch.full((3, 3, 20, 30), 0.75)  # resized to 12 × 18, cut to its central 12 × 12
     j = actmax.independent_probability(images, [3, 0, 2], judge)
+    assert isinstance(j, actmax.Judgement)
     torch.testing.assert_close(j.probability, torch.tensor([8.0, 1.0, 4.0]) / 15)
     assert j.rank.tolist() == [1, 4, 2] and j.top1.tolist() == [3, 3, 3]
     torch.testing.assert_close(j.top1_probability, torch.full((3,), 8 / 15))

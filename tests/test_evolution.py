@@ -194,3 +194,13 @@ def test_the_shipped_mining_is_the_mining_of_the_snapshots_and_is_checked(tmp_pa
     manifest.write_text(text.replace(sha, "0" * 64, 1))  # as if a snapshot had been trained again
     with pytest.raises(ValueError, match="shipped_mining: .* other snapshots"):
         evolution.shipped_mining(folder=tmp_path / "evolution")
+
+
+def test_images_digest_tells_the_same_images_from_others():
+    X = torch.rand(4, 1, 28, 28)
+    d = evolution.images_digest(X)
+    assert len(d) == 64 and evolution.images_digest(X.clone()) == d
+    assert evolution.images_digest(X.transpose(2, 3).contiguous().transpose(2, 3)) == d  # the values, not the layout
+    Y = X.clone()
+    Y[3, 0, 27, 27] += 1e-6  # one pixel, slightly
+    assert evolution.images_digest(Y) != d and evolution.images_digest(X[:3]) != d

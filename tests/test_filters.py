@@ -43,6 +43,7 @@ def test_measures_against_references_and_known_cases():
     rng = np.random.default_rng(5)
     w = rng.standard_normal((4, 3, 7, 7))
     ch = filters.filter_character(torch.from_numpy(w).float())
+    assert isinstance(ch, filters.FilterCharacter) and len(ch.kind) == 4 and set(ch.kind) <= set(filters.KINDS)
     means = w.mean((2, 3))
     np.testing.assert_allclose(ch.flat, 49 * (means ** 2).sum(1) / (w ** 2).sum((1, 2, 3)), rtol=1e-5)
     D = _dct_matrix(7)

@@ -57,3 +57,32 @@ def test_untraceable_forward_raises():
 
     with pytest.raises(fx.proxy.TraceError):
         graph.trace(Branch())
+
+
+def test_the_tracer_keeps_a_convolution_subclass_whole_and_ancestors_are_in_forward_order():
+    model = _model()
+    g = graph.Tracer().trace(model)
+    assert [n.target for n in g.nodes if n.op == "call_module"][0] == "0"  # _MyConv: one node, not traced through
+    tr = graph.Traced(model, graph.trace(model))
+    block = graph.find_layer(tr, "1", "f")
+    up = graph.ancestors(block)
+    assert up[0].op == "placeholder" and up[-1] is block and [n.target for n in up if n.op == "call_module"] == [
+        "0", "1.conv"]
+    order = list(g.nodes)
+    assert [order.index(n) for n in graph.ancestors(graph.layer_node(g, {"1"}))] == sorted(
+        order.index(n) for n in graph.ancestors(graph.layer_node(g, {"1"})))
+    with pytest.raises(ValueError, match="^f: unknown layer 'conv9'"):
+        graph.find_layer(tr, "conv9", "f")
+    with pytest.raises(TypeError, match="^f: expected layer to be a module name"):
+        graph.find_layer(tr, 3, "f")
+    class Unused(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.used, self.spare = nn.Conv2d(1, 1, 1), nn.Conv2d(1, 1, 1)
+
+        def forward(self, x):
+            return self.used(x)  # never calls self.spare
+
+    unused = Unused()
+    with pytest.raises(ValueError, match="^f: layer 'spare' is never reached"):
+        graph.find_layer(graph.Traced(unused, graph.trace(unused)), "spare", "f")

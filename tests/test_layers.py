@@ -113,3 +113,13 @@ def test_local_response_norm_kernel_equals_torch(size, channels):
     x = torch.randn(2, channels, 5, 4, dtype=torch.float64) * 3
     want = F.local_response_norm(x, size, alpha=0.3, beta=0.75, k=2.0)
     assert torch.allclose(layers.local_response_norm(x, size, 0.3, 0.75, 2.0), want, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("k, d", [((3, 3), (1, 1)), ((4, 2), (1, 1)), ((3, 4), (2, 3)), ((1, 1), (1, 1))])
+def test_conv_padding_same_pads_as_pytorch(k, d):
+    torch.manual_seed(0)
+    x, w = torch.randn(1, 2, 9, 10), torch.randn(3, 2, *k)
+    top, bottom, left, right = layers.conv_padding("same", k, d)
+    ours = F.conv2d(F.pad(x, (left, right, top, bottom)), w, dilation=d)
+    assert torch.allclose(ours, F.conv2d(x, w, padding="same", dilation=d), atol=1e-6)  # same size and values
+    assert layers.conv_padding("valid", k, d) == (0, 0, 0, 0) and layers.conv_padding((1, 2), k) == (1, 1, 2, 2)

@@ -1,7 +1,8 @@
 """The package's layout, read from its source: no import circles, one home for the shipped files' manifests and
-data root (:mod:`cnnlib.snapshots`)."""
+data root (:mod:`cnnlib.snapshots`), and no public function or class that no test names."""
 
 import ast
+import re
 from pathlib import Path
 
 import cnnlib
@@ -72,3 +73,17 @@ def test_only_snapshots_opens_a_manifest_or_finds_the_data_folder():
     own_root = sorted(name for name, tree in trees.items() if name.startswith("cnnlib/") and any(
         isinstance(n, ast.Name) and n.id == "__file__" for n in ast.walk(tree)))
     assert own_root == ["cnnlib/snapshots"]
+
+
+def public_callables(tree: ast.Module) -> list[str]:
+    """The module's public functions and classes (top-level, no leading underscore)."""
+    return [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and not n.name.startswith("_")]
+
+
+def test_every_public_function_and_class_is_named_in_a_test():
+    tests = "\n".join(f.read_text() for f in sorted(Path(__file__).parent.glob("test_*.py")))
+    untested = [f"{module}.{name}" for module, tree in _trees(PACKAGE).items() for name in public_callables(tree)
+                if not re.search(rf"\b{name}\b", tests)]
+    assert not untested, f"public but named in no test (test them, or make them private): {untested}"
+    assert public_callables(ast.parse("def f(): pass\nclass C: pass\ndef _g(): pass\nX = 1")) == ["f", "C"]
+

@@ -290,3 +290,16 @@ def test_photo_pool_is_the_pool_plus_the_text_image():
         assert torch.equal(a, b)
     text = torch.from_numpy(np.asarray(skdata.text(), dtype=np.float32) / 255)
     assert torch.equal(pool[-1], text.expand(3, -1, -1))  # black print on white, in three equal channels
+
+
+def test_check_images_names_the_function_and_the_bad_image():
+    good = torch.rand(3, 8, 8)
+    photos.check_images("f", [good, good])  # no error
+    for pool, error, message in (
+            ([], ValueError, "^f: expected a non-empty list of images"),
+            (good, ValueError, "^f: expected a non-empty list of images .* got Tensor"),
+            ([good, torch.rand(1, 8, 8)], ValueError, r"^f: expected 3 channels in pool\[1\], got 1"),
+            ([good, good.clone().fill_(float("nan"))], ValueError, r"^f: .*pool\[1\].*finite"),
+            ([good.to(torch.uint8)], TypeError, r"^f: expected pool\[0\] to be a floating-point tensor")):
+        with pytest.raises(error, match=message):
+            photos.check_images("f", pool)

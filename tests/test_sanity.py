@@ -315,3 +315,10 @@ def test_captum_projection_handles_in_place_relus_and_relu6_and_leaves_them_so()
     six = nn.Sequential(*list(net)[:4], nn.ReLU6(), nn.Conv2d(5, 5, 1).double()).eval()  # a ReLU6 on the way
     torch.testing.assert_close(sanity.captum_projection(six, x, "5", 2), deconvnet.project(six, x, "5", 2),
                                atol=1e-10, rtol=1e-8)
+
+
+def test_to_2d_sums_the_colour_channels_with_or_without_their_sign():
+    m = torch.tensor([[1.0, -2.0], [0.5, 0.0]]).expand(1, 2, 2, 2).clone()
+    m[0, 1] *= -1  # the second channel the negative of the first
+    np.testing.assert_allclose(sanity.to_2d(m), [[[2.0, 4.0], [1.0, 0.0]]])
+    np.testing.assert_allclose(sanity.to_2d(m, absolute=False), np.zeros((1, 2, 2)))

@@ -251,3 +251,19 @@ def test_made_from_and_check_made_from_name_the_snapshots_that_differ(tmp_path):
     with pytest.raises(ValueError, match="^made_from: unknown network 'resnet'"):
         snapshots.made_from("resnet", data_dir=tmp_path)
 
+
+def test_record_all_lists_exactly_the_matching_files_and_keeps_others_only_if_asked(tmp_path):
+    for name, content in (("a.pt", b"a"), ("b.pt", b"bb"), ("notes.txt", b"n")):
+        (tmp_path / name).write_bytes(content)
+    snapshots.record_in_manifest(tmp_path, "notes.txt", made_by="another script")
+    snapshots.record_all(tmp_path, "*.pt", keep_others=True)
+    manifest = json.loads((tmp_path / "MANIFEST.json").read_text())
+    assert sorted(manifest) == ["a.pt", "b.pt", "notes.txt"] and manifest["notes.txt"]["made_by"] == "another script"
+    assert manifest["b.pt"] == {"sha256": snapshots.sha256(tmp_path / "b.pt"), "bytes": 2}
+    (tmp_path / "notes.txt").unlink()  # a file no longer there loses its entry, even kept
+    snapshots.record_all(tmp_path, "*.pt", keep_others=True)
+    assert sorted(json.loads((tmp_path / "MANIFEST.json").read_text())) == ["a.pt", "b.pt"]
+    (tmp_path / "notes.txt").write_bytes(b"n")
+    snapshots.record_in_manifest(tmp_path, "notes.txt")
+    snapshots.record_all(tmp_path, "a.pt")  # without keep_others: exactly the matching files
+    assert sorted(json.loads((tmp_path / "MANIFEST.json").read_text())) == ["a.pt"]

@@ -286,3 +286,14 @@ def test_shipped_vgg_topk_is_what_mining_finds_and_is_refused_when_changed(tmp_p
         f.write(b"x")
     with pytest.raises(ValueError, match="load_shipped_topk: .* does not match"):
         topk.load_shipped_topk("vgg16-hed-photos", tmp_path / "topk")
+
+
+def test_check_groups_takes_one_integer_source_per_image():
+    got = topk.check_groups("f", torch.tensor([3, 3, 0], dtype=torch.int32), 3)
+    assert got.dtype == torch.int64 and got.tolist() == [3, 3, 0]
+    for groups, error, message in ((torch.tensor([0.0, 1.0, 2.0]), TypeError, "^f: expected groups of an integer"),
+                                   (torch.tensor([True, False, True]), TypeError, "^f: expected groups of an integer"),
+                                   (torch.tensor([0, 1]), ValueError, r"^f: expected groups of shape \(3,\)"),
+                                   ([0, 1, 2], TypeError, "^f: expected groups to be a tensor")):
+        with pytest.raises(error, match=message):
+            topk.check_groups("f", groups, 3)
