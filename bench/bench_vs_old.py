@@ -1,6 +1,6 @@
 """The deconvnet and occlusion rows of ``make bench``, side by side with an older commit's ``cnnlib`` in one run.
 
-    .venv/bin/python bench/bench_vs_old.py [--rev 62d689b] [--repeats 5] [--all]
+    .venv/bin/python bench/bench_vs_old.py [--rev 4e31e56] [--repeats 5] [--all]
 
 The older ``cnnlib`` is taken from git (``git archive REV cnnlib``) into a temporary folder and imported as
 ``cnnlib_old``; the models and images come from this tree. Each time is the best of ``--repeats``, old and new
@@ -39,7 +39,7 @@ def best(fns: dict, repeats: int) -> tuple[dict, dict]:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--rev", default="62d689b")
+    p.add_argument("--rev", default="4e31e56")  # the code as issue 20 found it
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--all", action="store_true")
     a = p.parse_args()
@@ -53,7 +53,7 @@ def main():
     import cnnlib_old.occlusion as old_occlusion
     from captum.attr import Deconvolution
 
-    from cnnlib import data, deconvnet, occlusion, pretrained
+    from cnnlib import data, deconvnet, occlusion, photos, pretrained
 
     print(f"old: {a.rev}; threads {torch.get_num_threads()}; load {os.getloadavg()}")
     zf = pretrained.load("zfnet-small-fashion").eval()
@@ -80,7 +80,7 @@ def main():
     def cases():  # as bench_occlusion.measure: ZFNet-small first, then EfficientNet-Lite0
         yield "ZFNet-small, 7 px, stride 1", zf, X[:1], 7, 1
         eff = pretrained.efficientnet_lite0()
-        xe = pretrained.imagenet_preprocess(data.load_photo("chelsea"), mean=pretrained.EFFICIENTNET_LITE_MEAN,
+        xe = pretrained.imagenet_preprocess(photos.load_photo("chelsea"), mean=pretrained.EFFICIENTNET_LITE_MEAN,
                                             std=pretrained.EFFICIENTNET_LITE_STD)
         xe = xe if xe.ndim == 4 else xe[None]
         yield "EfficientNet-Lite0, 16 px, stride 16", eff, xe, 16, 16
