@@ -55,7 +55,7 @@ from . import checks
 from .hooks import LayerOutputs
 from .models import activations
 from .progress import hidden
-from .snapshots import DATA_DIR, check_made_from, checked_file, manifest_entries, record_all
+from .snapshots import DATA_DIR, check_made_from, checked_file, record_all
 from .topk import TopK
 
 
@@ -731,8 +731,7 @@ def load_shipped_climbs(render_dir: str | os.PathLike | None = None,
     fn = "load_shipped_climbs"
     folder = Path(render_dir or RENDER_DIR)
     path = checked_file(fn, folder, ZFNET_CLIMBS, _CLIMBS_REMEDY)
-    check_made_from(fn, path, manifest_entries(fn, folder, _CLIMBS_REMEDY)[ZFNET_CLIMBS].get("snapshots"),
-                    _CLIMBS_REMEDY, data_dir)
+    check_made_from(fn, folder, ZFNET_CLIMBS, _CLIMBS_REMEDY, data_dir)
     state = torch.load(path, map_location="cpu", weights_only=True)
 
     def results(images: torch.Tensor, curves: torch.Tensor) -> list[Result]:

@@ -294,7 +294,7 @@ def shipped_mining(X: torch.Tensor | None = None, folder=None) -> dict[str, Evol
     remedy = "re-create it with 'python scripts/mine_evolution.py'"
     path = checked_file(fn, folder, "mined.pt", remedy)
     record = torch.load(path, map_location="cpu", weights_only=True)
-    check_made_from(fn, path, record.get("snapshots"), remedy, folder.parent)
+    check_made_from(fn, folder, path.name, remedy, folder.parent)
     if X is not None and images_digest(X) != record["images"]["sha256"]:
         raise ValueError(f"{fn}: {path} was mined over other images ({record['images']['what']}, sha256 "
                          f"{record['images']['sha256'][:12]}…), got {tuple(X.shape)} with sha256 "

@@ -50,7 +50,7 @@ from .hooks import LayerOutputs, named_layer
 from .models import ZFNetSmall
 from .occlusion import occlusion_maps
 from .photos import check_shipped
-from .snapshots import DATA_DIR, checked_file, manifest_entries
+from .snapshots import DATA_DIR, check_made_from, checked_file, manifest_entries
 
 __all__ = ["METHODS", "UNIT_METHODS", "CAPTUM_METHODS", "MEASURES", "randomized", "cascade", "independent", "label",
            "unit_at", "captum_projection", "attribute", "to_2d", "similarities", "summarize", "unrelated", "edge_maps",
@@ -529,11 +529,14 @@ def load_results() -> tuple[dict, dict[str, np.ndarray]]:
     every step, floor and test, ``maps["<network>|<target>/<method>"]`` the 8-bit absolute maps ``(1 + S, k, H, W)``
     of the first ``k`` images, trained then after each cascade step (data randomization: ``"true/…"``,
     ``"permuted/…"``, ``(1, k, H, W)``). Both record the photo pool's fingerprint (:mod:`cnnlib.photos`): on
-    another pool the photo networks' results would be about other crops, and they are refused with a clear error."""
+    another pool the photo networks' results would be about other crops, and they are refused with a clear error;
+    and the ZFNet-small snapshot they were computed from (:func:`cnnlib.snapshots.check_made_from`)."""
     fn, remedy = "load_results", "python scripts/sanity_results.py"
     results = json.loads(checked_file(fn, DATA_DIR / "sanity", "results.json", remedy).read_text())
     # The photo network's and EfficientNet's images are crops of the photo pool: refuse another pool.
     check_shipped(fn, DATA_DIR / "sanity", "results.json", "the shipped sanity-check results", remedy)
+    for rel in ("results.json", "maps.npz"):  # and ZFNet-small's results were computed from its last snapshot
+        check_made_from(fn, DATA_DIR / "sanity", rel, remedy, DATA_DIR)
     with np.load(checked_file(fn, DATA_DIR / "sanity", "maps.npz", remedy)) as f:
         maps = {k: f[k] for k in f.files}
     return results, maps

@@ -188,20 +188,26 @@ def made_from(name: str, epochs: list[int] | None = None, data_dir: str | os.Pat
     manifest records them: what a result computed from them keeps, for :func:`check_made_from`."""
     data_dir = Path(data_dir or DATA_DIR)
     shipped = _network(fn, name, data_dir)
+    missing = [e for e in (epochs or []) if e not in shipped]
+    if missing:
+        raise ValueError(f"{fn}: {name} has no snapshot at epochs {missing}: expected some of {shipped}")
     manifest = read_manifest(data_dir, fn)
     return {f"{name}/epoch-{e:03d}.pt": manifest[f"{name}/epoch-{e:03d}.pt"]["sha256"]
             for e in (shipped if epochs is None else epochs)}
 
 
-def check_made_from(fn: str, path: str | os.PathLike, recorded, remedy: str,
+def check_made_from(fn: str, folder: str | os.PathLike, rel: str, remedy: str,
                     data_dir: str | os.PathLike | None = None) -> None:
-    """Refuse the shipped result ``path`` (a ``ValueError`` naming ``fn`` and saying how to re-create it) unless it
-    records the snapshots it was made from (``recorded``, as :func:`made_from` gives them) and they are the ones
-    here. The one check of where a shipped result came from (chapter 7's mining, chapter 9's climbs)."""
+    """Refuse the shipped result ``folder/rel`` (a ``ValueError`` naming ``fn`` and saying how to re-create it)
+    unless its entry in ``folder/MANIFEST.json`` records the snapshots it was made from (``"snapshots"``, as
+    :func:`made_from` gives them, written with :func:`record_in_manifest`) and they are the ones in ``data_dir``.
+    Every shipped result computed from a ZFNet-small snapshot is checked this way (chapters 7, 8, 9 and 10)."""
+    path = Path(folder) / rel
+    recorded = manifest_entries(fn, folder, remedy).get(rel, {}).get("snapshots")
     if not isinstance(recorded, dict) or not recorded:
         raise ValueError(f"{fn}: {path} does not record the snapshots it was made from; {remedy}")
     here = read_manifest(data_dir, fn)
-    changed = sorted(rel for rel, sha in recorded.items() if here.get(rel, {}).get("sha256") != sha)
+    changed = sorted(r for r, sha in recorded.items() if here.get(r, {}).get("sha256") != sha)
     if changed:
         raise ValueError(f"{fn}: {path} was made from other snapshots than those here ({', '.join(changed)}); "
                          f"{remedy}")

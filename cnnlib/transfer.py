@@ -43,7 +43,7 @@ from .data import split_per_class
 from .hooks import LayerOutputs
 from .photos import check_shipped
 from .progress import hidden
-from .snapshots import DATA_DIR, checked_file
+from .snapshots import DATA_DIR, check_made_from, checked_file
 from .train import apply_augment, augment_params
 
 
@@ -493,8 +493,8 @@ def shipped_features(folder=None) -> tuple[dict[str, dict[str, torch.Tensor]], d
 
 def shipped_selected(folder=None) -> tuple[dict[str, SelectedAccuracy], dict]:
     """Chapter 8's tables with the layer and penalty chosen by cross-validation (:func:`selected_accuracy`),
-    shipped by ``scripts/transfer_features.py`` in ``data/transfer/selected.json``, after checking its sha256 and
-    the Tux Paint stamps it was made from.
+    shipped by ``scripts/transfer_features.py`` in ``data/transfer/selected.json``, after checking its sha256,
+    the Tux Paint stamps and the ZFNet-small snapshot it was made from.
 
     Returns:
         ``({row: SelectedAccuracy}, record)`` with rows ``"pretrained"``, ``"untrained"`` (on
@@ -505,6 +505,7 @@ def shipped_selected(folder=None) -> tuple[dict[str, SelectedAccuracy], dict]:
     remedy = "re-create it from these stamps with 'python scripts/transfer_features.py'"
     path = checked_file("shipped_selected", folder, "selected.json", remedy)
     check_shipped("shipped_selected", folder, path.name, f"the shipped tables {path}", remedy)
+    check_made_from("shipped_selected", folder, path.name, remedy, folder.parent)  # the "fashion" row's ZFNet-small
     record = json.loads(path.read_text())
     rows = {}
     for row, r in record["rows"].items():

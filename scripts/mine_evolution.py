@@ -57,7 +57,7 @@ def main(argv=None) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(record, tmp)
     tmp.replace(path)
-    record_in_manifest(out, path.name, images=record["images"]["what"])
+    record_in_manifest(out, path.name, images=record["images"]["what"], snapshots=record["snapshots"])
     print(f"mined {len(epochs)} snapshots × {IMAGES} images in {seconds:.1f} s; wrote {path}", flush=True)
 
 

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from cnnlib import actmax, data, distill, photos, pretrained, sanity
-from cnnlib.snapshots import DATA_DIR, record_in_manifest, save
+from cnnlib.snapshots import DATA_DIR, available, made_from, record_in_manifest, save
 
 ZF_LAYERS = ["fc8", "fc7", "fc6", "conv5", "conv4", "conv3", "conv2", "conv1"]
 # EfficientNet-Lite0 top down in 4 steps (each step costs minutes on 2 cores): the classifier, the head, blocks
@@ -200,8 +200,9 @@ def main(argv=None) -> None:
         results_path.write_text(json.dumps(results, indent=1) + "\n")
         np.savez_compressed(maps_path, **figures)
         pool = photos.pool_fingerprint()  # the photo networks' images are crops of the pool
-        record_in_manifest(out, "results.json", pool=pool)
-        record_in_manifest(out, "maps.npz", pool=pool)
+        zf = made_from("zfnet-small-fashion", available()["zfnet-small-fashion"][-1:])  # ZFNet-small's snapshot
+        record_in_manifest(out, "results.json", pool=pool, snapshots=zf)
+        record_in_manifest(out, "maps.npz", pool=pool, snapshots=zf)
         print(f"{name}: done in {time.perf_counter() - t0:.0f} s (steps found in --work are not recomputed)",
               flush=True)
 

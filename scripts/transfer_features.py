@@ -33,7 +33,7 @@ import torch.nn.functional as F
 import cnnlib
 from cnnlib import photos, pretrained, transfer
 from cnnlib.photos import pool_fingerprint
-from cnnlib.snapshots import DATA_DIR, record_in_manifest
+from cnnlib.snapshots import DATA_DIR, available, made_from, record_in_manifest
 
 SIZE, MIN_PER_CLASS = 224, 11
 DEPTHS = ["_blocks.0", "_blocks.2", "_blocks.4", "_blocks.7", "_blocks.10", "_blocks.14", "_blocks.15",
@@ -99,7 +99,8 @@ def main(argv=None) -> None:
     path = out / "selected.json"
     path.write_text(json.dumps({"rows": rows, "classes": classes, "config": config, "seconds": seconds, **about},
                                indent=1) + "\n")
-    record_in_manifest(out, path.name, pool=stamps)
+    last = available()["zfnet-small-fashion"][-1:]  # the "fashion" row: the snapshot pretrained.load gives
+    record_in_manifest(out, path.name, pool=stamps, snapshots=made_from("zfnet-small-fashion", last))
     print(f"wrote {out / 'features.pt'} and {path}", flush=True)
 
 

@@ -269,6 +269,22 @@ def test_shipped_networks_learnt_the_labels_they_were_given():
         sanity.load_shipped("zfnet-small-shuffled-2k")
 
 
+def test_shipped_results_are_refused_when_made_from_another_snapshot(tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    shutil.copytree(sanity.DATA_DIR / "sanity", tmp_path / "sanity")
+    shutil.copy(sanity.DATA_DIR / "MANIFEST.json", tmp_path / "MANIFEST.json")
+    monkeypatch.setattr(sanity, "DATA_DIR", tmp_path)
+    sanity.load_results()  # the copy as shipped: no error
+    snaps = json.loads((tmp_path / "MANIFEST.json").read_text())
+    (rel,) = json.loads((tmp_path / "sanity" / "MANIFEST.json").read_text())["maps.npz"]["snapshots"]
+    snaps[rel]["sha256"] = "0" * 64  # as if ZFNet-small had been trained again
+    (tmp_path / "MANIFEST.json").write_text(json.dumps(snaps))
+    with pytest.raises(ValueError, match=f"load_results: .*results.json was made from other snapshots .*{rel}"):
+        sanity.load_results()
+
+
 def test_shipped_results_hold_every_network_step_and_map():
     results, maps = sanity.load_results()
     assert set(results) == {"zfnet-small", "photo", "efficientnet-lite0"}

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -201,8 +202,6 @@ def test_record_in_manifest_writes_what_checked_file_checks_and_keeps_the_other_
 def test_every_shipped_file_is_read_from_cnnlib_data(tmp_path):
     """One data root: with ``CNNLIB_DATA`` pointing at a copy, every folder of shipped files lies under it and the
     loaders read the copy (a changed copy is what they return), not the repository's ``data/``."""
-    import shutil
-
     copy = tmp_path / "data"
     (copy / "actmax").mkdir(parents=True)
     results = json.loads((snapshots.DATA_DIR / "actmax" / "results.json").read_text())
@@ -230,26 +229,34 @@ def test_every_shipped_file_is_read_from_cnnlib_data(tmp_path):
 
 
 def test_made_from_and_check_made_from_name_the_snapshots_that_differ(tmp_path):
-    import shutil
-
     shutil.copy(snapshots.DATA_DIR / "MANIFEST.json", tmp_path / "MANIFEST.json")
     epochs = snapshots.available(tmp_path)["zfnet-small-fashion"]
     made = snapshots.made_from("zfnet-small-fashion", epochs[-2:], tmp_path)
     manifest = json.loads((tmp_path / "MANIFEST.json").read_text())
     assert made == {rel: manifest[rel]["sha256"] for rel in made} and len(made) == 2
     assert len(snapshots.made_from("zfnet-small-fashion", data_dir=tmp_path)) == len(epochs)
-    snapshots.check_made_from("f", "result.pt", made, "remake it", tmp_path)  # the same snapshots: no error
+    result = tmp_path / "results"
+    result.mkdir()
+    (result / "r.pt").write_bytes(b"computed from two snapshots")
+    snapshots.record_in_manifest(result, "r.pt", snapshots=made)
+    snapshots.check_made_from("f", result, "r.pt", "remake it", tmp_path)  # the same snapshots: no error
     last = f"zfnet-small-fashion/epoch-{epochs[-1]:03d}.pt"
     manifest[last]["sha256"] = "0" * 64  # as if the network had been trained again
     (tmp_path / "MANIFEST.json").write_text(json.dumps(manifest))
-    with pytest.raises(ValueError, match=f"^f: result.pt was made from other snapshots than those here \\({last}\\); "
+    with pytest.raises(ValueError, match=f"^f: .*r.pt was made from other snapshots than those here \\({last}\\); "
                                          "remake it$"):
-        snapshots.check_made_from("f", "result.pt", made, "remake it", tmp_path)
-    for recorded in (None, {}, ["a"]):
-        with pytest.raises(ValueError, match="^f: result.pt does not record the snapshots it was made from"):
-            snapshots.check_made_from("f", "result.pt", recorded, "remake it", tmp_path)
+        snapshots.check_made_from("f", result, "r.pt", "remake it", tmp_path)
+    for recorded in ({}, ["a"]):
+        snapshots.record_in_manifest(result, "r.pt", snapshots=recorded)
+        with pytest.raises(ValueError, match="^f: .*r.pt does not record the snapshots it was made from"):
+            snapshots.check_made_from("f", result, "r.pt", "remake it", tmp_path)
+    snapshots.record_in_manifest(result, "r.pt")
+    with pytest.raises(ValueError, match="does not record the snapshots"):
+        snapshots.check_made_from("f", result, "r.pt", "remake it", tmp_path)
     with pytest.raises(ValueError, match="^made_from: unknown network 'resnet'"):
         snapshots.made_from("resnet", data_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"^made_from: zfnet-small-fashion has no snapshot at epochs \[999\]"):
+        snapshots.made_from("zfnet-small-fashion", [999], tmp_path)
 
 
 def test_record_all_lists_exactly_the_matching_files_and_keeps_others_only_if_asked(tmp_path):

@@ -297,6 +297,7 @@ def test_the_shipped_features_and_tables_are_checked(tmp_path):
         acc = transfer.mean_class_accuracy(y[test_idx], probe(features["pretrained"][layer][test_idx]).argmax(1))
     assert acc == pytest.approx(tables["pretrained"].accuracies[5][0], abs=0.02)
     shutil.copytree(DATA_DIR / "transfer", tmp_path / "transfer")
+    shutil.copy(DATA_DIR / "MANIFEST.json", tmp_path / "MANIFEST.json")  # the snapshots the tables were made from
     changed = tmp_path / "transfer" / "selected.json"
     changed.write_text(changed.read_text().replace('"_blocks.14"', '"_blocks.10"', 1))
     with pytest.raises(ValueError, match="shipped_selected: .* does not match"):
@@ -313,4 +314,10 @@ def test_the_shipped_features_and_tables_are_checked(tmp_path):
     shutil.copy(DATA_DIR / "transfer" / "selected.json", tmp_path / "transfer" / "selected.json")
     manifest.write_text(json.dumps(entries))
     with pytest.raises(ValueError, match="shipped_selected: .* other tuxpaint-stamps-default photos"):
+        transfer.shipped_selected(tmp_path / "transfer")
+    entries = json.loads((DATA_DIR / "transfer" / "MANIFEST.json").read_text())
+    (rel,) = entries["selected.json"]["snapshots"]  # the "fashion" row's ZFNet-small
+    entries["selected.json"]["snapshots"][rel] = "0" * 64
+    manifest.write_text(json.dumps(entries))
+    with pytest.raises(ValueError, match=f"shipped_selected: .* other snapshots than those here \\({rel}\\)"):
         transfer.shipped_selected(tmp_path / "transfer")
