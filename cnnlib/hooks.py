@@ -1,5 +1,5 @@
 """Keeping what a layer (found by name, :func:`cnnlib.graph.named_layer`) outputs during a forward pass: the
-one forward hook the library uses.
+one forward hook of the library that keeps outputs (``models.layer_shapes`` only reads their shapes).
 
 A forward hook receives the layer's output tensor itself. If the next module is ``ReLU(inplace=True)`` (as in
 torchvision's AlexNet and VGG), that very tensor is overwritten a moment later, so a hook that keeps a

@@ -15,7 +15,8 @@ Max pooling keeps the largest value of each ``k × k`` window, average pooling i
 the windows overlap (ZFNet and AlexNet pool 3×3 windows with stride 2). ReLU is ``y = max(x, 0)``.
 
 Two kernels are written for speed instead, with the same maths as PyTorch's in fewer passes over memory:
-:func:`separable_max_pool2d` and :func:`local_response_norm` (the occlusion engine and the deconvnet use them).
+:func:`separable_max_pool2d` and :func:`local_response_norm` (the occlusion engine uses both, the deconvnet the
+LRN).
 """
 
 from __future__ import annotations

@@ -218,14 +218,15 @@ def captum_projection(
     * ``"gradient"`` — ``captum.attr.Saliency(abs=False)`` (Simonyan et al. 2014), the plain gradient ``g·[z > 0]``.
 
     Captum back-propagates through every other module, LRN included, where the deconvnet passes through it;
-    where only convolutions, ReLUs and max-pooling lie on the way, ``"deconvolution"`` equals ``project`` where
-    the unit fired. Captum starts from 1 at the unit, so the result is multiplied by the unit's activation (as
-    rectification is not linear, a negative start would not give the negative of starting from 1).
+    where only convolutions, ``nn.ReLU``/``nn.ReLU6`` modules and max-pooling lie on the way, ``"deconvolution"``
+    equals ``project`` where the unit fired (Captum does not see a functional ``F.relu``). Captum starts from 1
+    at the unit, so the result is multiplied by the unit's activation (as rectification is not linear, a
+    negative start would not give the negative of starting from 1).
 
     Args:
-        model, x, layer, channel: as for ``project`` (``x`` ``(N, C, H, W)``). Captum hooks ``nn.ReLU``
-            modules: the call works on a copy of the model whose in-place ReLUs are out of place and whose
-            ReLU6s are seen as ReLUs (:func:`_guided_copy`).
+        model, x, layer, channel: as for ``project`` (``x`` ``(N, C, H, W)``), but ``layer`` must give feature
+            maps ``(N, K, h, w)``. Captum hooks ``nn.ReLU`` modules: the call works on a copy of the model
+            whose in-place ReLUs are out of place and whose ReLU6s are seen as ReLUs (:func:`_guided_copy`).
         method: one of ``CAPTUM_METHODS``.
 
     Returns:
