@@ -351,7 +351,7 @@ def attribute(
     net = _guided_copy(model) if guided or any(getattr(m, "inplace", False) for m in model.modules()) else model
     if unit is not None:
         forward = _Units(net, layer)
-        h, w = _map_size(net, layer, x[:1], x.shape)
+        h, w = _strongest(fn, net, x, layer, channel)[2]  # the size of the layer's maps
         targets = (channel * h * w + pos[:, 0] * w + pos[:, 1]).tolist()
     else:
         forward, targets = net, t.tolist()
@@ -385,17 +385,6 @@ def _last_linear(model: nn.Module) -> str:
     if not names:
         raise ValueError("attribute: the deconvnet of a class needs the model's last nn.Linear (its logits)")
     return names[-1]
-
-
-def _map_size(model: nn.Module, layer: str, x: torch.Tensor, shape: tuple) -> tuple[int, int]:
-    """The size of ``layer``'s maps for one image ``x`` ``(1, C, H, W)`` of the images of ``shape``."""
-    with torch.no_grad(), LayerOutputs(model, [layer], fn="attribute") as out, \
-            checks.model_input("attribute", shape):
-        model(x)
-        a = out[layer]
-    if a.ndim != 4:
-        raise ValueError(f"attribute: a unit needs feature maps (N, K, h, w); layer {layer!r} gives {tuple(a.shape)}")
-    return a.shape[2], a.shape[3]
 
 
 # --- similarity ----------------------------------------------------------------------------------------------
